@@ -1,0 +1,140 @@
+# Front door of the monorepo. `make help` lists the targets.
+# Every target bootstraps uv (from PyPI, into .tools/) when it is not on PATH.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+ROOT := $(abspath .)
+
+UV_VERSION := 0.13.8
+UV := $(or $(shell command -v uv 2>/dev/null),$(ROOT)/.tools/bin/uv)
+# uv may use the machine's Python 3.11; set UV_PYTHON_DOWNLOADS=automatic to let it fetch one.
+export UV_PYTHON_DOWNLOADS ?= never
+# Trust the system's certificate store too (needed behind TLS-inspecting proxies).
+export UV_SYSTEM_CERTS ?= true
+
+PROJECTS := backend frontend notebook-pytorch notebook-tf
+# Empty = the official archive URL (see data/prepare.py); a local zip or folder also works.
+DATA_SOURCE ?=
+# Dependencies of data/prepare.py's tests (the script itself declares its own, PEP 723).
+DATA_TEST_DEPS := --with pytest --with "pillow>=11" --with "tqdm>=4.66"
+
+.PHONY: help uv setup data test test-data $(addprefix test-,$(PROJECTS)) test-deploy lint lint-deploy \
+        format tensorboard demo serve-api serve-ui train-pytorch train-tf leaderboard promote \
+        bench bench-serving bench-scan bench-tf clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
+
+$(ROOT)/.tools/bin/uv:
+	@echo "uv not found: installing uv $(UV_VERSION) from PyPI into .tools/"
+	python3 -m venv $(ROOT)/.tools
+	$(ROOT)/.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+uv: $(UV) ## install uv if it is missing
+
+setup: uv ## create every project's environment from its lock file
+	@for p in $(PROJECTS); do echo "== $$p"; (cd $$p && $(UV) sync --locked) || exit 1; done
+
+data: uv ## prepare data/ and frontend/assets/ (DATA_SOURCE=url|zip|folder overrides the source)
+	$(UV) run --locked --script data/prepare.py $(if $(DATA_SOURCE),--source "$(DATA_SOURCE)")
+
+# pytest exits 5 when a project has no tests yet: that is not a failure.
+define run_pytest
+	cd $(1) && $(UV) sync --locked --quiet && $(UV) run --locked pytest -q -p no:cacheprovider; \
+	rc=$$?; if [ $$rc -eq 5 ]; then echo "$(1): no tests yet"; rc=0; fi; exit $$rc
+endef
+
+$(addprefix test-,$(PROJECTS)): test-%: uv ## test one project (e.g. make test-backend)
+	@$(call run_pytest,$*)
+
+test-data: uv ## test data/prepare.py
+	$(UV) run --no-project $(DATA_TEST_DEPS) pytest -q -p no:cacheprovider data/tests
+
+test-deploy: uv ## test the Dockerfiles' commands, the compose/monitoring wiring and the deploy scripts
+	$(UV) run --no-project --with "pytest>=8.3" --with "pyyaml>=6" pytest -q -p no:cacheprovider deploy/tests
+
+test: uv ## run every project's tests; fails if any fails (all are run)
+	@failed=""; \
+	for t in test-data $(addprefix test-,$(PROJECTS)) test-deploy; do \
+	  echo "===== $$t"; $(MAKE) --no-print-directory $$t || failed="$$failed $$t"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi; echo "all tests passed"
+
+lint: uv lint-deploy ## ruff check + format check on every project and data/; workflow/Docker linters
+	@for p in $(PROJECTS); do echo "== $$p"; \
+	  (cd $$p && $(UV) run --locked --quiet ruff check . && $(UV) run --locked --quiet ruff format --check .) || exit 1; \
+	done
+	@echo "== data"; $(UV) run --project backend --locked --quiet ruff check data && \
+	  $(UV) run --project backend --locked --quiet ruff format --check data
+
+lint-deploy: uv ## ruff on deploy/, then actionlint, hadolint, shellcheck, compose schema (deploy/lint.sh)
+	$(UV) run --project backend --locked --quiet ruff check deploy && \
+	  $(UV) run --project backend --locked --quiet ruff format --check deploy
+	UV=$(UV) bash deploy/lint.sh
+
+format: uv ## apply ruff fixes and formatting everywhere
+	@for p in $(PROJECTS); do (cd $$p && $(UV) run --locked --quiet ruff check --fix . ; $(UV) run --locked --quiet ruff format .); done
+	$(UV) run --project backend --locked --quiet ruff format data
+
+tensorboard: uv ## browse every run of both labs (http://localhost:6006)
+	cd notebook-pytorch && $(UV) run --locked tensorboard --logdir=$(ROOT)/runs
+
+# Targets that later work fills. They say what is missing instead of failing silently.
+define not_yet
+	@echo "make $@: not available yet — $(1)" >&2; exit 2
+endef
+
+API_PORT ?= 8000
+UI_PORT ?= 7860
+
+demo: uv ## backend + frontend on the committed production model (Ctrl-C stops both)
+	@test -f artifacts/registry.json || { echo "make demo: no artifacts/registry.json — export a model, then make promote" >&2; exit 2; }
+	@cd backend && $(UV) sync --locked --quiet; cd ../frontend && $(UV) sync --locked --quiet
+	@trap 'kill 0' INT TERM EXIT; \
+	(cd backend && PORT=$(API_PORT) $(UV) run --locked flipkart-api serve --host 127.0.0.1) & \
+	(cd frontend && PORT=$(UI_PORT) API_URL=http://127.0.0.1:$(API_PORT) $(UV) run --locked flipkart-ui) & \
+	sleep 2; echo; echo "  API: http://127.0.0.1:$(API_PORT)/docs"; echo "  UI:  http://127.0.0.1:$(UI_PORT)"; echo; \
+	wait
+
+serve-api: uv ## the backend alone, on PORT (default 8000)
+	cd backend && $(UV) run --locked flipkart-api serve
+
+serve-ui: uv ## the frontend alone, on PORT (default 7860), talking to API_URL
+	cd frontend && $(UV) run --locked flipkart-ui
+
+# e.g. make train-pytorch MODEL=efficientnet_lite0 PRETRAINED=1 EPOCHS=3 ARGS="--image-size 160"
+MODEL ?= efficientnet_lite0
+train-pytorch: uv ## train one PyTorch model (MODEL=, MODE=freeze|finetune, EPOCHS=, PRETRAINED=1, ARGS=)
+	cd notebook-pytorch && $(UV) run --locked flipkart-torch train --model $(MODEL) \
+	  --mode $(or $(MODE),finetune) --epochs $(or $(EPOCHS),10) $(if $(PRETRAINED),--pretrained) $(ARGS)
+
+# Keras' ImageNet weights cannot be downloaded everywhere: WEIGHTS=imagenet|PATH|none (default none).
+train-tf: uv ## train + export the Keras EfficientNetB0 baseline (TF_MODEL=, MODE=, WEIGHTS=, EPOCHS=)
+	cd notebook-tf && $(UV) sync --locked --quiet && $(UV) run --locked flipkart-tf train \
+	  --model $(or $(TF_MODEL),efficientnet_b0) --mode $(or $(MODE),finetune) \
+	  --weights $(or $(WEIGHTS),none) --epochs $(or $(EPOCHS),14) --image-size $(or $(IMAGE_SIZE),128) \
+	  $(if $(filter none,$(or $(WEIGHTS),none)),--bn-momentum 0.9) --max-minutes $(or $(MAX_MINUTES),0) --export
+
+leaderboard: uv ## compare every exported model side by side (writes artifacts/leaderboard.*)
+	cd backend && $(UV) run --locked python -m flipkart_api.leaderboard
+
+# RUN_ID= promotes one model explicitly; MAX_LATENCY_MS= keeps only models that fast.
+promote: uv ## choose the production model and write artifacts/registry.json
+	cd backend && $(UV) run --locked python -m flipkart_api.promotion \
+	  $(if $(RUN_ID),--run-id "$(RUN_ID)") $(if $(MAX_LATENCY_MS),--max-latency-ms $(MAX_LATENCY_MS)) \
+	  $(if $(REASON),--reason "$(REASON)")
+
+bench: bench-serving bench-scan bench-tf ## every benchmark; results in bench/results/*.json (~15 min)
+
+bench-serving: uv ## the API under load vs a naive baseline -> bench/results/serving.json
+	$(UV) run --project notebook-pytorch --locked python bench/serving/make_model.py
+	UV=$(UV) $(UV) run --project backend --locked python bench/serving/run.py
+
+bench-scan: uv ## MambaVision selective scan, chunked vs sequential -> bench/results/pytorch_scan.json
+	cd notebook-pytorch && $(UV) run --locked python -m flipkart_torch.bench_scan
+
+bench-tf: uv ## the TensorFlow input pipeline and inference -> bench/results/tensorflow.json
+	cd notebook-tf && $(UV) sync --locked --quiet && $(UV) run --locked flipkart-tf bench --image-size 128
+
+clean: ## remove caches (keeps environments, data and runs)
+	find . -name __pycache__ -type d -prune -exec rm -rf {} + ; rm -rf .ruff_cache

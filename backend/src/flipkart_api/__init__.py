@@ -1,0 +1,1 @@
+"""Prediction service for the Flipkart catalogue classifier (FastAPI + ONNX Runtime)."""

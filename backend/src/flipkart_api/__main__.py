@@ -1,0 +1,3 @@
+from flipkart_api.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Prediction store: SQLAlchemy 2 models, Alembic migrations, queries and monitoring figures."""

@@ -1,0 +1,155 @@
+"""Queries and writes on the store, one short transaction each (callers run them off the loop)."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from flipkart_api.store.tables import Feedback, KeptImage, Prediction, utcnow
+
+
+@dataclass(frozen=True)
+class NewPrediction:
+    image_sha256: str
+    run_id: str
+    model_name: str
+    label: str
+    confidence: float
+    uncertain: bool
+    probabilities: list[dict]
+    latency_ms: dict
+    source: str
+    route: str
+
+
+def find_prediction(engine: Engine, image_sha256: str, run_id: str) -> Prediction | None:
+    with Session(engine, expire_on_commit=False) as session:
+        query = select(Prediction).where(
+            Prediction.image_sha256 == image_sha256, Prediction.run_id == run_id
+        )
+        return session.scalars(query).first()
+
+
+def get_prediction(engine: Engine, prediction_id: str) -> Prediction | None:
+    with Session(engine, expire_on_commit=False) as session:
+        return session.get(Prediction, prediction_id)
+
+
+def save_prediction(engine: Engine, new: NewPrediction) -> tuple[Prediction, bool]:
+    """Insert and commit; returns the row and whether it is new.
+
+    When a concurrent request stored the same (image, model) first, the unique constraint
+    refuses the second insert and that earlier row is returned: never two rows for one pair.
+    """
+    row = Prediction(
+        id=uuid.uuid4().hex,
+        created_at=utcnow(),
+        latency_total_ms=float(new.latency_ms.get("total", 0.0)),
+        **vars(new),
+    )
+    with Session(engine, expire_on_commit=False) as session:
+        session.add(row)
+        try:
+            session.commit()
+            return row, True
+        except IntegrityError:
+            session.rollback()
+    existing = find_prediction(engine, new.image_sha256, new.run_id)
+    if existing is None:  # not a duplicate after all: let the caller see the real failure
+        raise RuntimeError("insert refused but no earlier row for this image and model")
+    return existing, False
+
+
+def set_feedback(engine: Engine, prediction_id: str, label: str) -> bool:
+    """Record (or replace) the true label of a prediction; True when it replaced one."""
+    now = utcnow()
+    with Session(engine) as session:
+        existing = session.get(Feedback, prediction_id, with_for_update=True)
+        if existing is None:
+            session.add(
+                Feedback(prediction_id=prediction_id, label=label, created_at=now, updated_at=now)
+            )
+        else:
+            existing.label = label
+            existing.updated_at = now
+        try:
+            session.commit()
+        except IntegrityError:  # a concurrent first feedback won: replace it
+            session.rollback()
+            row = session.get(Feedback, prediction_id, with_for_update=True)
+            row.label, row.updated_at = label, now
+            session.commit()
+            return True
+        return existing is not None
+
+
+def get_feedback(engine: Engine, prediction_id: str) -> Feedback | None:
+    with Session(engine, expire_on_commit=False) as session:
+        return session.get(Feedback, prediction_id)
+
+
+def count_predictions(engine: Engine) -> int:
+    with Session(engine) as session:
+        return session.scalar(select(func.count()).select_from(Prediction)) or 0
+
+
+def kept_bytes(engine: Engine) -> int:
+    with Session(engine) as session:
+        return int(session.scalar(select(func.coalesce(func.sum(KeptImage.bytes), 0))) or 0)
+
+
+def add_kept_image(engine: Engine, sha256: str, file: str, size: int) -> bool:
+    with Session(engine) as session:
+        if session.get(KeptImage, sha256) is not None:
+            return False
+        session.add(KeptImage(sha256=sha256, file=file, bytes=size, created_at=utcnow()))
+        try:
+            session.commit()
+        except IntegrityError:
+            return False
+        return True
+
+
+def kept_images(engine: Engine) -> list[tuple[KeptImage, list[tuple[str, str, float, str | None]]]]:
+    """Each kept image with its predictions: (run_id, label, confidence, feedback label)."""
+    with Session(engine, expire_on_commit=False) as session:
+        images = list(session.scalars(select(KeptImage).order_by(KeptImage.created_at)))
+        query = (
+            select(
+                Prediction.image_sha256,
+                Prediction.run_id,
+                Prediction.label,
+                Prediction.confidence,
+                Feedback.label,
+            )
+            .join(Feedback, Feedback.prediction_id == Prediction.id, isouter=True)
+            .where(Prediction.image_sha256.in_([i.sha256 for i in images]))
+        )
+        by_image: dict[str, list] = {}
+        for sha, run_id, label, confidence, truth in session.execute(query):
+            by_image.setdefault(sha, []).append((run_id, label, confidence, truth))
+    return [(image, by_image.get(image.sha256, [])) for image in images]
+
+
+def since(engine: Engine, start: datetime) -> list[Prediction]:
+    with Session(engine, expire_on_commit=False) as session:
+        query = select(Prediction).where(Prediction.created_at >= start)
+        return list(session.scalars(query))
+
+
+def probe_write(engine: Engine) -> None:
+    """Fails when the database would refuse a write right now (SQLite: a held write lock)."""
+    with engine.connect() as connection:
+        if engine.dialect.name != "sqlite":
+            connection.exec_driver_sql("SELECT 1")
+            return
+        previous = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
+        connection.exec_driver_sql("PRAGMA busy_timeout=500")
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            connection.exec_driver_sql("ROLLBACK")
+        finally:
+            connection.exec_driver_sql(f"PRAGMA busy_timeout={int(previous)}")

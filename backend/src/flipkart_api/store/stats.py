@@ -1,0 +1,127 @@
+"""Monitoring figures over the stored predictions (ChampiPy's triggers for retraining)."""
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import Engine, case, func, select
+from sqlalchemy.orm import Session
+
+from flipkart_api.store.tables import Feedback, Prediction, utcnow
+
+MAX_LATENCY_SAMPLES = 100_000
+
+
+def iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def promotion_time(artifacts_root: Path) -> tuple[str | None, datetime | None]:
+    """The production run_id and when it was last promoted, from registry.json's history."""
+    try:
+        registry = json.loads((artifacts_root / "registry.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None, None
+    if not isinstance(registry, dict):
+        return None, None
+    production = registry.get("production")
+    for entry in reversed(registry.get("history") or []):
+        if isinstance(entry, dict) and entry.get("run_id") == production:
+            try:
+                at = datetime.strptime(str(entry.get("at")), "%Y-%m-%dT%H:%M:%SZ")
+            except ValueError:
+                return production, None
+            return production, at
+    return production, None
+
+
+def compute_stats(
+    engine: Engine,
+    window_hours: float,
+    last_n: int,
+    production: str | None,
+    promoted_at: datetime | None,
+) -> dict:
+    end = utcnow()
+    start = end - timedelta(hours=window_hours)
+    in_window = Prediction.created_at >= start
+    with Session(engine) as session:
+        by_label = dict(
+            session.execute(
+                select(Prediction.label, func.count()).where(in_window).group_by(Prediction.label)
+            ).all()
+        )
+        by_model = dict(
+            session.execute(
+                select(Prediction.run_id, func.count()).where(in_window).group_by(Prediction.run_id)
+            ).all()
+        )
+        total = sum(by_label.values())
+        uncertain = session.scalar(
+            select(func.count()).where(in_window, Prediction.uncertain.is_(True))
+        )
+        latencies = session.scalars(
+            select(Prediction.latency_total_ms)
+            .where(in_window)
+            .order_by(Prediction.created_at.desc())
+            .limit(MAX_LATENCY_SAMPLES)
+        ).all()
+        recent = session.execute(
+            select(Prediction.confidence, Prediction.uncertain)
+            .order_by(Prediction.created_at.desc(), Prediction.id)
+            .limit(last_n)
+        ).all()
+        feedback_count, correct = session.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(case((Feedback.label == Prediction.label, 1), else_=0)), 0),
+            ).join(Prediction, Prediction.id == Feedback.prediction_id)
+        ).one()
+        first_seen = (
+            select(func.min(Prediction.created_at).label("first"))
+            .group_by(Prediction.image_sha256)
+            .subquery()
+        )
+        new_images_query = select(func.count()).select_from(first_seen)
+        if promoted_at is not None:
+            new_images_query = new_images_query.where(first_seen.c.first >= promoted_at)
+        new_images = session.scalar(new_images_query)
+    return {
+        "window": {"from": iso(start), "to": iso(end), "hours": window_hours},
+        "predictions": total,
+        "by_label": by_label,
+        "by_model": by_model,
+        "uncertain_share": (uncertain / total) if total else None,
+        "latency_ms": _percentiles(latencies),
+        "last_n": {
+            "n": last_n,
+            "count": len(recent),
+            "mean_confidence": float(np.mean([r[0] for r in recent])) if recent else None,
+            "uncertain_share": (sum(bool(r[1]) for r in recent) / len(recent)) if recent else None,
+        },
+        "feedback": {
+            "count": int(feedback_count),
+            "correct": int(correct),
+            "accuracy": (int(correct) / feedback_count) if feedback_count else None,
+        },
+        "since_promotion": {
+            "production": production,
+            "promoted_at": iso(promoted_at),
+            "new_distinct_images": int(new_images or 0),
+        },
+    }
+
+
+def _percentiles(values: list[float]) -> dict | None:
+    if not values:
+        return None
+    array = np.asarray(values, dtype=np.float64)
+    p50, p95, p99 = np.percentile(array, [50, 95, 99])
+    return {
+        "count": int(array.size),
+        "p50": round(float(p50), 3),
+        "p95": round(float(p95), 3),
+        "p99": round(float(p99), 3),
+        "mean": round(float(array.mean()), 3),
+    }

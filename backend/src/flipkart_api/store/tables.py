@@ -1,0 +1,59 @@
+"""The stored predictions, the feedback on them and the kept images (SQLAlchemy 2 models).
+
+Times are naive UTC everywhere (SQLite keeps no time zone); one row per (image, model): the same
+image sent again to the same model is answered from this row.
+"""
+
+from datetime import UTC, datetime
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Prediction(Base):
+    __tablename__ = "predictions"
+    __table_args__ = (
+        UniqueConstraint("image_sha256", "run_id", name="uq_predictions_image_model"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    image_sha256: Mapped[str] = mapped_column(String(64))
+    run_id: Mapped[str] = mapped_column(String(200), index=True)
+    model_name: Mapped[str] = mapped_column(String(200))
+    label: Mapped[str] = mapped_column(String(200))
+    confidence: Mapped[float] = mapped_column(Float)
+    uncertain: Mapped[bool]
+    probabilities: Mapped[list] = mapped_column(JSON)  # every class, sorted by probability
+    latency_ms: Mapped[dict] = mapped_column(JSON)
+    latency_total_ms: Mapped[float] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(16))  # upload | base64 | url | raw
+    route: Mapped[str] = mapped_column(String(64))
+
+
+class Feedback(Base):
+    __tablename__ = "feedback"
+
+    prediction_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("predictions.id", ondelete="CASCADE"), primary_key=True
+    )
+    label: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class KeptImage(Base):
+    __tablename__ = "kept_images"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    file: Mapped[str] = mapped_column(String(200))  # relative to the images folder
+    bytes: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime)

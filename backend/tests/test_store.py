@@ -1,0 +1,150 @@
+"""Migrations and the repository, on SQLite and on a real PostgreSQL server."""
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+from flipkart_api.settings import Settings
+from flipkart_api.store import repository
+from flipkart_api.store.database import (
+    current_revision,
+    database_url,
+    head_revision,
+    make_engine,
+    migrate,
+)
+from flipkart_api.store.predictions import PredictionStore
+from flipkart_api.store.tables import Prediction
+from sqlalchemy import inspect, text
+from test_store_helpers import database_fixture, postgres_cluster_fixture  # noqa: F401
+
+
+def engine_for(database: dict):
+    url = database_url(database.get("database_url"), database.get("database_path"))
+    return make_engine(url, timeout_s=5)
+
+
+def new_prediction(sha: str = "a" * 64, run_id: str = "run-1") -> repository.NewPrediction:
+    return repository.NewPrediction(
+        image_sha256=sha,
+        run_id=run_id,
+        model_name="tiny_net",
+        label="Watches",
+        confidence=0.8,
+        uncertain=False,
+        probabilities=[
+            {"label": "Watches", "probability": 0.8},
+            {"label": "Computers", "probability": 0.2},
+        ],
+        latency_ms={"decode": 1.0, "preprocess": 1.0, "inference": 1.0, "total": 3.5},
+        source="upload",
+        route="/v1/predict",
+    )
+
+
+def test_database_url_defaults_to_sqlite_and_uses_psycopg_for_postgres(tmp_path) -> None:
+    assert database_url(None, tmp_path / "p.db") == f"sqlite:///{tmp_path / 'p.db'}"
+    assert database_url("postgres://u@h/db", tmp_path) == "postgresql+psycopg://u@h/db"
+    assert database_url("postgresql://u@h/db", tmp_path) == "postgresql+psycopg://u@h/db"
+    dockerfile_url = "sqlite:////data/predictions.db"  # what backend/Dockerfile sets
+    assert database_url(dockerfile_url, tmp_path) == dockerfile_url
+    engine = make_engine(f"sqlite:///{tmp_path / 'new' / 'p.db'}")
+    assert (tmp_path / "new").is_dir()
+    engine.dispose()
+    with pytest.raises(ValueError, match="unsupported database"):
+        make_engine("mysql://u@h/db")
+
+
+def test_migrations_up_from_empty(database) -> None:
+    engine = engine_for(database)
+    assert current_revision(engine) is None
+    migrate(engine)
+    assert current_revision(engine) == head_revision()
+    assert {"predictions", "feedback", "kept_images"} <= set(inspect(engine).get_table_names())
+    migrate(engine)  # idempotent: every start-up runs it
+    assert current_revision(engine) == head_revision()
+    engine.dispose()
+
+
+def test_migrations_up_from_the_previous_revision_keep_the_data(database) -> None:
+    engine = engine_for(database)
+    migrate(engine, "0001")
+    assert "feedback" not in inspect(engine).get_table_names()
+    row, created = repository.save_prediction(engine, new_prediction())
+    assert created
+    migrate(engine)
+    assert current_revision(engine) == head_revision() != "0001"
+    assert repository.get_prediction(engine, row.id).label == "Watches"
+    assert repository.set_feedback(engine, row.id, "Computers") is False
+    assert repository.get_feedback(engine, row.id).label == "Computers"
+    engine.dispose()
+
+
+def test_one_row_per_image_and_model_even_under_concurrent_writers(database) -> None:
+    engine = engine_for(database)
+    migrate(engine)
+    results = []
+
+    def write() -> None:
+        results.append(repository.save_prediction(engine, new_prediction(sha="b" * 64)))
+
+    threads = [threading.Thread(target=write) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len({row.id for row, _ in results}) == 1
+    assert sum(created for _, created in results) == 1
+    repository.save_prediction(engine, new_prediction(sha="b" * 64, run_id="run-2"))
+    assert repository.count_predictions(engine) == 2
+    engine.dispose()
+
+
+def test_second_feedback_replaces_the_first(database) -> None:
+    engine = engine_for(database)
+    migrate(engine)
+    row, _ = repository.save_prediction(engine, new_prediction())
+    assert repository.set_feedback(engine, row.id, "Computers") is False
+    assert repository.set_feedback(engine, row.id, "Watches") is True
+    assert repository.get_feedback(engine, row.id).label == "Watches"
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM feedback")).scalar() == 1
+    engine.dispose()
+
+
+def test_sqlite_file_in_a_new_folder_in_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "er" / "predictions.sqlite3"
+    engine = make_engine(database_url(None, path))
+    migrate(engine)
+    repository.save_prediction(engine, new_prediction())
+    engine.dispose()
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert raw.execute("SELECT count(*) FROM predictions").fetchone()[0] == 1
+
+
+def test_rows_round_trip_json_and_times(database) -> None:
+    engine = engine_for(database)
+    migrate(engine)
+    row, _ = repository.save_prediction(engine, new_prediction())
+    stored = repository.get_prediction(engine, row.id)
+    assert isinstance(stored, Prediction)
+    assert stored.probabilities[0] == {"label": "Watches", "probability": 0.8}
+    assert stored.latency_total_ms == 3.5 and stored.created_at.tzinfo is None
+    assert repository.get_prediction(engine, "nope") is None
+    engine.dispose()
+
+
+def test_kept_images_default_beside_the_sqlite_file(tmp_path) -> None:
+    settings = Settings(
+        artifacts_root=tmp_path / "artifacts",
+        database_url=f"sqlite:///{tmp_path / 'data' / 'p.db'}",
+        keep_images=True,
+    )
+    store = PredictionStore(settings)
+    assert store.keeper.folder == tmp_path / "data" / "kept_images"
+    store.close()
+    default = PredictionStore(Settings(artifacts_root=tmp_path / "artifacts", keep_images=True))
+    assert default.keeper.folder == tmp_path / "var" / "kept_images"
+    default.close()

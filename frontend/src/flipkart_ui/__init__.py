@@ -1,0 +1,1 @@
+"""Gradio app for the Flipkart catalogue classifier."""

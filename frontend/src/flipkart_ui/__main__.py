@@ -1,0 +1,3 @@
+from flipkart_ui.cli import main
+
+main()

@@ -1,0 +1,155 @@
+"""HTTP client of the serving API (the contract in the backend's README); no backend import."""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+
+ErrorKind = Literal["unreachable", "timeout", "not_deployed", "rejected", "server", "bad_response"]
+
+
+class ApiError(Exception):
+    """Why a call to the backend failed, in a form the UI can translate.
+
+    kind: unreachable (nothing answers), timeout (too slow), not_deployed (404 on a route
+    that later issues add), rejected (4xx: the request was wrong, `message` says why),
+    server (5xx), bad_response (200 but not the JSON the contract promises).
+    """
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str = "",
+        status: int | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(f"{kind}: {message}" if message else kind)
+        self.kind = kind
+        self.message = message
+        self.status = status
+        self.code = code
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    """One image to send: exactly one of raw bytes (with a file name) or an http(s) URL."""
+
+    data: bytes | None = None
+    filename: str = "image.jpg"
+    url: str | None = None
+
+    @classmethod
+    def from_path(cls, path: str | Path) -> "ImageInput":
+        path = Path(path)
+        return cls(data=path.read_bytes(), filename=path.name)
+
+    @classmethod
+    def from_url(cls, url: str) -> "ImageInput":
+        url = url.strip()
+        if not url.startswith(("http://", "https://")):
+            raise ValueError("the image URL must start with http:// or https://")
+        return cls(url=url)
+
+
+def _error_from_response(response: httpx.Response, optional: bool) -> ApiError:
+    code, message = None, ""
+    try:
+        body = response.json()
+        error = body.get("error", {}) if isinstance(body, dict) else {}
+        code = error.get("code")
+        message = str(error.get("message") or "")
+        if not message and isinstance(body, dict):
+            message = str(body.get("reason") or body.get("detail") or "")
+    except ValueError:
+        message = response.text[:200]
+    status = response.status_code
+    if status == 404 and optional and code in (None, "not_found"):
+        return ApiError("not_deployed", message, status, code)
+    kind: ErrorKind = "server" if status >= 500 else "rejected"
+    return ApiError(kind, message, status, code)
+
+
+class ApiClient:
+    def __init__(self, base_url: str, timeout_s: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._client = httpx.Client(base_url=self.base_url, timeout=timeout_s)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _request(
+        self, method: str, path: str, *, optional: bool = False, **kwargs: Any
+    ) -> httpx.Response:
+        try:
+            response = self._client.request(method, path, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise ApiError("timeout", str(exc) or type(exc).__name__) from exc
+        except httpx.TransportError as exc:
+            raise ApiError("unreachable", str(exc) or type(exc).__name__) from exc
+        if response.status_code >= 400:
+            raise _error_from_response(response, optional)
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        response = self._request(method, path, **kwargs)
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise ApiError("bad_response", "the answer is not JSON", response.status_code) from exc
+        if not isinstance(body, dict):
+            raise ApiError("bad_response", "the answer is not a JSON object", response.status_code)
+        return body
+
+    @staticmethod
+    def _image_kwargs(image: ImageInput) -> dict[str, Any]:
+        if image.url is not None:
+            return {"json": {"url": image.url}}
+        if image.data is None:
+            raise ValueError("an ImageInput needs bytes or a URL")
+        return {"files": {"file": (image.filename, image.data, "application/octet-stream")}}
+
+    def predict(
+        self, image: ImageInput, top_k: int | None = None, model: str | None = None
+    ) -> dict[str, Any]:
+        params = {k: v for k, v in {"top_k": top_k, "model": model}.items() if v is not None}
+        body = self._json("POST", "/v1/predict", params=params, **self._image_kwargs(image))
+        for key in ("label", "confidence", "probabilities"):
+            if key not in body:
+                raise ApiError("bad_response", f"the prediction has no {key!r}")
+        return body
+
+    def preprocess(self, image: ImageInput, model: str | None = None) -> bytes:
+        params = {"model": model} if model else {}
+        response = self._request(
+            "POST", "/v1/preprocess", params=params, **self._image_kwargs(image)
+        )
+        if not response.headers.get("content-type", "").startswith("image/"):
+            raise ApiError("bad_response", "the preview is not an image", response.status_code)
+        return response.content
+
+    def models(self) -> dict[str, Any]:
+        body = self._json("GET", "/v1/models")
+        if not isinstance(body.get("models"), list):
+            raise ApiError("bad_response", "the model list has no 'models' array")
+        return body
+
+    def stats(self, window_hours: float | None = None) -> dict[str, Any]:
+        params = {"window_hours": window_hours} if window_hours else {}
+        return self._json("GET", "/v1/stats", optional=True, params=params)
+
+    def feedback(self, prediction_id: Any, label: str) -> dict[str, Any]:
+        payload = {"prediction_id": prediction_id, "label": label}
+        return self._json("POST", "/v1/feedback", json=payload, optional=True)
+
+    def health(self) -> dict[str, Any]:
+        return self._json("GET", "/health")
+
+    def ready(self) -> dict[str, Any]:
+        """`/ready` answers 503 with a reason while no model is loaded: data, not an error."""
+        try:
+            return self._json("GET", "/ready")
+        except ApiError as exc:
+            if exc.status == 503:
+                return {"status": "not_ready", "reason": exc.message}
+            raise

@@ -1,0 +1,257 @@
+"""A small but real HTTP server that follows the backend contract, for the frontend's tests.
+
+It runs uvicorn on 127.0.0.1 (random port) in a thread. `behaviour` switches it to answering
+errors or answering slowly; `calls` records what the client sent.
+"""
+
+import asyncio
+import hashlib
+import io
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from PIL import Image
+
+CLASSES = [
+    "Baby Care",
+    "Beauty and Personal Care",
+    "Computers",
+    "Home Decor & Festive Needs",
+    "Home Furnishing",
+    "Kitchen & Dining",
+    "Watches",
+]
+RUN_IDS = ["20261123-101500_efficientnet_lite0_finetune", "20261123-111500_efficientnet_b0_freeze"]
+
+
+def error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def card(run_id: str, name: str, framework: str, accuracy: float, latency: float) -> dict:
+    n = len(CLASSES)
+    # 20 right per class, one confused with the next class
+    matrix = [[20 if i == j else int(j == (i + 1) % n) for j in range(n)] for i in range(n)]
+    per_class = {
+        c: {"precision": 0.9, "recall": 0.8, "f1": round(0.7 + i / 50, 3), "support": 21}
+        for i, c in enumerate(CLASSES)
+    }
+    return {
+        "schema_version": 1,
+        "name": name,
+        "framework": framework,
+        "run_id": run_id,
+        "mode": run_id.rsplit("_", 1)[1],
+        "classes": CLASSES,
+        "metrics": {
+            "test": {
+                "accuracy": accuracy,
+                "macro_f1": accuracy - 0.01,
+                "num_images": 147,
+                "per_class": per_class,
+                "confusion_matrix": matrix,
+            }
+        },
+        "latency_ms": {"batch_1": latency, "batch_16_per_image": latency / 3},
+        "parameters": 3_380_000,
+        "created_at": "2026-11-23T10:40:00Z",
+    }
+
+
+def fake_prediction(data: bytes) -> dict[str, Any]:
+    """Deterministic answer from the image bytes (tests read it back from `calls`)."""
+    digest = hashlib.sha256(data).digest()
+    top = digest[0] % len(CLASSES)
+    confidence = 0.35 + (digest[1] % 60) / 100  # 0.35 .. 0.94
+    rest = (1 - confidence) / (len(CLASSES) - 1)
+    probabilities = [
+        {"label": c, "probability": confidence if i == top else rest} for i, c in enumerate(CLASSES)
+    ]
+    probabilities.sort(key=lambda p: -p["probability"])
+    return {
+        "id": digest[2:8].hex(),
+        "cached": False,
+        "model": {"name": "efficientnet_lite0", "run_id": RUN_IDS[0], "framework": "pytorch"},
+        "label": CLASSES[top],
+        "confidence": confidence,
+        "uncertain": confidence < 0.5,
+        "probabilities": probabilities,
+        "latency_ms": {"decode": 1.0, "preprocess": 0.5, "inference": 3.0, "total": 4.5},
+    }
+
+
+@dataclass
+class Behaviour:
+    mode: str = "ok"  # ok | error (500 everywhere but /health) | slow (sleep `delay` first)
+    delay_s: float = 0.0
+    stats: bool | str = False  # False: not deployed (404); "private": admin only (403)
+    feedback: bool = False
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+
+def create_app(behaviour: Behaviour) -> FastAPI:
+    app = FastAPI()
+
+    @app.middleware("http")
+    async def misbehave(request: Request, call_next):
+        if behaviour.mode == "slow":
+            await asyncio.sleep(behaviour.delay_s)
+        if behaviour.mode == "error" and request.url.path != "/health":
+            return error(500, "internal_error", "the model crashed")
+        return await call_next(request)
+
+    async def read_image(request: Request) -> bytes | JSONResponse:
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith("multipart/"):
+            form = await request.form()
+            upload = form.get("file")
+            if upload is None or isinstance(upload, str):
+                return error(422, "missing_file", "send the image in the multipart field 'file'")
+            data = await upload.read()
+            source = "file"
+        else:
+            body = await request.json()
+            if "url" in body:
+                return error(422, "url_fetch_failed", f"cannot download {body['url']}")
+            return error(422, "missing_image", "send a file, an image or a url")
+        try:
+            Image.open(io.BytesIO(data)).verify()
+        except Exception:
+            return error(422, "invalid_image", "the file is not an image this service can read")
+        behaviour.calls.append({"path": request.url.path, "source": source, "bytes": len(data)})
+        return data
+
+    @app.post("/v1/predict")
+    async def predict(request: Request):
+        data = await read_image(request)
+        if isinstance(data, JSONResponse):
+            return data
+        answer = fake_prediction(data)
+        behaviour.calls[-1].update(answer=answer, query=dict(request.query_params))
+        return answer
+
+    @app.post("/v1/preprocess")
+    async def preprocess(request: Request):
+        data = await read_image(request)
+        if isinstance(data, JSONResponse):
+            return data
+        buffer = io.BytesIO()
+        Image.new("RGB", (16, 16), (255, 255, 255)).save(buffer, format="PNG")
+        return Response(buffer.getvalue(), media_type="image/png")
+
+    @app.get("/v1/models")
+    async def models():
+        items = [
+            card(RUN_IDS[0], "efficientnet_lite0", "pytorch", 0.86, 2.9),
+            card(RUN_IDS[1], "efficientnet_b0", "tensorflow", 0.79, 6.1),
+        ]
+        return {
+            "production": RUN_IDS[0],
+            "models": [
+                {
+                    "run_id": c["run_id"],
+                    "name": c["name"],
+                    "framework": c["framework"],
+                    "mode": c["mode"],
+                    "is_production": c["run_id"] == RUN_IDS[0],
+                    "card": c,
+                }
+                for c in items
+            ],
+        }
+
+    @app.get("/v1/stats")
+    async def stats(window_hours: float = 24.0):
+        if not behaviour.stats:
+            return error(404, "not_found", "Not Found")
+        if behaviour.stats == "private":
+            return error(403, "admin_disabled", "set API_KEYS to read the statistics")
+        scale = 1 if window_hours <= 1 else (2 if window_hours <= 24 else 3)
+        by_label = {"Watches": 3 * scale, "Computers": 2 * scale}
+        return {
+            "database": "sqlite",
+            "window": {
+                "from": "2026-11-22T11:00:00Z",
+                "to": "2026-11-23T11:00:00Z",
+                "hours": window_hours,
+            },
+            "predictions": sum(by_label.values()),
+            "by_label": by_label,
+            "by_model": {RUN_IDS[0]: sum(by_label.values())},
+            "uncertain_share": 0.25,
+            "latency_ms": {"count": 10, "p50": 4.0, "p95": 9.5, "p99": 12.0, "mean": 5.0},
+            "last_n": {"n": 100, "count": 10, "mean_confidence": 0.81, "uncertain_share": 0.2},
+            "feedback": {"count": 4, "correct": 3, "accuracy": 0.75},
+            "since_promotion": {
+                "production": RUN_IDS[0],
+                "promoted_at": "2026-11-23T09:30:00Z",
+                "new_distinct_images": 9,
+            },
+        }
+
+    @app.post("/v1/feedback")
+    async def feedback(request: Request):
+        if not behaviour.feedback:
+            return error(404, "not_found", "Not Found")
+        body = await request.json()
+        if not str(body.get("prediction_id", "")).isalnum():
+            return error(404, "unknown_prediction", "no stored prediction has this id")
+        if body.get("label") not in CLASSES:
+            return error(422, "unknown_label", f"unknown label {body.get('label')!r}")
+        behaviour.calls.append({"path": "/v1/feedback", **body})
+        return {"prediction_id": body["prediction_id"], "label": body["label"]}
+
+    @app.get("/health")
+    async def health():
+        return {"status": "ok"}
+
+    @app.get("/ready")
+    async def ready():
+        return JSONResponse({"status": "not_ready", "reason": "no model loaded"}, status_code=503)
+
+    return app
+
+
+class FakeBackend:
+    def __init__(self) -> None:
+        self.behaviour = Behaviour()
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        self._socket = sock
+        config = uvicorn.Config(create_app(self.behaviour), log_level="warning", lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "FakeBackend":
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the fake backend did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._socket.close()
+
+
+def free_port() -> int:
+    """A port where nothing listens (bound then released): a backend that is down."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -1,0 +1,132 @@
+"""The HTTP client against a real (fake) backend on loopback: answers and every failure kind."""
+
+import io
+
+import pytest
+from fake_backend import CLASSES, free_port
+from flipkart_ui.api_client import ApiClient, ApiError, ImageInput
+from PIL import Image
+
+
+def png_bytes(colour=(200, 10, 10)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (12, 9), colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture()
+def client(backend):
+    api = ApiClient(backend.url, timeout_s=2)
+    yield api
+    api.close()
+
+
+def test_predict_sends_the_file_field_and_returns_the_answer(client, backend):
+    answer = client.predict(ImageInput(data=png_bytes(), filename="x.png"), top_k=3)
+    call = backend.behaviour.calls[-1]
+    assert call["source"] == "file" and call["bytes"] == len(png_bytes())
+    assert call["query"] == {"top_k": "3"}
+    assert answer == call["answer"]
+    assert answer["label"] in CLASSES
+
+
+def test_predict_from_a_path(client, tmp_path):
+    path = tmp_path / "a.png"
+    path.write_bytes(png_bytes((0, 0, 255)))
+    assert client.predict(ImageInput.from_path(path))["label"] in CLASSES
+
+
+def test_rejected_image_carries_the_backend_message(client):
+    with pytest.raises(ApiError) as info:
+        client.predict(ImageInput(data=b"not an image"))
+    assert info.value.kind == "rejected"
+    assert info.value.status == 422
+    assert info.value.code == "invalid_image"
+    assert "not an image" in info.value.message
+
+
+def test_url_is_sent_as_json(client):
+    with pytest.raises(ApiError) as info:
+        client.predict(ImageInput.from_url("https://example.com/a.jpg"))
+    assert info.value.code == "url_fetch_failed"
+    assert "https://example.com/a.jpg" in info.value.message
+
+
+@pytest.mark.parametrize("url", ["", "ftp://x", "example.com/a.jpg"])
+def test_bad_url_is_refused_before_any_call(url):
+    with pytest.raises(ValueError, match="http"):
+        ImageInput.from_url(url)
+
+
+def test_preprocess_returns_png(client):
+    data = client.preprocess(ImageInput(data=png_bytes()))
+    assert Image.open(io.BytesIO(data)).size == (16, 16)
+
+
+def test_models(client):
+    models = client.models()
+    assert models["production"] == models["models"][0]["run_id"]
+
+
+def test_ready_503_is_data_not_an_error(client):
+    assert client.ready() == {"status": "not_ready", "reason": "no model loaded"}
+
+
+def test_stats_and_feedback_not_deployed(client):
+    with pytest.raises(ApiError) as info:
+        client.stats()
+    assert info.value.kind == "not_deployed"
+    with pytest.raises(ApiError) as info:
+        client.feedback(1, "Watches")
+    assert info.value.kind == "not_deployed"
+
+
+def test_feedback_and_stats_when_deployed(client, backend):
+    backend.behaviour.stats = backend.behaviour.feedback = True
+    assert client.feedback("a7", "Watches") == {"prediction_id": "a7", "label": "Watches"}
+    sent = backend.behaviour.calls[-1]
+    assert sent == {"path": "/v1/feedback", "prediction_id": "a7", "label": "Watches"}
+    assert client.stats()["predictions"] == 10
+    assert client.stats(window_hours=1)["predictions"] == 5
+    with pytest.raises(ApiError) as info:
+        client.feedback("a7", "Shoes")
+    assert info.value.kind == "rejected" and info.value.code == "unknown_label"
+    # a 404 with the backend's own code is an answer about the id, not a missing route
+    with pytest.raises(ApiError) as info:
+        client.feedback("no such id", "Watches")
+    assert info.value.kind == "rejected" and info.value.code == "unknown_prediction"
+    backend.behaviour.stats = "private"
+    with pytest.raises(ApiError) as info:
+        client.stats()
+    assert info.value.kind == "rejected" and "API_KEYS" in info.value.message
+
+
+def test_server_error(client, backend):
+    backend.behaviour.mode = "error"
+    with pytest.raises(ApiError) as info:
+        client.models()
+    error = info.value
+    assert (error.kind, error.status, error.code) == ("server", 500, "internal_error")
+    assert client.health() == {"status": "ok"}
+
+
+def test_slow_backend_times_out(backend):
+    backend.behaviour.mode, backend.behaviour.delay_s = "slow", 1.0
+    api = ApiClient(backend.url, timeout_s=0.2)
+    with pytest.raises(ApiError) as info:
+        api.health()
+    assert info.value.kind == "timeout"
+
+
+def test_backend_down():
+    api = ApiClient(f"http://127.0.0.1:{free_port()}", timeout_s=2)
+    with pytest.raises(ApiError) as info:
+        api.models()
+    assert info.value.kind == "unreachable"
+
+
+def test_non_json_answer_is_a_bad_response(backend):
+    api = ApiClient(backend.url, timeout_s=2)
+    with pytest.raises(ApiError) as info:
+        api._json("GET", "/docs")  # FastAPI's HTML page: 200 but not JSON
+    assert info.value.kind == "bad_response"

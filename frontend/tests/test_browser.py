@@ -1,0 +1,226 @@
+"""End to end in a real browser: Debian's Chromium driven by Playwright, against the real
+Gradio app and a fake backend, both started here on 127.0.0.1.
+
+Skips (with the reason) when /usr/bin/chromium is absent; CI installs it with apt.
+Screenshots go to $SCREENSHOT_DIR (default tests/output/screenshots).
+"""
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from fake_backend import FakeBackend, free_port
+from flipkart_ui.app import launch
+from flipkart_ui.assets import load_samples
+from flipkart_ui.config import load_settings
+from PIL import Image
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 30_000
+SCREENSHOTS = Path(
+    os.environ.get("SCREENSHOT_DIR", Path(__file__).parent / "output" / "screenshots")
+)
+
+if not Path(CHROMIUM).is_file():
+    pytest.skip(
+        f"no Chromium at {CHROMIUM}: `apt-get install chromium` to run the browser tests",
+        allow_module_level=True,
+    )
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+expect.set_options(timeout=TIMEOUT_MS)
+
+
+@pytest.fixture(scope="module")
+def browser_backend():
+    server = FakeBackend().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def app_url(browser_backend, assets_dir):
+    port = free_port()
+    settings = load_settings(
+        {
+            "API_URL": browser_backend.url,
+            "ASSETS_DIR": str(assets_dir),
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "API_TIMEOUT_S": "6",
+        }
+    )
+    demo = launch(settings, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture()
+def page(browser, app_url, request):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(app_url)
+    expect(page.locator("#sample")).to_be_visible()
+    yield page
+    shoot(page, request.node.name)
+    assert "Traceback" not in page.content()
+    context.close()
+
+
+def shoot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+
+
+def last_prediction(backend) -> dict:
+    return next(c["answer"] for c in reversed(backend.behaviour.calls) if "answer" in c)
+
+
+def pick_sample(page, title: str) -> None:
+    page.locator("#sample input").click()
+    page.get_by_role("option", name=title).click()
+
+
+def test_pick_a_sample_shows_the_prediction(page, browser_backend, assets_dir):
+    sample = load_samples(assets_dir)[5]
+    pick_sample(page, sample.title)
+    expect(page.locator("#prediction-details")).to_contain_text("with a confidence of")
+    answer = last_prediction(browser_backend)
+    expect(page.locator("#prediction")).to_contain_text(answer["label"])
+    expect(page.locator("#prediction-details")).to_contain_text(f"{answer['confidence']:.1%}")
+    expect(page.locator("#prediction-details")).to_contain_text(sample.label)  # true category
+    expect(page.locator("#probabilities .js-plotly-plot")).to_be_visible()
+    expect(page.locator("#probabilities g.point")).to_have_count(7)
+    expect(page.locator("#transformed img")).to_be_visible()
+    expect(page.locator("#classify-status")).not_to_contain_text("❌")
+
+
+def test_upload_a_file(page, browser_backend, tmp_path):
+    path = tmp_path / "upload.png"
+    Image.new("RGB", (30, 40), (12, 200, 90)).save(path)
+    page.locator("#upload input[type=file]").set_input_files(path)
+    expect(page.locator("#prediction-details")).to_contain_text("with a confidence of")
+    answer = last_prediction(browser_backend)
+    expect(page.locator("#prediction")).to_contain_text(answer["label"])
+    assert last_call_bytes(browser_backend) == path.stat().st_size
+
+
+def last_call_bytes(backend) -> int:
+    return next(c["bytes"] for c in reversed(backend.behaviour.calls) if "answer" in c)
+
+
+def test_dashboard_filter_updates_the_charts(page):
+    page.get_by_role("tab", name="Dashboard").click()
+    bars = page.locator("#chart-counts g.point")
+    expect(bars).to_have_count(7)
+    expect(page.locator("#chart-resolution .js-plotly-plot")).to_be_visible()
+    expect(page.locator("#chart-price .js-plotly-plot")).to_be_visible()
+    expect(page.locator("#dashboard-summary")).to_contain_text("(shown: 42 images)")
+    expect(page.locator("#gallery img")).to_have_count(14)
+    page.locator("#category-filter").get_by_label("Watches").uncheck()
+    expect(bars).to_have_count(6)
+    expect(page.locator("#dashboard-summary")).to_contain_text("(shown: 36 images)")
+    expect(page.locator("#chart-resolution .legendtext")).to_have_count(6)
+    expect(page.locator("#chart-resolution")).not_to_contain_text("Watches")
+    expect(page.locator("#gallery img")).to_have_count(12)
+
+
+def test_models_tab_shows_the_leaderboard(page):
+    page.get_by_role("tab", name="Models").click()
+    expect(page.locator("#production")).to_contain_text("In production: efficientnet_lite0")
+    expect(page.locator("#models-status")).to_contain_text("2 models from the backend.")
+    expect(page.get_by_role("tab", name="Monitoring")).to_be_visible()
+    page.get_by_role("tab", name="Monitoring").click()
+    expect(page.locator("#stats-status")).to_contain_text("not available on the backend yet")
+
+
+def test_switch_to_french(page, browser_backend, assets_dir):
+    pick_sample(page, load_samples(assets_dir)[0].title)
+    expect(page.locator("#prediction-details")).to_contain_text("with a confidence of")
+    page.locator("#language").get_by_label("Français").check()
+    expect(page.get_by_role("tab", name="Tableau de bord")).to_be_visible()
+    expect(page.locator("#classify")).to_have_text("Classer")
+    expect(page.locator("#prediction-details")).to_contain_text("avec une confiance de")
+    expect(page.get_by_text("Choisissez un produit exemple")).to_be_visible()
+    page.get_by_role("tab", name="Tableau de bord").click()
+    expect(page.locator("#chart-counts .gtitle")).to_have_text("Images par catégorie")
+    expect(page.locator("#dashboard-summary")).to_contain_text("Le jeu de données Flipkart")
+    page.get_by_role("tab", name="Modèles").click()
+    expect(page.locator("#production")).to_contain_text("En production")
+
+
+def test_slow_backend_gives_a_clear_message(page, browser_backend, assets_dir):
+    browser_backend.behaviour.mode, browser_backend.behaviour.delay_s = "slow", 8.0
+    try:
+        pick_sample(page, load_samples(assets_dir)[1].title)
+        status = page.locator("#classify-status")
+        expect(status).to_contain_text("took too long to answer (over 6 s)")
+    finally:
+        browser_backend.behaviour.mode = "ok"
+
+
+def test_slow_call_shows_progress_and_does_not_block_other_users(
+    browser, app_url, browser_backend, assets_dir
+):
+    """User A waits on a slow backend; meanwhile user B filters the dashboard and gets it."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    user_a, user_b = context.new_page(), context.new_page()
+    for user in (user_a, user_b):
+        user.goto(app_url)
+        expect(user.locator("#sample")).to_be_visible()
+    user_b.get_by_role("tab", name="Dashboard").click()
+    expect(user_b.locator("#chart-counts g.point")).to_have_count(7)
+    browser_backend.behaviour.mode, browser_backend.behaviour.delay_s = "slow", 4.5
+    try:
+        pick_sample(user_a, load_samples(assets_dir)[6].title)
+        expect(user_a.get_by_text("Sending the image to the model").first).to_be_visible()
+        shoot(user_a, "progress_while_waiting")
+        user_b.locator("#category-filter").get_by_label("Watches").uncheck()
+        expect(user_b.locator("#chart-counts g.point")).to_have_count(6)
+        # B got its answer while A is still waiting for the backend
+        assert "with a confidence of" not in user_a.locator("#prediction-details").inner_text()
+        expect(user_a.locator("#prediction-details")).to_contain_text("with a confidence of")
+    finally:
+        browser_backend.behaviour.mode = "ok"
+        context.close()
+
+
+def test_backend_error_is_explained(page, browser_backend, assets_dir):
+    browser_backend.behaviour.mode = "error"
+    try:
+        pick_sample(page, load_samples(assets_dir)[2].title)
+        expect(page.locator("#classify-status")).to_contain_text(
+            re.compile(r"had a problem \(the model crashed \[internal_error\]\)")
+        )
+    finally:
+        browser_backend.behaviour.mode = "ok"
+
+
+def test_backend_down_gives_a_friendly_error_and_the_rest_works(page, browser_backend, assets_dir):
+    browser_backend.stop()  # last test of the module: the backend is gone for good
+    pick_sample(page, load_samples(assets_dir)[4].title)
+    expect(page.locator("#classify-status")).to_contain_text("cannot be reached")
+    shoot(page, "backend_down_classification")
+    page.get_by_role("tab", name="Models").click()
+    page.get_by_role("button", name="Refresh").first.click()
+    expect(page.locator("#models-status")).to_contain_text("cannot be reached")
+    page.get_by_role("tab", name="Dashboard").click()
+    expect(page.locator("#chart-counts g.point")).to_have_count(7)

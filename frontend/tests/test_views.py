@@ -1,0 +1,149 @@
+"""What the UI shows for answers and failures: friendly sentences, never a stack trace."""
+
+import pytest
+from fake_backend import fake_prediction
+from flipkart_ui import views
+from flipkart_ui.api_client import ApiError
+from flipkart_ui.app import Frontend
+from flipkart_ui.config import load_settings
+
+
+@pytest.fixture()
+def settings(assets_dir):
+    return load_settings({"API_URL": "http://127.0.0.1:9", "ASSETS_DIR": str(assets_dir)})
+
+
+@pytest.mark.parametrize(
+    ("error", "english", "french"),
+    [
+        (ApiError("unreachable", "[Errno 111]"), "cannot be reached", "injoignable"),
+        (ApiError("timeout", "read"), "took too long to answer (over 30 s)", "trop de temps"),
+        (ApiError("not_deployed", "Not Found", 404), "not available on the backend yet", "pas"),
+        (
+            ApiError("rejected", "the file is not an image", 422, "invalid_image"),
+            "refused the request: the file is not an image [invalid_image]",
+            "a refusé",
+        ),
+        (ApiError("server", "", 500), "had a problem (HTTP 500)", "rencontré un problème"),
+        (
+            ApiError("server", "No model is ready", 503, "model_not_ready"),
+            "running but not ready yet: No model is ready [model_not_ready]",
+            "pas encore prêt",
+        ),
+        (ApiError("bad_response", "not JSON"), "does not understand", "incompréhensible"),
+    ],
+)
+def test_error_messages(settings, error, english, french):
+    message = views.error_message(error, settings, "/v1/stats")
+    assert english in views.render_message(message, "en")
+    assert french in views.render_message(message, "fr")
+    assert "Traceback" not in views.render_message(message, "en")
+
+
+def test_prediction_view_shows_label_model_latency_and_uncertainty():
+    answer = fake_prediction(b"x")
+    answer.update(confidence=0.41, uncertain=True, label="Watches")
+    state = {"response": answer, "message": None, "true_label": "Computers"}
+    status, label, figure, details = views.render_prediction(state, "en")
+    assert status == ""
+    assert label == {p["label"]: p["probability"] for p in answer["probabilities"]}
+    assert len(figure.data[0].y) == 7
+    assert "**Watches** with a confidence of **41.0%**" in details
+    assert "efficientnet_lite0" in details and "4.5 ms" in details
+    assert "unsure" in details and "Computers" in details
+    _, _, _, details_fr = views.render_prediction(state, "fr")
+    assert "hésite" in details_fr
+
+
+def test_confident_prediction_has_no_uncertainty_warning():
+    answer = fake_prediction(b"x")
+    answer["uncertain"] = False
+    _, _, _, details = views.render_prediction({"response": answer}, "en")
+    assert "unsure" not in details
+
+
+def test_classify_without_input_or_backend(settings):
+    ui = Frontend(settings)
+    outputs = ui.classify(None, None, "", "en")
+    assert outputs[3] == views.render_message(("no_image", {}), "en")
+    outputs = ui.classify(None, None, "ftp://x", "fr")
+    assert "http://" in outputs[3]
+    outputs = ui.classify(ui.samples[0].image, None, None, "en")  # port 9: nothing listens
+    assert "cannot be reached" in outputs[3]
+    assert outputs[0] == str(ui.samples[0].path)  # the sample is still shown
+    outputs = ui.classify("nope.jpg", None, None, "en")
+    assert "Unknown sample: nope.jpg" in outputs[3]
+
+
+def test_classify_and_feedback_against_the_backend(assets_dir, backend):
+    ui = Frontend(load_settings({"API_URL": backend.url, "ASSETS_DIR": str(assets_dir)}))
+    sample = ui.samples[3]
+    shown, preview, state, status, label, _, details = ui.classify(sample.image, None, None, "en")
+    expected = backend.behaviour.calls[-2]["answer"]  # the predict call, then the preview call
+    assert status == "" and shown == str(sample.path)
+    assert max(label, key=label.get) == expected["label"]
+    assert preview.size == (16, 16)
+    assert f"true category: {sample.label}" in details
+    message, text = ui.confirm_feedback(state, "en")
+    assert "not available on the backend yet" in text  # /v1/feedback answers 404 for now
+    backend.behaviour.feedback = True
+    message, text = ui.send_feedback(state, "Watches", "en")
+    assert message == ("feedback_thanks", {})
+    assert backend.behaviour.calls[-1]["prediction_id"] == expected["id"]
+    assert ui.send_feedback(state, None, "en")[0] == ("feedback_pick_label", {})
+    assert ui.send_feedback({"response": None}, "Watches", "en")[0][0] == "feedback_no_prediction"
+
+
+def test_preview_failure_keeps_the_prediction(assets_dir, backend, monkeypatch):
+    ui = Frontend(load_settings({"API_URL": backend.url, "ASSETS_DIR": str(assets_dir)}))
+
+    def broken(*args, **kwargs):
+        raise ApiError("server", "boom", 500)
+
+    monkeypatch.setattr(ui.client, "preprocess", broken)
+    outputs = ui.classify(ui.samples[0].image, None, None, "en")
+    assert outputs[1] is None and outputs[3] == ""
+    assert "preview of the transformed image is unavailable" in outputs[6]
+
+
+def test_models_and_stats_views(assets_dir, backend):
+    ui = Frontend(load_settings({"API_URL": backend.url, "ASSETS_DIR": str(assets_dir)}))
+    _, status, production, table, *_ = ui.fetch_models("en")
+    assert status == "2 models from the backend."
+    assert "In production: **efficientnet_lite0**" in production and "unknown date" in production
+    assert len(table) == 2
+    _, status, kpis, *_ = ui.fetch_stats("fr")
+    assert "pas encore disponible" in status and kpis == ""
+    backend.behaviour.stats = True
+    _, status, production, *_ = ui.fetch_models("en")
+    assert "since 2026-11-23T09:30:00Z" in production  # the promotion date, from /v1/stats
+    state, status, kpis, timeline, *_ = ui.fetch_stats("en")
+    assert sorted(state["windows"]) == [1, 24, 168]
+    assert "| Predictions | **10** |" in kpis and "| New images since promotion | **9** |" in kpis
+    assert len(timeline.data) == 2  # Watches and Computers, each over three windows
+    assert status.startswith("Statistics updated at") and "**75.0%**" in kpis
+
+
+def test_dashboard_view(assets_dir, settings, tmp_path):
+    ui = Frontend(settings)
+    summary, *figures, gallery = ui.dashboard_view(["Watches"], "en")
+    assert summary == "The Flipkart dataset: 42 images in 7 categories (shown: 6 images)."
+    assert len(figures) == 5 and len(gallery) == 2
+    empty = Frontend(load_settings({"ASSETS_DIR": str(tmp_path)}))
+    summary, *_ = empty.dashboard_view(None, "en")
+    assert "run `make data`" in summary
+
+
+def test_unreadable_preview_is_reported_not_raised(assets_dir, backend, monkeypatch):
+    ui = Frontend(load_settings({"API_URL": backend.url, "ASSETS_DIR": str(assets_dir)}))
+    monkeypatch.setattr(ui.client, "preprocess", lambda *a, **k: b"\x89PNG broken")
+    outputs = ui.classify(ui.samples[0].image, None, None, "en")
+    assert outputs[1] is None and "not a readable image" in outputs[6]
+
+
+def test_dashboard_selection_is_drawn_once(settings):
+    ui = Frontend(settings)
+    first = ui.dashboard_view(["Watches", "Computers"], "en")
+    again = ui.dashboard_view(["Computers", "Watches"], "en")
+    assert all(a is b for a, b in zip(first, again, strict=True))
+    assert ui.dashboard_view(["Watches", "Computers"], "fr")[0] != first[0]

@@ -1,0 +1,1 @@
+"""PyTorch lab: MambaVision and timm models on the Flipkart split."""

@@ -1,0 +1,145 @@
+"""`flipkart-torch train|evaluate|export|models`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import fields
+
+from flipkart_torch.data import DataError
+from flipkart_torch.train import TrainConfig
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train one model on data/splits.csv, log to runs/pytorch/")
+    p.add_argument(
+        "--model", required=True, help="timm name, mambavision_*, efficientnet_lite0/1/2"
+    )
+    p.add_argument("--mode", choices=("freeze", "finetune"), default="finetune")
+    p.add_argument("--pretrained", action="store_true", help="start from ImageNet weights")
+    p.add_argument("--weights", help="start from a local weights file (.pth, .pth.tar, checkpoint)")
+    p.add_argument("--epochs", type=int, help="default 10; with --resume: a new epoch budget")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=0.05)
+    p.add_argument("--warmup-epochs", type=float, default=1.0)
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--grad-clip", type=float, default=1.0)
+    p.add_argument("--ema-decay", type=float, default=0.0, help="0 disables EMA")
+    p.add_argument("--accum-steps", type=int, default=1)
+    p.add_argument("--drop-rate", type=float, default=0.2)
+    p.add_argument("--image-size", type=int, default=224)
+    p.add_argument("--resize-mode", choices=("crop", "pad"), default="pad")
+    p.add_argument("--interpolation", choices=("bilinear", "bicubic"))
+    p.add_argument("--crop-pct", type=float)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--patience", type=int, default=5, help="early stopping on val macro-F1")
+    p.add_argument("--no-amp", dest="amp", action="store_false")
+    p.add_argument("--num-threads", type=int)
+    p.add_argument("--limit-per-class", type=int, help="use a few images per class (smoke runs)")
+    p.add_argument("--budget", help="free text for metrics.json (default: derived)")
+    p.add_argument("--run-id")
+    p.add_argument("--splits-csv")
+    p.add_argument("--images-dir")
+    p.add_argument("--runs-dir")
+    p.add_argument("--checkpoints-dir")
+    p.add_argument("--cache-dir", help="'' disables the on-disk image cache")
+    p.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=False,
+        help="continue the latest checkpoint of --model/--mode, or the given run_id",
+    )
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="evaluate a checkpoint on a split")
+    p.add_argument("checkpoint", help="best.pt of a run (artifacts/checkpoints/<run_id>/best.pt)")
+    p.add_argument("--split", choices=("train", "val", "test"), default="test")
+    p.add_argument("--splits-csv")
+    p.add_argument("--images-dir")
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="write artifacts/models/<run_id>/{model.onnx,card.json}")
+    p.add_argument("run", help="run_id, or a best.pt path")
+    p.add_argument("--models-dir")
+    p.add_argument("--parity-images", type=int, default=32)
+    p.add_argument("--splits-csv")
+    p.add_argument("--images-dir")
+    p.add_argument("--runs-dir")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="flipkart-torch", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_train(sub)
+    _add_evaluate(sub)
+    _add_export(sub)
+    p = sub.add_parser("models", help="list the model names create_model accepts")
+    p.add_argument("--filter", default="")
+    return parser
+
+
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    names = {f.name for f in fields(TrainConfig)}
+    values = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    return TrainConfig(**values)
+
+
+def run(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "train":
+        from flipkart_torch.train import train
+
+        result = train(
+            train_config(args),
+            resume=args.resume,
+            epochs_override=args.epochs if args.resume else None,
+        )
+        if "metrics" in result:
+            test = result["metrics"]["final"]["test"]
+            print(
+                f"{result['run_id']}: test accuracy {test['accuracy']:.3f}, "
+                f"macro-F1 {test['macro_f1']:.3f} -> {result['run_dir']}"
+            )
+    elif args.command == "evaluate":
+        from flipkart_torch.export import evaluate_checkpoint
+
+        figures = evaluate_checkpoint(args.checkpoint, args.split, args.splits_csv, args.images_dir)
+        print(json.dumps(figures, indent=2))
+    elif args.command == "export":
+        from flipkart_torch.export import export_run
+
+        card = export_run(
+            args.run,
+            models_dir=args.models_dir,
+            parity_images=args.parity_images,
+            splits_csv=args.splits_csv,
+            images_dir=args.images_dir,
+            runs_dir=args.runs_dir,
+        )
+        print(
+            json.dumps({k: card[k] for k in ("run_id", "parity", "latency_ms", "onnx")}, indent=2)
+        )
+    elif args.command == "models":
+        from flipkart_torch.models.factory import valid_model_names
+
+        print("\n".join(n for n in valid_model_names() if args.filter in n))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        code = run(argv)
+    except (DataError, FileNotFoundError, ValueError, RuntimeError) as error:
+        print(f"flipkart-torch: error: {error}", file=sys.stderr)
+        code = 2
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

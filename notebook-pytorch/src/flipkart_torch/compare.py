@@ -1,0 +1,202 @@
+"""Cross-framework comparison for `merged_notebook.ipynb`: read every run's TensorBoard events
+and summaries (both labs), the leaderboard, and build the comparison figures.
+
+Reads only files (the contracts of artifacts/README.md), never the labs' training code, so it
+works the same on PyTorch and TensorFlow runs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.util import tensor_util
+
+# Okabe–Ito: distinguishable with the common colour-vision deficiencies.
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+CURVE_TAGS = ("train/loss", "val/loss", "train/accuracy", "val/accuracy", "val/macro_f1", "lr")
+
+
+def read_scalars(run_dir: Path) -> pd.DataFrame:
+    """Every scalar of one run as rows (tag, step, value).
+
+    PyTorch's SummaryWriter stores scalars as `simple_value`; TensorFlow 2's `tf.summary.scalar`
+    stores them as tensors tagged with the scalars plugin: both are read.
+    """
+    accumulator = EventAccumulator(str(run_dir), size_guidance={"scalars": 0, "tensors": 0})
+    accumulator.Reload()
+    rows = []
+    tags = accumulator.Tags()
+    for tag in tags.get("scalars", []):
+        rows += [(tag, e.step, float(e.value)) for e in accumulator.Scalars(tag)]
+    for tag in tags.get("tensors", []):
+        for event in accumulator.Tensors(tag):
+            array = tensor_util.make_ndarray(event.tensor_proto)
+            if array.dtype.kind in "fiu" and array.size == 1:
+                rows.append((tag, event.step, float(array.reshape(()))))
+    return pd.DataFrame(rows, columns=["tag", "step", "value"])
+
+
+def run_dirs(runs: Path) -> list[Path]:
+    return sorted(p.parent for p in runs.glob("*/*/metrics.json"))
+
+
+def load_runs(runs: Path) -> pd.DataFrame:
+    """One row per run (from metrics.json): identity, weights, budget and final figures."""
+    records = []
+    for run_dir in run_dirs(runs):
+        metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+        final = metrics.get("final") or {}
+        test = final.get("test") or {}
+        records.append(
+            {
+                "run_id": metrics.get("run_id", run_dir.name),
+                "framework": metrics.get("framework", run_dir.parent.name),
+                "model": metrics.get("model", ""),
+                "mode": metrics.get("mode", ""),
+                "weights_source": metrics.get("weights_source", ""),
+                "image_size": (metrics.get("config") or {}).get("image_size"),
+                "epochs_run": metrics.get("epochs_run"),
+                "wall_time_min": round((metrics.get("wall_time_s") or 0) / 60, 1),
+                "budget": metrics.get("budget", ""),
+                "test_accuracy": test.get("accuracy"),
+                "test_macro_f1": test.get("macro_f1"),
+                "classes": metrics.get("classes") or [],
+                "per_class": test.get("per_class") or {},
+                "confusion_matrix": test.get("confusion_matrix"),
+                "path": str(run_dir),
+            }
+        )
+    return pd.DataFrame.from_records(records)
+
+
+def load_curves(runs: Path) -> pd.DataFrame:
+    """Scalars of every run, labelled with the run's identity."""
+    frames = []
+    for run_dir in run_dirs(runs):
+        scalars = read_scalars(run_dir)
+        scalars["run_id"] = run_dir.name
+        scalars["framework"] = run_dir.parent.name
+        frames.append(scalars)
+    if not frames:
+        return pd.DataFrame(columns=["tag", "step", "value", "run_id", "framework"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def label_of(run_id: str) -> str:
+    """`20261123-101500_efficientnet_lite0_finetune` -> `efficientnet_lite0 finetune`."""
+    parts = run_id.split("_", 1)
+    return (
+        parts[1].rsplit("_", 1)[0] + " " + parts[1].rsplit("_", 1)[1] if len(parts) == 2 else run_id
+    )
+
+
+def curves_figure(curves: pd.DataFrame, tags: tuple[str, ...] = CURVE_TAGS) -> go.Figure:
+    """Learning curves of every run overlaid, one panel per tag."""
+    cols = 2
+    rows = (len(tags) + cols - 1) // cols
+    figure = make_subplots(rows=rows, cols=cols, subplot_titles=tags)
+    runs = sorted(curves["run_id"].unique()) if len(curves) else []
+    for i, run_id in enumerate(runs):
+        color = PALETTE[i % len(PALETTE)]
+        dash = (
+            "solid"
+            if curves.loc[curves.run_id == run_id, "framework"].iloc[0] == "pytorch"
+            else "dash"
+        )
+        for k, tag in enumerate(tags):
+            data = curves[(curves.run_id == run_id) & (curves.tag == tag)].sort_values("step")
+            if data.empty:
+                continue
+            figure.add_trace(
+                go.Scatter(
+                    x=data.step, y=data.value, mode="lines+markers", name=label_of(run_id),
+                    legendgroup=run_id, showlegend=k == 0, line={"color": color, "dash": dash},
+                ),
+                row=k // cols + 1, col=k % cols + 1,
+            )  # fmt: skip
+    figure.update_layout(
+        height=320 * rows, title="Learning curves (solid: PyTorch, dashed: TensorFlow)"
+    )
+    figure.update_xaxes(title_text="epoch")
+    return figure
+
+
+def accuracy_latency_figure(leaderboard: pd.DataFrame) -> go.Figure:
+    """Test accuracy against batch-1 latency, bubble size = parameters (exported models only)."""
+    data = leaderboard[leaderboard["status"] == "exported"].copy()
+    data["parameters_m"] = data["parameters"].fillna(0) / 1e6
+    data["label"] = data["model"] + " " + data["mode"]
+    figure = px.scatter(
+        data, x="latency_ms_batch_1", y="test_accuracy", color="framework", size="parameters_m",
+        text="label", hover_data=["run_id", "test_macro_f1", "weights_source"],
+        color_discrete_sequence=PALETTE, size_max=40,
+        labels={
+            "latency_ms_batch_1": "ONNX Runtime latency, batch 1 (ms)",
+            "test_accuracy": "test accuracy",
+        },
+        title="Accuracy vs latency (bubble size: parameters)",
+    )  # fmt: skip
+    figure.update_traces(textposition="top center")
+    return figure
+
+
+def confusion_figure(runs_table: pd.DataFrame) -> go.Figure:
+    """Test confusion matrices side by side, rows normalised to recall."""
+    data = runs_table[runs_table["confusion_matrix"].notna()]
+    n = max(len(data), 1)
+    figure = make_subplots(rows=1, cols=n, subplot_titles=[label_of(r) for r in data.run_id])
+    for i, (_, run) in enumerate(data.iterrows(), start=1):
+        matrix = np.asarray(run.confusion_matrix, dtype=float)
+        recall = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+        short = [c.split()[0] for c in run.classes]
+        figure.add_trace(
+            go.Heatmap(
+                z=recall, x=short, y=short, zmin=0, zmax=1, colorscale="Blues", showscale=i == n,
+                text=matrix.astype(int), texttemplate="%{text}",
+                hovertemplate="true %{y}<br>predicted %{x}<br>%{text} images<extra></extra>",
+            ),
+            row=1, col=i,
+        )  # fmt: skip
+        figure.update_yaxes(autorange="reversed", row=1, col=i)
+    figure.update_layout(height=420, width=max(520, 430 * n), title="Test confusion matrices")
+    return figure
+
+
+def per_class_f1(runs_table: pd.DataFrame) -> pd.DataFrame:
+    """Long table: run_id, class, f1."""
+    rows = [
+        {"run_id": run.run_id, "model": label_of(run.run_id), "class": name, "f1": scores.get("f1")}
+        for _, run in runs_table.iterrows()
+        for name, scores in (run.per_class or {}).items()
+    ]
+    return pd.DataFrame(rows, columns=["run_id", "model", "class", "f1"])
+
+
+def per_class_f1_figure(runs_table: pd.DataFrame) -> go.Figure:
+    data = per_class_f1(runs_table)
+    figure = px.bar(
+        data, x="class", y="f1", color="model", barmode="group", color_discrete_sequence=PALETTE,
+        title="Per-class F1 on the test split",
+    )  # fmt: skip
+    figure.update_yaxes(range=[0, 1])
+    return figure
+
+
+def show(figure: go.Figure, static: bool = True) -> None:
+    """Display interactively and, when Kaleido can render, with a PNG that GitHub shows."""
+    from IPython.display import display
+
+    bundle = {"application/vnd.plotly.v1+json": json.loads(figure.to_json())}
+    if static:
+        try:
+            bundle["image/png"] = figure.to_image(format="png", scale=1)
+        except Exception as exc:  # no browser for Kaleido: keep the interactive figure only
+            print(f"(static image unavailable: {type(exc).__name__})")
+    display(bundle, raw=True)

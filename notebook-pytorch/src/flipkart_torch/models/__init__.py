@@ -1,0 +1,1 @@
+"""Model definitions and converters; importing a module registers its models with timm."""

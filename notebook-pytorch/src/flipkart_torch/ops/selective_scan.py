@@ -1,0 +1,271 @@
+"""Selective scan (the S6 recurrence of Mamba) in plain PyTorch, chunked rather than token by token.
+
+For every batch row, channel `d` and state `n`:
+
+    x_t = exp(delta_t * A[d, n]) * x_{t-1} + delta_t * B_t[n] * u_t
+    y_t = sum_n C_t[n] * x_t[n] + D[d] * u_t          (then * silu(z_t) when z is given)
+
+`selective_scan_fn` has the signature and semantics of `mamba_ssm`'s function of the same name
+(the subset MambaVision uses: real A, B/C varying per token, optionally grouped or constant).
+On CUDA tensors it calls `mamba_ssm`'s kernel when that package is importable.
+
+How the chunked scan works: the sequence is cut into chunks of `CHUNK` tokens. Inside a chunk,
+with S_t the cumulative sum of the log-decays a_t = delta_t * A since the chunk start,
+
+    x_t = exp(S_t) * (x_start + cumsum_s(bu_s / exp(S_s)))
+
+which is a few whole-tensor operations (cumsum, exp, multiply). The chunk-end states then obey
+the same recurrence one level up (log-decay = S at the chunk end), solved recursively, and are
+added back. Only exportable ops are used (CumSum, Exp, Div, Pad, Slice, MatMul).
+
+Why it stays finite: each log-decay is clamped at -clamp before the cumsum, so inside a chunk
+|S| <= CHUNK * clamp and exp(+-S) stays far from overflow (e^72 in float32). The clamp is not an
+approximation at the working precision: a step whose true decay is below e^-clamp keeps
+e^-clamp instead, which changes the state by at most e^-clamp times the carried-in state
+(float32: e^-18 = 1.5e-8, under float32's rounding unit; float64: e^-40 = 4e-18).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+try:  # optional CUDA kernel, see MAMBAVISION.md
+    from mamba_ssm.ops.selective_scan_interface import (
+        selective_scan_fn as _mamba_ssm_selective_scan_fn,
+    )
+except (ImportError, OSError, RuntimeError):  # not installed, or built for another torch/CUDA
+    _mamba_ssm_selective_scan_fn = None
+
+CHUNK = 4
+# Largest log-decay magnitude kept per step (see the module docstring), by compute dtype.
+_CLAMP = {torch.float32: 18.0, torch.float64: 40.0}
+
+
+def mamba_ssm_available() -> bool:
+    return _mamba_ssm_selective_scan_fn is not None
+
+
+def _exporting() -> bool:
+    if torch.onnx.is_in_onnx_export():
+        return True
+    is_exporting = getattr(torch.compiler, "is_exporting", None)
+    return bool(is_exporting and is_exporting())
+
+
+def selective_scan_fn(
+    u: torch.Tensor,
+    delta: torch.Tensor,
+    A: torch.Tensor,
+    B: torch.Tensor,
+    C: torch.Tensor,
+    D: torch.Tensor | None = None,
+    z: torch.Tensor | None = None,
+    delta_bias: torch.Tensor | None = None,
+    delta_softplus: bool = False,
+    return_last_state: bool = False,
+):
+    """`mamba_ssm`'s `selective_scan_fn`: its CUDA kernel when usable, else the PyTorch scan.
+
+    u, delta, z: (batch, d, L); A: (d, n); B, C: (batch, n, L), (batch, groups, n, L) or (d, n);
+    D, delta_bias: (d,). Returns y (batch, d, L) in u's dtype, and the last state (batch, d, n)
+    when `return_last_state`.
+    """
+    if _mamba_ssm_selective_scan_fn is not None and u.is_cuda and not _exporting():
+        return _mamba_ssm_selective_scan_fn(
+            u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state
+        )
+    return selective_scan_torch(
+        u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state
+    )
+
+
+def _check_shapes(u, delta, A, B, C, D, z, delta_bias) -> None:
+    if u.dim() != 3:
+        raise ValueError(f"u must be (batch, d, L), got shape {tuple(u.shape)}")
+    batch, d, _ = u.shape
+    if delta.shape != u.shape:
+        raise ValueError(f"delta shape {tuple(delta.shape)} != u shape {tuple(u.shape)}")
+    if A.dim() != 2 or A.shape[0] != d:
+        raise ValueError(f"A must be (d={d}, n), got shape {tuple(A.shape)}")
+    if A.is_complex():
+        raise ValueError("complex A is not supported (MambaVision uses a real A)")
+    n = A.shape[1]
+    for name, t in (("B", B), ("C", C)):
+        ok = (
+            (t.dim() == 2 and tuple(t.shape) == (d, n))
+            or (t.dim() == 3 and tuple(t.shape) == (batch, n, u.shape[2]))
+            or (
+                t.dim() == 4
+                and t.shape[0] == batch
+                and d % t.shape[1] == 0
+                and tuple(t.shape[2:]) == (n, u.shape[2])
+            )
+        )
+        if not ok:
+            raise ValueError(
+                f"{name} must be (d, n), (batch, n, L) or (batch, groups, n, L) with "
+                f"d={d}, n={n}, L={u.shape[2]}; got shape {tuple(t.shape)}"
+            )
+    for name, t in (("D", D), ("delta_bias", delta_bias)):
+        if t is not None and tuple(t.shape) != (d,):
+            raise ValueError(f"{name} must be (d={d},), got shape {tuple(t.shape)}")
+    if z is not None and z.shape != u.shape:
+        raise ValueError(f"z shape {tuple(z.shape)} != u shape {tuple(u.shape)}")
+
+
+def _per_token(t: torch.Tensor, d: int) -> torch.Tensor:
+    """B or C as (batch|1, L|1, d|1, n), broadcastable against (batch, L, d, n)."""
+    if t.dim() == 2:  # (d, n): constant over batch and tokens
+        return t[None, None]
+    if t.dim() == 3:  # (batch, n, L): shared by every channel
+        return t.transpose(1, 2)[:, :, None, :]
+    groups = t.shape[1]  # (batch, groups, n, L): channel c uses group c // (d / groups)
+    return t.permute(0, 3, 1, 2).repeat_interleave(d // groups, dim=2)
+
+
+def _compute_dtype(t: torch.Tensor) -> torch.dtype:
+    return torch.float64 if t.dtype == torch.float64 else torch.float32
+
+
+def chunked_linear_scan(
+    log_decay: torch.Tensor, inputs: torch.Tensor, chunk: int = CHUNK, clamp: float | None = None
+) -> torch.Tensor:
+    """All states of x_t = exp(log_decay_t) * x_{t-1} + inputs_t, x_0 = 0, along dim 1.
+
+    log_decay, inputs: (batch, L, M) with log_decay <= 0. Returns (batch, L, M).
+    """
+    if clamp is None:
+        clamp = _CLAMP[_compute_dtype(log_decay)]
+    batch, length, width = inputs.shape
+    # (a + b - 1) // b, not -(-a // b): traced into ONNX, integer Div truncates towards zero
+    n_chunks = (length + chunk - 1) // chunk
+    pad = n_chunks * chunk - length
+    if pad:  # decay 1 and input 0 past the end: the padded states are cut off below
+        log_decay = F.pad(log_decay, (0, 0, 0, pad))
+        inputs = F.pad(inputs, (0, 0, 0, pad))
+    shape = (batch, n_chunks, chunk, width)
+    cum_log_decay = log_decay.clamp(min=-clamp).reshape(shape).cumsum(2)
+    growth = cum_log_decay.exp()  # exp(S_t), in [e^-(chunk*clamp), 1]
+    # exp(-S) rather than a division by growth: the division's gradient (1/growth^2) overflows.
+    scaled = (inputs.reshape(shape) * torch.exp(-cum_log_decay)).cumsum(2)
+    if n_chunks > 1:
+        chunk_end_states = chunked_linear_scan(
+            cum_log_decay[:, :, -1], growth[:, :, -1] * scaled[:, :, -1], chunk, clamp
+        )
+        carried_in = F.pad(chunk_end_states[:, :-1], (0, 0, 1, 0))
+        scaled = scaled + carried_in[:, :, None]
+    states = (growth * scaled).reshape(batch, n_chunks * chunk, width)
+    return states[:, :length] if pad else states
+
+
+def _chunked_scan_inplace(
+    log_decay: torch.Tensor, inputs: torch.Tensor, chunk: int, clamp: float
+) -> torch.Tensor:
+    """`chunked_linear_scan` for inference: the same arithmetic, overwriting its two arguments
+    instead of allocating ~8 tensors of their size (the scan is memory-bound)."""
+    batch, length, width = inputs.shape
+    n_chunks = (length + chunk - 1) // chunk
+    pad = n_chunks * chunk - length
+    if pad:
+        log_decay = F.pad(log_decay, (0, 0, 0, pad))
+        inputs = F.pad(inputs, (0, 0, 0, pad))
+    shape = (batch, n_chunks, chunk, width)
+    cum_log_decay = log_decay.clamp_(min=-clamp).reshape(shape).cumsum_(2)
+    chunk_log_decay = cum_log_decay[:, :, -1].clone()
+    growth = cum_log_decay.exp()
+    scaled = inputs.reshape(shape).mul_(cum_log_decay.neg_().exp_()).cumsum_(2)
+    if n_chunks > 1:
+        chunk_end_states = _chunked_scan_inplace(
+            chunk_log_decay, growth[:, :, -1] * scaled[:, :, -1], chunk, clamp
+        )
+        scaled[:, 1:].add_(chunk_end_states[:, :-1, None])
+    states = growth.mul_(scaled).reshape(batch, n_chunks * chunk, width)
+    return states[:, :length] if pad else states
+
+
+def _chunked_core(u, delta, A, B, C):
+    batch, d, length = u.shape
+    n = A.shape[1]
+    delta_t = delta.transpose(1, 2).contiguous()  # (batch, L, d)
+    u_t = u.transpose(1, 2).contiguous()
+    log_decay = (delta_t[..., None] * A).reshape(batch, length, d * n)
+    inputs = ((delta_t * u_t)[..., None] * _per_token(B, d)).reshape(batch, length, d * n)
+    grad = torch.is_grad_enabled() and any(t.requires_grad for t in (log_decay, inputs))
+    if grad or _exporting():
+        states = chunked_linear_scan(log_decay, inputs)
+    else:  # log_decay and inputs are ours to overwrite
+        states = _chunked_scan_inplace(log_decay, inputs, CHUNK, _CLAMP[log_decay.dtype])
+    states = states.reshape(batch, length, d, n)
+    if C.dim() == 3:  # one C per token, shared by the channels: a batched matrix product
+        y = torch.matmul(states, C.transpose(1, 2)[..., None])[..., 0]
+    else:
+        y = (states * _per_token(C, d)).sum(-1)
+    return y.transpose(1, 2), states[:, -1]
+
+
+def _loop_core(u, delta, A, B, C):
+    batch, d, length = u.shape
+    B_t, C_t = _per_token(B, d), _per_token(C, d)
+    decay = torch.exp(delta[..., None] * A[:, None])  # (batch, d, L, n)
+    x = u.new_zeros(batch, d, A.shape[1])
+    ys = []
+    for t in range(length):
+        b_t = B_t[:, min(t, B_t.shape[1] - 1)]
+        c_t = C_t[:, min(t, C_t.shape[1] - 1)]
+        x = decay[:, :, t] * x + (delta[:, :, t] * u[:, :, t])[..., None] * b_t
+        ys.append((x * c_t).sum(-1))
+    return torch.stack(ys, dim=2), x
+
+
+def _run(core, u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state):
+    """Checks, delta's bias/softplus, the D skip and the z gate around a scan `core`."""
+    _check_shapes(u, delta, A, B, C, D, z, delta_bias)
+    dtype = _compute_dtype(u)
+    delta = delta.to(dtype)
+    if delta_bias is not None:
+        delta = delta + delta_bias.to(dtype)[:, None]
+    if delta_softplus:
+        delta = F.softplus(delta)
+    u_c = u.to(dtype)
+    y, last_state = core(u_c, delta, A.to(dtype), B.to(dtype), C.to(dtype))
+    if D is not None:
+        y = y + u_c * D.to(dtype)[:, None]
+    if z is not None:
+        y = y * F.silu(z.to(dtype))
+    y = y.to(u.dtype)
+    return (y, last_state) if return_last_state else y
+
+
+def selective_scan_torch(
+    u: torch.Tensor,
+    delta: torch.Tensor,
+    A: torch.Tensor,
+    B: torch.Tensor,
+    C: torch.Tensor,
+    D: torch.Tensor | None = None,
+    z: torch.Tensor | None = None,
+    delta_bias: torch.Tensor | None = None,
+    delta_softplus: bool = False,
+    return_last_state: bool = False,
+):
+    """The chunked PyTorch scan (module docstring); the arguments of `selective_scan_fn`."""
+    args = (u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
+    return _run(_chunked_core, *args)
+
+
+def selective_scan_reference(
+    u: torch.Tensor,
+    delta: torch.Tensor,
+    A: torch.Tensor,
+    B: torch.Tensor,
+    C: torch.Tensor,
+    D: torch.Tensor | None = None,
+    z: torch.Tensor | None = None,
+    delta_bias: torch.Tensor | None = None,
+    delta_softplus: bool = False,
+    return_last_state: bool = False,
+):
+    """The naive per-token loop (the definition); the yardstick for tests and the benchmark."""
+    args = (u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
+    return _run(_loop_core, *args)

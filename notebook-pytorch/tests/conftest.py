@@ -1,0 +1,78 @@
+"""A tiny synthetic Flipkart-like split: 3 classes of off-square product-on-white images."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+CLASSES = ["Circles", "Squares", "Stripes"]
+TINY_MODEL = "test_efficientnet"
+
+
+def draw(label: str, rng: np.random.Generator) -> Image.Image:
+    w, h = int(rng.integers(40, 64)), int(rng.integers(30, 64))
+    image = Image.new("RGB", (w, h), (255, 255, 255))
+    pen = ImageDraw.Draw(image)
+    colour = tuple(int(c) for c in rng.integers(0, 160, 3))
+    if label == "Circles":
+        pen.ellipse((w * 0.2, h * 0.2, w * 0.8, h * 0.8), fill=colour)
+    elif label == "Squares":
+        pen.rectangle((w * 0.25, h * 0.25, w * 0.75, h * 0.75), fill=colour)
+    else:
+        for x in range(0, w, 8):
+            pen.rectangle((x, 0, x + 3, h), fill=colour)
+    return image
+
+
+def make_split(root: Path, per_split: dict[str, int], seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    images = root / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for split, count in per_split.items():
+        for label in CLASSES:
+            for i in range(count):
+                name = f"{split}_{label.lower()}_{i}.jpg"
+                draw(label, rng).save(images / name, quality=90)
+                rows.append({"image": name, "label": label, "split": split})
+    with open(root / "splits.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["image", "label", "split"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_split(tmp_path_factory.mktemp("data"), {"train": 6, "val": 3, "test": 3})
+
+
+@pytest.fixture(autouse=True)
+def few_threads() -> None:
+    torch.set_num_threads(2)
+
+
+def tiny_config(data: Path, out: Path, **overrides):
+    from flipkart_torch.train import TrainConfig
+
+    values = dict(
+        model=TINY_MODEL,
+        mode="finetune",
+        epochs=1,
+        batch_size=6,
+        image_size=32,
+        lr=1e-3,
+        splits_csv=str(data / "splits.csv"),
+        images_dir=str(data / "images"),
+        runs_dir=str(out / "runs"),
+        checkpoints_dir=str(out / "checkpoints"),
+        cache_dir="",
+        progress=False,
+    )
+    values.update(overrides)
+    return TrainConfig(**values)

@@ -1,0 +1,118 @@
+"""The comparison helpers behind merged_notebook.ipynb, on runs written by both writers."""
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from flipkart_torch import compare
+from tensorboard.compat.proto.event_pb2 import Event
+from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
+from tensorboard.summary.writer.event_file_writer import EventFileWriter
+from tensorboard.util import tensor_util
+from torch.utils.tensorboard import SummaryWriter
+
+CLASSES = ["A a", "B b", "C c"]
+
+
+def write_metrics(run_dir: Path, framework: str, f1: list[float], matrix) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    metrics = {
+        "run_id": run_dir.name,
+        "framework": framework,
+        "model": run_dir.name.split("_", 1)[1].rsplit("_", 1)[0],
+        "mode": run_dir.name.rsplit("_", 1)[1],
+        "weights_source": "none",
+        "classes": CLASSES,
+        "config": {"image_size": 64},
+        "wall_time_s": 90,
+        "final": {
+            "test": {
+                "accuracy": 0.5,
+                "macro_f1": float(np.mean(f1)),
+                "per_class": {c: {"f1": v} for c, v in zip(CLASSES, f1, strict=True)},
+                "confusion_matrix": matrix,
+            }
+        },
+    }
+    (run_dir / "metrics.json").write_text(json.dumps(metrics))
+
+
+@pytest.fixture
+def runs(tmp_path: Path) -> Path:
+    root = tmp_path / "runs"
+    torch_run = root / "pytorch" / "20261123-100000_tiny_net_finetune"
+    write_metrics(torch_run, "pytorch", [0.5, 0.6, 0.7], [[2, 1, 0], [0, 3, 0], [1, 0, 2]])
+    writer = SummaryWriter(str(torch_run))
+    for step in range(1, 4):
+        writer.add_scalar("val/accuracy", 0.2 * step, step)
+        writer.add_scalar("train/loss", 1.0 / step, step)
+    writer.close()
+
+    tf_run = root / "tensorflow" / "20261123-110000_efficientnetb0_finetune"
+    write_metrics(tf_run, "tensorflow", [0.1, 0.2, 0.3], [[1, 1, 1], [0, 3, 0], [1, 1, 1]])
+    # What TF2's tf.summary.scalar writes: a tensor value tagged with the scalars plugin.
+    writer = EventFileWriter(str(tf_run))
+    metadata = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name="scalars"))
+    for step in range(1, 3):
+        value = Summary.Value(
+            tag="val/accuracy",
+            tensor=tensor_util.make_tensor_proto(np.float32(0.1 * step)),
+            metadata=metadata,
+        )
+        writer.add_event(Event(wall_time=time.time(), step=step, summary=Summary(value=[value])))
+    writer.close()
+    return root
+
+
+def test_scalars_from_both_writers(runs):
+    curves = compare.load_curves(runs)
+    acc = curves[curves.tag == "val/accuracy"]
+    torch_values = acc[acc.framework == "pytorch"].sort_values("step").value.round(4).tolist()
+    tf_values = acc[acc.framework == "tensorflow"].sort_values("step").value.round(4).tolist()
+    assert torch_values == [0.2, 0.4, 0.6]
+    assert tf_values == [0.1, 0.2]
+
+
+def test_runs_table_and_per_class_f1(runs):
+    table = compare.load_runs(runs)
+    assert sorted(table.framework) == ["pytorch", "tensorflow"]
+    f1 = compare.per_class_f1(table)
+    tiny = f1[f1.run_id.str.contains("tiny_net")].set_index("class").f1
+    assert tiny.to_dict() == {"A a": 0.5, "B b": 0.6, "C c": 0.7}
+
+
+def test_figures_have_one_trace_per_run_and_panel(runs):
+    curves = compare.load_curves(runs)
+    figure = compare.curves_figure(curves, tags=("val/accuracy", "train/loss"))
+    # tiny_net has both tags, the TF run only val/accuracy: 3 traces.
+    assert len(figure.data) == 3
+    dashes = {t.name: t.line.dash for t in figure.data}
+    assert dashes["efficientnetb0 finetune"] == "dash" and dashes["tiny_net finetune"] == "solid"
+
+    table = compare.load_runs(runs)
+    heatmaps = compare.confusion_figure(table)
+    assert len(heatmaps.data) == 2
+    first = np.asarray(heatmaps.data[0].z)
+    assert np.allclose(first.sum(axis=1), 1.0)  # rows normalised to recall
+
+    leaderboard = pd.DataFrame(
+        [
+            {"run_id": "r1", "model": "m", "mode": "finetune", "framework": "pytorch",
+             "latency_ms_batch_1": 3.0, "test_accuracy": 0.8, "test_macro_f1": 0.79,
+             "parameters": 4e6, "weights_source": "none", "status": "exported"},
+            {"run_id": "r2", "model": "n", "mode": "freeze", "framework": "tensorflow",
+             "latency_ms_batch_1": None, "test_accuracy": 0.7, "test_macro_f1": 0.69,
+             "parameters": None, "weights_source": "none", "status": "not exported"},
+        ]
+    )  # fmt: skip
+    scatter = compare.accuracy_latency_figure(leaderboard)
+    assert sum(len(t.x) for t in scatter.data) == 1  # only exported models have a latency
+
+
+def test_label_of_run_id():
+    assert compare.label_of("20261123-101500_efficientnet_lite0_finetune") == (
+        "efficientnet_lite0 finetune"
+    )

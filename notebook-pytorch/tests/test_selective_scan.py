@@ -1,0 +1,183 @@
+"""The chunked selective scan equals the sequential loop (values, gradients) and stays finite."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from flipkart_torch.ops.selective_scan import (
+    CHUNK,
+    chunked_linear_scan,
+    selective_scan_fn,
+    selective_scan_reference,
+    selective_scan_torch,
+)
+
+
+def make_inputs(batch, d, n, length, bc="token", dtype=torch.float64, seed=0, delta_shift=0.0):
+    g = torch.Generator().manual_seed(seed)
+
+    def randn(*shape):
+        return torch.randn(*shape, generator=g, dtype=dtype)
+
+    if bc == "token":
+        b, c = randn(batch, n, length), randn(batch, n, length)
+    elif bc == "grouped":
+        b, c = randn(batch, 2, n, length), randn(batch, 2, n, length)
+    else:
+        b, c = randn(d, n), randn(d, n)
+    return {
+        "u": randn(batch, d, length),
+        "delta": randn(batch, d, length) + delta_shift,
+        "A": -torch.rand(d, n, generator=g, dtype=dtype) * 4 - 0.05,
+        "B": b,
+        "C": c,
+        "D": randn(d),
+        "z": randn(batch, d, length),
+        "delta_bias": randn(d),
+    }
+
+
+def test_reference_is_the_recurrence_on_a_hand_computed_case() -> None:
+    # d = n = 1, two tokens: x1 = dt1*B1*u1, x2 = e^(dt2*A)*x1 + dt2*B2*u2, y = C*x + D*u
+    u = torch.tensor([[[1.0, 2.0]]], dtype=torch.float64)
+    delta = torch.tensor([[[0.5, 0.25]]], dtype=torch.float64)
+    A = torch.tensor([[-2.0]], dtype=torch.float64)
+    B = torch.tensor([[[3.0, -1.0]]], dtype=torch.float64)
+    C = torch.tensor([[[2.0, 4.0]]], dtype=torch.float64)
+    D = torch.tensor([0.5], dtype=torch.float64)
+    x1 = 0.5 * 3.0 * 1.0
+    x2 = math.exp(0.25 * -2.0) * x1 + 0.25 * -1.0 * 2.0
+    expected = torch.tensor([[[2.0 * x1 + 0.5, 4.0 * x2 + 1.0]]], dtype=torch.float64)
+    for scan in (selective_scan_reference, selective_scan_torch):
+        torch.testing.assert_close(scan(u, delta, A, B, C, D), expected)
+
+
+@pytest.mark.parametrize(
+    ("batch", "d", "n", "length", "bc"),
+    [
+        (2, 6, 4, 37, "token"),  # length not a multiple of the chunk
+        (1, 4, 3, CHUNK, "token"),  # exactly one chunk
+        (2, 3, 2, 1, "token"),  # a single token
+        (2, 8, 8, 4 * CHUNK**3 + 3, "token"),  # three recursion levels plus a remainder
+        (2, 4, 3, 21, "grouped"),
+        (2, 3, 2, 9, "constant"),
+    ],
+)
+def test_values_and_gradients_equal_the_sequential_loop(batch, d, n, length, bc) -> None:
+    inputs = {k: v.requires_grad_() for k, v in make_inputs(batch, d, n, length, bc).items()}
+    grads = []
+    outputs = []
+    for scan in (selective_scan_torch, selective_scan_reference):
+        y, last = scan(**inputs, delta_softplus=True, return_last_state=True)
+        weight = torch.linspace(-1, 1, y.numel(), dtype=y.dtype).reshape(y.shape)
+        loss = (y * weight).sum() + last.square().sum()
+        grads.append(torch.autograd.grad(loss, list(inputs.values())))
+        outputs.append((y.detach(), last.detach()))
+    torch.testing.assert_close(outputs[0], outputs[1], rtol=1e-10, atol=1e-10)
+    for name, ours, ref in zip(inputs, grads[0], grads[1], strict=True):
+        torch.testing.assert_close(ours, ref, rtol=1e-9, atol=1e-9, msg=f"gradient of {name}")
+
+
+def test_float32_matches_the_float64_loop_and_keeps_dtype() -> None:
+    inputs = make_inputs(3, 16, 8, 196)
+    expected = selective_scan_reference(**inputs, delta_softplus=True)
+    got = selective_scan_torch(**{k: v.float() for k, v in inputs.items()}, delta_softplus=True)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got.double(), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_half_inputs_are_computed_in_float32_and_returned_in_half() -> None:
+    inputs = make_inputs(1, 4, 2, 10, dtype=torch.float32)
+    half = {k: v.to(torch.bfloat16) for k, v in inputs.items()}
+    got = selective_scan_torch(**half)
+    assert got.dtype == torch.bfloat16
+    expected = selective_scan_reference(**{k: v.float() for k, v in half.items()})
+    torch.testing.assert_close(got.float(), expected, rtol=2e-2, atol=2e-2)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_long_sequences_stay_finite_with_extreme_decays(dtype) -> None:
+    batch, d, n, length = 1, 3, 2, 4096
+    g = torch.Generator().manual_seed(1)
+    # 30 % of the tokens forget everything (decay e^-500), the rest barely decay at all:
+    # a naive exp(-cumsum) formulation overflows here.
+    strong = torch.rand(batch, d, length, generator=g) < 0.3
+    delta = torch.where(
+        strong, torch.tensor(50.0), torch.rand(batch, d, length, generator=g) * 1e-3
+    )
+    inputs = make_inputs(batch, d, n, length, dtype=torch.float64, seed=2)
+    inputs.update(delta=delta.double(), A=-torch.rand(d, n, generator=g).double() * 10 - 0.01)
+    del inputs["z"], inputs["delta_bias"]
+    expected = selective_scan_reference(**inputs)
+    got = selective_scan_torch(**{k: v.to(dtype) for k, v in inputs.items()})
+    assert torch.isfinite(got).all()
+    tolerance = 1e-9 if dtype == torch.float64 else 1e-3
+    scale = expected.abs().max()
+    assert (got.double() - expected).abs().max() <= tolerance * scale
+
+
+def test_float32_gradients_stay_finite_with_extreme_decays() -> None:
+    inputs = make_inputs(2, 4, 3, 64, seed=4)
+    inputs["delta"] = torch.where(inputs["delta"] > 0.5, 60.0, 1e-3)  # e^-(60*|A|) steps
+    del inputs["z"], inputs["delta_bias"]
+    grads = []
+    for scan, dtype in ((selective_scan_torch, torch.float32), (selective_scan_reference, None)):
+        leaves = {k: (v.to(dtype) if dtype else v).requires_grad_() for k, v in inputs.items()}
+        y = scan(**leaves)
+        grads.append(torch.autograd.grad(y.square().sum(), list(leaves.values())))
+    for name, ours, ref in zip(inputs, grads[0], grads[1], strict=True):
+        assert torch.isfinite(ours).all(), name
+        scale = ref.abs().max()
+        assert (ours.double() - ref).abs().max() <= 1e-3 * scale, name
+
+
+def test_no_decay_accumulates_exactly() -> None:
+    # delta = 0: x stays 0; A = 0: x is the running sum of delta*B*u
+    inputs = make_inputs(1, 2, 3, 50)
+    inputs["A"] = torch.zeros_like(inputs["A"])
+    del inputs["z"], inputs["delta_bias"]
+    torch.testing.assert_close(selective_scan_torch(**inputs), selective_scan_reference(**inputs))
+
+
+def test_chunked_linear_scan_equals_a_cumulative_product_recurrence() -> None:
+    g = torch.Generator().manual_seed(3)
+    log_decay = -torch.rand(2, 23, 5, generator=g, dtype=torch.float64)
+    inputs = torch.randn(2, 23, 5, generator=g, dtype=torch.float64)
+    state = torch.zeros(2, 5, dtype=torch.float64)
+    expected = []
+    for t in range(23):
+        state = log_decay[:, t].exp() * state + inputs[:, t]
+        expected.append(state)
+    for chunk in (2, 4, 8, 32):
+        got = chunked_linear_scan(log_decay, inputs, chunk=chunk)
+        torch.testing.assert_close(got, torch.stack(expected, 1))
+
+
+def test_dispatcher_uses_the_torch_scan_on_cpu() -> None:
+    inputs = make_inputs(2, 4, 3, 11, dtype=torch.float32)
+    torch.testing.assert_close(
+        selective_scan_fn(**inputs, delta_softplus=True),
+        selective_scan_torch(**inputs, delta_softplus=True),
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"u": torch.zeros(2, 4)}, "u must be"),
+        ({"delta": torch.zeros(2, 4, 10)}, "delta shape"),
+        ({"A": torch.zeros(5, 3)}, "A must be"),
+        ({"A": torch.zeros(4, 3, dtype=torch.complex64)}, "complex"),
+        ({"B": torch.zeros(2, 3, 7)}, "B must be"),
+        ({"C": torch.zeros(2, 3, 3, 11)}, "C must be"),
+        ({"D": torch.zeros(3)}, "D must be"),
+        ({"z": torch.zeros(2, 4, 10)}, "z shape"),
+    ],
+)
+def test_bad_shapes_are_refused_with_a_clear_message(change, message) -> None:
+    inputs = make_inputs(2, 4, 3, 11, dtype=torch.float32)
+    inputs.update(change)
+    with pytest.raises(ValueError, match=message):
+        selective_scan_torch(**inputs)

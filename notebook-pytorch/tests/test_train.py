@@ -1,0 +1,129 @@
+"""The training pipeline on a tiny synthetic split: run contract, determinism, freeze, resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import flipkart_torch.train as train_module
+import pytest
+import torch
+from conftest import CLASSES, tiny_config
+from flipkart_torch.run_log import EPOCH_TAGS, FINAL_TAGS
+from flipkart_torch.train import train
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+
+@pytest.fixture(scope="module")
+def one_epoch_run(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = tmp_path_factory.mktemp("run")
+    return train(tiny_config(tiny_data, out, ema_decay=0.9, accum_steps=2, batch_size=3))
+
+
+def test_one_epoch_writes_every_tag_of_the_run_contract(one_epoch_run: dict) -> None:
+    events = EventAccumulator(one_epoch_run["run_dir"], size_guidance={"images": 0, "tensors": 0})
+    events.Reload()
+    tags = events.Tags()
+    for tag in (*EPOCH_TAGS, *FINAL_TAGS):
+        assert tag in tags["scalars"], tag
+    assert "test/confusion_matrix" in tags["images"]
+    assert "test/classification_report/text_summary" in tags["tensors"]
+    report = events.Tensors("test/classification_report/text_summary")[0]
+    assert b"Circles" in report.tensor_proto.string_val[0]
+    plugins = events.PluginTagToContent("hparams")
+    assert "_hparams_/session_start_info" in plugins
+
+
+def test_metrics_json_follows_the_contract(one_epoch_run: dict) -> None:
+    metrics = json.loads((Path(one_epoch_run["run_dir"]) / "metrics.json").read_text())
+    assert metrics["schema_version"] == 1
+    assert metrics["framework"] == "pytorch"
+    assert metrics["run_id"].endswith("_test_efficientnet_finetune")
+    assert Path(one_epoch_run["run_dir"]).name == metrics["run_id"]
+    assert metrics["classes"] == CLASSES
+    assert metrics["weights_source"] == "none"
+    assert metrics["config"]["ema_decay"] == 0.9 and metrics["config"]["image_size"] == 32
+    assert metrics["hardware"]["device"] == "cpu" and metrics["hardware"]["num_threads"] >= 1
+    assert metrics["data"]["num_train"] == 18 and len(metrics["data"]["splits_sha256"]) == 64
+    assert metrics["epochs_run"] == 1 and metrics["best_epoch"] == 0
+    assert metrics["budget"] and metrics["wall_time_s"] > 0
+    test = metrics["final"]["test"]
+    assert test["num_images"] == 9
+    assert set(test["per_class"]) == set(CLASSES)
+    assert sum(map(sum, test["confusion_matrix"])) == 9
+    correct = sum(test["confusion_matrix"][i][i] for i in range(3))
+    assert test["accuracy"] == pytest.approx(correct / 9)
+    assert 0 <= metrics["final"]["val"]["macro_f1"] <= 1
+    assert metrics["final"]["perf"]["train_images_per_s"] > 0
+
+
+def final_weights(result: dict) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in result["model"].state_dict().items()}
+
+
+def test_same_seed_same_weights_on_cpu(tiny_data: Path, tmp_path: Path) -> None:
+    a = final_weights(train(tiny_config(tiny_data, tmp_path / "a", epochs=2)))
+    b = final_weights(train(tiny_config(tiny_data, tmp_path / "b", epochs=2)))
+    c = final_weights(train(tiny_config(tiny_data, tmp_path / "c", epochs=2, seed=1)))
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+    assert any(not torch.equal(a[k], c[k]) for k in a if a[k].is_floating_point())
+
+
+def test_freeze_trains_only_the_head(tiny_data: Path, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    from flipkart_torch.models.factory import create_model
+
+    start = create_model("test_efficientnet", num_classes=3, drop_rate=0.2).state_dict()
+    result = train(tiny_config(tiny_data, tmp_path, mode="freeze", lr=1e-2))
+    end = result["model"].state_dict()
+    for key, value in start.items():
+        if key.startswith("classifier."):
+            assert not torch.equal(value, end[key]), key
+        else:
+            assert torch.equal(value, end[key]), key  # weights and BatchNorm statistics
+
+
+def test_early_stopping_on_val_macro_f1(tiny_data: Path, tmp_path: Path) -> None:
+    config = tiny_config(tiny_data, tmp_path, mode="freeze", epochs=6, lr=0.0, patience=2)
+    result = train(config)  # nothing changes: val macro-F1 never improves after epoch 0
+    assert result["metrics"]["epochs_run"] == 3  # epoch 0 is best, two more without improvement
+
+
+def test_resume_after_an_interruption_ends_where_an_uninterrupted_run_ends(
+    tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reference = final_weights(
+        train(tiny_config(tiny_data, tmp_path / "ref", epochs=3, run_id="ref"))
+    )
+
+    calls = {"n": 0}
+    real_evaluate = train_module.evaluate
+
+    def interrupt_in_second_epoch(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real_evaluate(*args, **kwargs)
+
+    config = tiny_config(tiny_data, tmp_path / "cut", epochs=3, run_id="cut")
+    monkeypatch.setattr(train_module, "evaluate", interrupt_in_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train(config)
+    monkeypatch.setattr(train_module, "evaluate", real_evaluate)
+    resumed = train(tiny_config(tiny_data, tmp_path / "cut", epochs=3), resume="cut")
+    assert resumed["run_id"] == "cut"
+    assert resumed["metrics"]["epochs_run"] == 3
+    weights = final_weights(resumed)
+    for key in reference:
+        torch.testing.assert_close(weights[key], reference[key], rtol=0, atol=1e-6)
+
+
+def test_resume_without_a_checkpoint_says_so(tiny_data: Path, tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        train(tiny_config(tiny_data, tmp_path), resume=True)
+
+
+def test_bad_mode_is_refused(tiny_data: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="mode"):
+        train(tiny_config(tiny_data, tmp_path, mode="partial"))
