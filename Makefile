@@ -19,7 +19,7 @@ DATA_SOURCE ?=
 DATA_TEST_DEPS := --with pytest --with "pillow>=11" --with "tqdm>=4.66"
 
 .PHONY: help uv setup data test test-data $(addprefix test-,$(PROJECTS)) test-deploy lint lint-deploy \
-        format tensorboard demo serve-api serve-ui train-pytorch train-tf leaderboard promote \
+        format tensorboard demo serve-api serve-ui train-pytorch train-tf leaderboard notebook promote \
         bench bench-serving bench-scan bench-tf clean
 
 help: ## list the targets
@@ -117,6 +117,10 @@ train-tf: uv ## train + export the Keras EfficientNetB0 baseline (TF_MODEL=, MOD
 
 leaderboard: uv ## compare every exported model side by side (writes artifacts/leaderboard.*)
 	cd backend && $(UV) run --locked python -m flipkart_api.leaderboard
+
+notebook: uv ## re-execute merged_notebook.ipynb in place (after make leaderboard / make promote)
+	cd notebook-pytorch && $(UV) run --locked papermill ../merged_notebook.ipynb ../merged_notebook.ipynb \
+	  --cwd .. --log-level WARNING
 
 # RUN_ID= promotes one model explicitly; MAX_LATENCY_MS= keeps only models that fast.
 promote: uv ## choose the production model and write artifacts/registry.json

@@ -90,7 +90,8 @@ def test_figures_have_one_trace_per_run_and_panel(runs):
     # tiny_net has both tags, the TF run only val/accuracy: 3 traces.
     assert len(figure.data) == 3
     dashes = {t.name: t.line.dash for t in figure.data}
-    assert dashes["efficientnetb0 finetune"] == "dash" and dashes["tiny_net finetune"] == "solid"
+    assert dashes["efficientnetb0 finetune (tf)"] == "dash"
+    assert dashes["tiny_net finetune (pt)"] == "solid"
 
     table = compare.load_runs(runs)
     heatmaps = compare.confusion_figure(table)
@@ -116,3 +117,30 @@ def test_label_of_run_id():
     assert compare.label_of("20261123-101500_efficientnet_lite0_finetune") == (
         "efficientnet_lite0 finetune"
     )
+    assert compare.label_of("20261123-101500_efficientnet_b0_finetune", "tensorflow") == (
+        "efficientnet_b0 finetune (tf)"
+    )
+    assert compare.label_of("no-underscore") == "no-underscore"
+
+
+def test_same_model_in_both_labs_stays_apart(tmp_path):
+    """Both labs train `efficientnet_b0`: the notebook's per-class pivot must not collide."""
+    root = tmp_path / "runs"
+    for framework, f1 in (("pytorch", [0.1, 0.2, 0.3]), ("tensorflow", [0.4, 0.5, 0.6])):
+        run = root / framework / "20261123-100000_efficientnet_b0_finetune"
+        write_metrics(run, framework, f1, [[1, 0, 0], [0, 1, 0], [0, 0, 1]])
+    table = compare.load_runs(root)
+    pivot = compare.per_class_f1(table).pivot(index="class", columns="model", values="f1")
+    assert pivot.to_dict() == {
+        "efficientnet_b0 finetune (pt)": {"A a": 0.1, "B b": 0.2, "C c": 0.3},
+        "efficientnet_b0 finetune (tf)": {"A a": 0.4, "B b": 0.5, "C c": 0.6},
+    }
+    titles = [a.text for a in compare.confusion_figure(table).layout.annotations]
+    assert titles == ["efficientnet_b0 finetune (pt)", "efficientnet_b0 finetune (tf)"]
+
+
+def test_short_class_names_stay_distinct():
+    classes = ["Baby Care", "Home Decor & Festive Needs", "Home Furnishing", "Watches"]
+    assert compare.short_names(classes) == ["Baby Care", "Home Decor", "Home Furnishing", "Watches"]
+    assert compare.short_names(["A x", "B y"]) == ["A", "B"]
+    assert compare.short_names(["Same", "Same"]) == ["Same", "Same"]  # nothing shorter exists

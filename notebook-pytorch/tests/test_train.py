@@ -32,6 +32,9 @@ def test_one_epoch_writes_every_tag_of_the_run_contract(one_epoch_run: dict) -> 
     assert b"Circles" in report.tensor_proto.string_val[0]
     plugins = events.PluginTagToContent("hparams")
     assert "_hparams_/session_start_info" in plugins
+    # Steps count epochs from 1, as in the TensorFlow lab; the final figures sit on the last.
+    assert [e.step for e in events.Scalars("val/accuracy")] == [1]
+    assert [e.step for e in events.Scalars("test/accuracy")] == [1]
 
 
 def test_metrics_json_follows_the_contract(one_epoch_run: dict) -> None:
@@ -45,7 +48,7 @@ def test_metrics_json_follows_the_contract(one_epoch_run: dict) -> None:
     assert metrics["config"]["ema_decay"] == 0.9 and metrics["config"]["image_size"] == 32
     assert metrics["hardware"]["device"] == "cpu" and metrics["hardware"]["num_threads"] >= 1
     assert metrics["data"]["num_train"] == 18 and len(metrics["data"]["splits_sha256"]) == 64
-    assert metrics["epochs_run"] == 1 and metrics["best_epoch"] == 0
+    assert metrics["epochs_run"] == 1 and metrics["best_epoch"] == 1  # counted from 1
     assert metrics["budget"] and metrics["wall_time_s"] > 0
     test = metrics["final"]["test"]
     assert test["num_images"] == 9
@@ -114,6 +117,9 @@ def test_resume_after_an_interruption_ends_where_an_uninterrupted_run_ends(
     resumed = train(tiny_config(tiny_data, tmp_path / "cut", epochs=3), resume="cut")
     assert resumed["run_id"] == "cut"
     assert resumed["metrics"]["epochs_run"] == 3
+    events = EventAccumulator(resumed["run_dir"])
+    events.Reload()
+    assert [e.step for e in events.Scalars("train/loss")] == [1, 2, 3]  # none twice
     weights = final_weights(resumed)
     for key in reference:
         torch.testing.assert_close(weights[key], reference[key], rtol=0, atol=1e-6)

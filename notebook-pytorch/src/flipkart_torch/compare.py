@@ -7,7 +7,10 @@ works the same on PyTorch and TensorFlow runs.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -89,12 +92,19 @@ def load_curves(runs: Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def label_of(run_id: str) -> str:
-    """`20261123-101500_efficientnet_lite0_finetune` -> `efficientnet_lite0 finetune`."""
+def label_of(run_id: str, framework: str = "") -> str:
+    """`20261123-1015_efficientnet_lite0_finetune`, `pytorch` -> `efficientnet_lite0 finetune (pt)`.
+
+    The framework suffix keeps the labels unique: both labs train an `efficientnet_b0`.
+    """
     parts = run_id.split("_", 1)
-    return (
-        parts[1].rsplit("_", 1)[0] + " " + parts[1].rsplit("_", 1)[1] if len(parts) == 2 else run_id
-    )
+    if len(parts) == 2 and "_" in parts[1]:
+        name, mode = parts[1].rsplit("_", 1)
+        label = f"{name} {mode}"
+    else:
+        label = run_id
+    suffix = {"pytorch": "pt", "tensorflow": "tf"}.get(framework, framework)
+    return f"{label} ({suffix})" if suffix else label
 
 
 def curves_figure(curves: pd.DataFrame, tags: tuple[str, ...] = CURVE_TAGS) -> go.Figure:
@@ -105,18 +115,16 @@ def curves_figure(curves: pd.DataFrame, tags: tuple[str, ...] = CURVE_TAGS) -> g
     runs = sorted(curves["run_id"].unique()) if len(curves) else []
     for i, run_id in enumerate(runs):
         color = PALETTE[i % len(PALETTE)]
-        dash = (
-            "solid"
-            if curves.loc[curves.run_id == run_id, "framework"].iloc[0] == "pytorch"
-            else "dash"
-        )
+        framework = curves.loc[curves.run_id == run_id, "framework"].iloc[0]
+        dash = "solid" if framework == "pytorch" else "dash"
+        name = label_of(run_id, framework)
         for k, tag in enumerate(tags):
             data = curves[(curves.run_id == run_id) & (curves.tag == tag)].sort_values("step")
             if data.empty:
                 continue
             figure.add_trace(
                 go.Scatter(
-                    x=data.step, y=data.value, mode="lines+markers", name=label_of(run_id),
+                    x=data.step, y=data.value, mode="lines+markers", name=name,
                     legendgroup=run_id, showlegend=k == 0, line={"color": color, "dash": dash},
                 ),
                 row=k // cols + 1, col=k % cols + 1,
@@ -132,7 +140,7 @@ def accuracy_latency_figure(leaderboard: pd.DataFrame) -> go.Figure:
     """Test accuracy against batch-1 latency, bubble size = parameters (exported models only)."""
     data = leaderboard[leaderboard["status"] == "exported"].copy()
     data["parameters_m"] = data["parameters"].fillna(0) / 1e6
-    data["label"] = data["model"] + " " + data["mode"]
+    data["label"] = [label_of(r, f) for r, f in zip(data["run_id"], data["framework"], strict=True)]
     figure = px.scatter(
         data, x="latency_ms_batch_1", y="test_accuracy", color="framework", size="parameters_m",
         text="label", hover_data=["run_id", "test_macro_f1", "weights_source"],
@@ -144,35 +152,66 @@ def accuracy_latency_figure(leaderboard: pd.DataFrame) -> go.Figure:
         title="Accuracy vs latency (bubble size: parameters)",
     )  # fmt: skip
     figure.update_traces(textposition="top center")
+    span = data["latency_ms_batch_1"].agg(["min", "max"]) if len(data) else None
+    if span is not None and span.notna().all():  # room for the labels at both ends
+        pad = max((span["max"] - span["min"]) * 0.25, 0.5)
+        figure.update_xaxes(range=[max(span["min"] - pad, 0), span["max"] + pad])
     return figure
+
+
+def short_names(classes: list[str]) -> list[str]:
+    """Axis labels: the fewest leading words that keep every class apart.
+
+    `Home Decor & Festive Needs` and `Home Furnishing` share their first word: a categorical
+    axis would merge them, so they become `Home Decor` and `Home Furnishing`.
+    """
+    longest = max((len(c.split()) for c in classes), default=1)
+    for words in range(1, longest + 1):
+        names = [" ".join(c.split()[:words]) for c in classes]
+        if len(set(names)) == len(names):
+            return names
+    return list(classes)
 
 
 def confusion_figure(runs_table: pd.DataFrame) -> go.Figure:
     """Test confusion matrices side by side, rows normalised to recall."""
     data = runs_table[runs_table["confusion_matrix"].notna()]
     n = max(len(data), 1)
-    figure = make_subplots(rows=1, cols=n, subplot_titles=[label_of(r) for r in data.run_id])
+    cols = min(n, 3)
+    rows = (n + cols - 1) // cols
+    titles = [label_of(r.run_id, r.framework) for r in data.itertuples()]
+    figure = make_subplots(
+        rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.12, vertical_spacing=0.16
+    )
     for i, (_, run) in enumerate(data.iterrows(), start=1):
+        row, col = (i - 1) // cols + 1, (i - 1) % cols + 1
         matrix = np.asarray(run.confusion_matrix, dtype=float)
         recall = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-        short = [c.split()[0] for c in run.classes]
+        short = short_names(list(run.classes))
         figure.add_trace(
             go.Heatmap(
                 z=recall, x=short, y=short, zmin=0, zmax=1, colorscale="Blues", showscale=i == n,
                 text=matrix.astype(int), texttemplate="%{text}",
                 hovertemplate="true %{y}<br>predicted %{x}<br>%{text} images<extra></extra>",
             ),
-            row=1, col=i,
+            row=row, col=col,
         )  # fmt: skip
-        figure.update_yaxes(autorange="reversed", row=1, col=i)
-    figure.update_layout(height=420, width=max(520, 430 * n), title="Test confusion matrices")
+        figure.update_yaxes(autorange="reversed", row=row, col=col)
+    figure.update_layout(
+        height=380 * rows + 60, width=max(560, 470 * cols), title="Test confusion matrices"
+    )
     return figure
 
 
 def per_class_f1(runs_table: pd.DataFrame) -> pd.DataFrame:
     """Long table: run_id, class, f1."""
     rows = [
-        {"run_id": run.run_id, "model": label_of(run.run_id), "class": name, "f1": scores.get("f1")}
+        {
+            "run_id": run.run_id,
+            "model": label_of(run.run_id, run.framework),
+            "class": name,
+            "f1": scores.get("f1"),
+        }
         for _, run in runs_table.iterrows()
         for name, scores in (run.per_class or {}).items()
     ]
@@ -189,14 +228,28 @@ def per_class_f1_figure(runs_table: pd.DataFrame) -> go.Figure:
     return figure
 
 
+def static_png(figure: go.Figure) -> bytes | None:
+    """The figure as PNG through Kaleido (headless Chromium), or None when it cannot render.
+
+    Kaleido's browser driver logs harmless protocol chatter on stderr; it is kept out of the
+    notebook's outputs.
+    """
+    for name in ("choreographer", "kaleido", "logistro"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            return figure.to_image(format="png", scale=1)
+    except Exception as exc:  # no browser for Kaleido: keep the interactive figure only
+        print(f"(static image unavailable: {type(exc).__name__}: {exc})")
+        return None
+
+
 def show(figure: go.Figure, static: bool = True) -> None:
     """Display interactively and, when Kaleido can render, with a PNG that GitHub shows."""
     from IPython.display import display
 
     bundle = {"application/vnd.plotly.v1+json": json.loads(figure.to_json())}
-    if static:
-        try:
-            bundle["image/png"] = figure.to_image(format="png", scale=1)
-        except Exception as exc:  # no browser for Kaleido: keep the interactive figure only
-            print(f"(static image unavailable: {type(exc).__name__})")
+    png = static_png(figure) if static else None
+    if png is not None:
+        bundle["image/png"] = png
     display(bundle, raw=True)

@@ -360,7 +360,7 @@ def train(
     run_dir = Path(config.runs_dir or paths.runs_dir()) / run_id
     checkpoint_dir = checkpoints_root / run_id
     log = (
-        RunLog(run_dir, purge_step=start_epoch if state is not None else None)
+        RunLog(run_dir, purge_step=start_epoch + 1 if state is not None else None)
         if distributed.main
         else None
     )
@@ -480,7 +480,7 @@ def train(
                 },
                 checkpoint_dir / "last.pt",
             )
-            log.epoch(epoch, scalars)
+            log.epoch(epoch + 1, scalars)  # steps count epochs from 1 (run contract)
             print(
                 f"epoch {epoch + 1}/{config.epochs} train_loss={scalars['train/loss']:.4f} "
                 f"train_acc={scalars['train/accuracy']:.3f} val_acc={val['accuracy']:.3f} "
@@ -520,7 +520,7 @@ def train(
         }
         hparam_values["weights_source"] = weights_source
         log.final(
-            last_step,
+            last_step + 1,
             final_scalars,
             report_text(test_data.labels, test["preds"], classes),
             test["confusion_matrix"],
@@ -558,7 +558,7 @@ def train(
                 "num_test": len(test_data.labels),
             },
             "epochs_run": len(history),
-            "best_epoch": best_epoch,
+            "best_epoch": best_epoch + 1,  # counted from 1, like the TensorBoard steps
             "wall_time_s": round(wall_time, 2),
             "final": {
                 "val": {k: val[k] for k in ("accuracy", "macro_f1", "loss")},
