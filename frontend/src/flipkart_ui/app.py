@@ -281,7 +281,7 @@ def build_app(settings: Settings) -> gr.Blocks:
                 )
                 refresh_stats = gr.Button(t("refresh", lang0), size="sm")
                 stats_status = gr.Markdown(elem_id="stats-status")
-                kpis = gr.Markdown()
+                kpis = gr.Markdown(elem_id="kpis")
                 with gr.Row():
                     timeline_plot = gr.Plot(show_label=False)
                     latency_plot = gr.Plot(show_label=False)
