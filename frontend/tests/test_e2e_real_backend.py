@@ -1,14 +1,15 @@
 """The whole product in a real browser: the real backend (its own uv environment, serving the
-committed production model from artifacts/) and the real Gradio app, both on 127.0.0.1.
+committed production model) and the real Gradio app, both started here on 127.0.0.1, driven by
+Debian's Chromium through Playwright.
 
-The other browser tests use a fake backend to stage failures; this one checks the two projects
-agree on the HTTP contract with nothing faked. Skips when Chromium or uv is absent.
+test_browser.py uses a fake backend to stage slow answers and crashes; this module checks the
+two projects agree with nothing faked: samples, upload, a refused URL, feedback, the dashboard,
+the models and monitoring tabs, French, and the backend going away. The tests run in order on
+one page, as one user's session. Screenshots go to $SCREENSHOT_DIR (default tests/output/).
 """
 
 import os
 import re
-import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -18,57 +19,28 @@ from fake_backend import free_port
 from flipkart_ui.app import launch
 from flipkart_ui.assets import load_samples
 from flipkart_ui.config import load_settings
+from PIL import Image
+from real_backend import RealBackend, missing
 
-REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-UV = os.environ.get("UV") or shutil.which("uv") or str(REPO / ".tools" / "bin" / "uv")
-REGISTRY = REPO / "artifacts" / "registry.json"
 TIMEOUT_MS = 60_000
+SCREENSHOTS = Path(
+    os.environ.get("SCREENSHOT_DIR", Path(__file__).parent / "output" / "screenshots")
+)
 
-for needed, why in (
-    (CHROMIUM, "`apt-get install chromium` to run the browser tests"),
-    (UV, "uv starts the backend in its own environment (`make uv`)"),
-    (REGISTRY, "no production model committed (`make promote`)"),
-):
-    if not Path(needed).is_file():
-        pytest.skip(f"{needed} missing: {why}", allow_module_level=True)
+if not Path(CHROMIUM).is_file():
+    pytest.skip(f"no Chromium at {CHROMIUM}: `apt-get install chromium`", allow_module_level=True)
+if why := missing():
+    pytest.skip(why, allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
 
 
 @pytest.fixture(scope="module")
 def backend(tmp_path_factory):
-    var = tmp_path_factory.mktemp("backend-var")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLIPKART_", "VIRTUAL_ENV"))}
-    env |= {
-        "FLIPKART_ARTIFACTS_ROOT": str(REPO / "artifacts"),
-        "FLIPKART_DATABASE_PATH": str(var / "predictions.sqlite3"),
-        "FLIPKART_INFERENCE_THREADS": "1",
-    }
-    command = [UV, "run", "--project", str(REPO / "backend"), "--locked", "--quiet"]
-    command += ["flipkart-api", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    log = (var / "backend.log").open("w")
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 240  # a first run may have to create the backend's env
-    while True:
-        try:
-            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail("the backend did not start:\n" + (var / "backend.log").read_text()[-3000:])
-        time.sleep(0.5)
-    yield url
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+    server = RealBackend(tmp_path_factory.mktemp("real-backend")).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +48,7 @@ def app_url(backend, assets_dir):
     port = free_port()
     settings = load_settings(
         {
-            "API_URL": backend,
+            "API_URL": backend.url,
             "ASSETS_DIR": str(assets_dir),
             "HOST": "127.0.0.1",
             "PORT": str(port),
@@ -104,15 +76,25 @@ def page(app_url):
         browser.close()
 
 
-def production_classes(backend: str) -> list[str]:
-    """The production model's classes, from the real /v1/models answer."""
-    models = httpx.get(f"{backend}/v1/models", timeout=10).json()
-    (entry,) = [m for m in models["models"] if m["run_id"] == models["production"]]
-    return entry["card"]["classes"]
+def shoot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"real_backend_{name}.png", full_page=True)
+
+
+def stored_predictions(backend) -> int:
+    return httpx.get(f"{backend.url}/v1/stats", timeout=10).json()["predictions"]
+
+
+def wait_for_predictions(backend, count: int, timeout_s: float = 15) -> None:
+    """The store may write behind the answer: poll until it has counted `count` predictions."""
+    deadline = time.monotonic() + timeout_s
+    while (seen := stored_predictions(backend)) < count and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert seen == count
 
 
 def test_sample_classified_by_the_production_model(page, backend, assets_dir):
-    classes = production_classes(backend)
+    classes = backend.production_classes()
     watch = next(s for s in load_samples(assets_dir) if s.label == "Watches")
     page.locator("#sample input").click()
     page.get_by_role("option", name=watch.title).click()
@@ -120,11 +102,51 @@ def test_sample_classified_by_the_production_model(page, backend, assets_dir):
     shown = page.locator("#prediction").inner_text()
     assert any(c in shown for c in classes), shown
     expect(page.locator("#probabilities g.point")).to_have_count(len(classes))
+    expect(page.locator("#transformed img")).to_be_visible()  # from the real /v1/preprocess
     expect(page.locator("#classify-status")).not_to_contain_text("❌")
+    shoot(page, "sample")
+
+
+def test_feedback_is_recorded_by_the_backend(page, backend):
+    page.get_by_role("button", name="✔ Correct").click()
+    expect(page.locator("#feedback-status")).to_contain_text("your feedback was recorded")
+    feedback = httpx.get(f"{backend.url}/v1/stats", timeout=10).json()["feedback"]
+    assert feedback["count"] == 1 and feedback["correct"] == 1, feedback
+
+
+def test_upload_a_file(page, backend, tmp_path):
+    before = stored_predictions(backend)
+    path = tmp_path / "upload.png"
+    Image.new("RGB", (300, 200), (240, 240, 240)).save(path)
+    details = page.locator("#prediction-details")
+    previous = details.inner_text()
+    page.locator("#upload input[type=file]").set_input_files(path)
+    expect(details).not_to_have_text(previous)
+    expect(details).to_contain_text("with a confidence of")
+    wait_for_predictions(backend, before + 1)
+
+
+def test_a_private_url_is_refused_with_a_clear_message(page, backend):
+    """The backend's URL guard refuses loopback/private addresses before connecting."""
+    before = stored_predictions(backend)
+    field = page.locator("#url textarea, #url input").first
+    field.fill(f"{backend.url}/health")
+    field.press("Enter")
+    status = page.locator("#classify-status")
+    expect(status).to_contain_text("The service refused the request")
+    assert stored_predictions(backend) == before
+    shoot(page, "refused_url")
+
+
+def test_dashboard_needs_no_backend_and_renders(page):
+    page.get_by_role("tab", name="Dashboard").click()
+    expect(page.locator("#chart-counts g.point")).to_have_count(7)
+    expect(page.locator("#chart-resolution .js-plotly-plot")).to_be_visible()
+    expect(page.locator("#gallery img").first).to_be_visible()
 
 
 def test_models_and_monitoring_tabs_read_the_real_backend(page, backend):
-    models = httpx.get(f"{backend}/v1/models", timeout=10).json()
+    models = httpx.get(f"{backend.url}/v1/models", timeout=10).json()
     page.get_by_role("tab", name="Models").click()
     page.get_by_role("button", name="Refresh").first.click()
     count = len(models["models"])
@@ -133,8 +155,20 @@ def test_models_and_monitoring_tabs_read_the_real_backend(page, backend):
     page.get_by_role("tab", name="Monitoring").click()
     page.get_by_role("button", name="Refresh").last.click()
     expect(page.locator("#stats-status")).to_contain_text("Statistics updated at")
-    # the previous test's prediction was stored by the real backend and is counted
-    stats = httpx.get(f"{backend}/v1/stats", timeout=10).json()
-    assert stats["predictions"] >= 1, stats
-    total = re.compile(rf"Predictions\s*{stats['predictions']}\b")
-    expect(page.locator("#kpis")).to_contain_text(total)
+    total = stored_predictions(backend)
+    assert total >= 2  # the sample and the upload
+    expect(page.locator("#kpis")).to_contain_text(re.compile(rf"Predictions\s*{total}\b"))
+    shoot(page, "monitoring")
+
+
+def test_french_then_the_backend_goes_away(page, backend, assets_dir):
+    page.get_by_role("tab", name="Classification").click()
+    page.locator("#language").get_by_label("Français").check()
+    expect(page.locator("#classify")).to_have_text("Classer")
+    backend.stop()
+    page.locator("#sample input").click()
+    page.get_by_role("option", name=load_samples(assets_dir)[3].title).click()
+    expect(page.locator("#classify-status")).to_contain_text("injoignable")
+    shoot(page, "backend_down_fr")
+    page.get_by_role("tab", name="Tableau de bord").click()
+    expect(page.locator("#chart-counts g.point")).to_have_count(7)

@@ -1,0 +1,81 @@
+"""The real backend for the tests that must not fake it: `flipkart-api serve` started in the
+backend's own uv environment on 127.0.0.1, serving the committed production model
+(artifacts/registry.json), with its prediction store in a temporary folder.
+
+No test helper here: tests import `RealBackend` and `missing` (why it cannot run, or None).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+from fake_backend import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+UV = os.environ.get("UV") or shutil.which("uv") or str(REPO / ".tools" / "bin" / "uv")
+REGISTRY = REPO / "artifacts" / "registry.json"
+
+
+def missing() -> str | None:
+    if not Path(UV).is_file():
+        return f"no uv at {UV}: it starts the backend in its own environment (`make uv`)"
+    if not REGISTRY.is_file():
+        return "no production model committed (artifacts/registry.json; `make promote`)"
+    return None
+
+
+class RealBackend:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+        self.log_path = folder / "backend.log"
+
+    def start(self, timeout_s: float = 240) -> RealBackend:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("FLIPKART_", "VIRTUAL_"))}
+        env |= {
+            "FLIPKART_ARTIFACTS_ROOT": str(REPO / "artifacts"),
+            "FLIPKART_DATABASE_PATH": str(self.folder / "predictions.sqlite3"),
+            "FLIPKART_INFERENCE_THREADS": "1",
+        }
+        command = [UV, "run", "--project", str(REPO / "backend"), "--locked", "--quiet"]
+        command += ["flipkart-api", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        with self.log_path.open("w") as log:
+            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout_s  # a first run may have to create the env
+        while not self.ready():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("the backend did not start:\n" + self.log()[-3000:])
+            time.sleep(0.5)
+        return self
+
+    def ready(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/ready", timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.is_file() else ""
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def production_classes(self) -> list[str]:
+        models = httpx.get(f"{self.url}/v1/models", timeout=10).json()
+        (entry,) = [m for m in models["models"] if m["run_id"] == models["production"]]
+        return entry["card"]["classes"]

@@ -1,0 +1,84 @@
+"""The HTTP client against the real backend (started on 127.0.0.1 in its own environment,
+serving the committed production model): the contract both projects must agree on."""
+
+import io
+
+import pytest
+from flipkart_ui.api_client import ApiClient, ApiError, ImageInput
+from PIL import Image
+from real_backend import RealBackend, missing
+
+if why := missing():
+    pytest.skip(why, allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def backend(tmp_path_factory):
+    server = RealBackend(tmp_path_factory.mktemp("real-backend")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def client(backend):
+    api = ApiClient(backend.url, timeout_s=30)
+    yield api
+    api.close()
+
+
+def png(size=(120, 80), colour=(30, 120, 200)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_predict_answers_with_the_production_model(client, backend):
+    answer = client.predict(ImageInput(data=png(), filename="blue.png"), top_k=3)
+    classes = backend.production_classes()
+    assert answer["label"] in classes
+    assert answer["model"]["run_id"] in client.models()["production"]
+    probabilities = {p["label"]: p["probability"] for p in answer["probabilities"]}
+    assert set(probabilities) <= set(classes) and len(probabilities) >= 3
+    assert sum(probabilities.values()) <= 1.0 + 1e-6
+    assert answer["id"]  # stored: feedback can refer to it
+
+
+def test_preprocess_returns_what_the_model_sees(client):
+    data = client.preprocess(ImageInput(data=png((300, 100)), filename="wide.png"))
+    image = Image.open(io.BytesIO(data))
+    card = next(m for m in client.models()["models"] if m["is_production"])["card"]
+    assert image.size == (card["input"]["width"], card["input"]["height"])
+
+
+def test_feedback_on_a_stored_prediction(client):
+    answer = client.predict(ImageInput(data=png(colour=(200, 10, 10)), filename="red.png"))
+    assert client.feedback(answer["id"], answer["label"]) is not None
+    stats = client.stats()
+    assert stats["feedback"]["count"] >= 1 and stats["predictions"] >= 1
+
+
+def test_feedback_with_an_unknown_label_is_rejected(client):
+    answer = client.predict(ImageInput(data=png(colour=(10, 200, 10)), filename="green.png"))
+    with pytest.raises(ApiError) as info:
+        client.feedback(answer["id"], "Not a category")
+    assert info.value.kind == "rejected" and info.value.status in (400, 422)
+
+
+@pytest.mark.parametrize(
+    ("data", "name"),
+    [
+        (b"this is text, not an image", "notes.jpg"),
+        (png()[:40], "truncated.png"),
+        (b"", "empty.png"),
+    ],
+)
+def test_bad_images_are_rejected_with_the_backends_message(client, data, name):
+    with pytest.raises(ApiError) as info:
+        client.predict(ImageInput(data=data, filename=name))
+    assert info.value.kind == "rejected"
+    assert 400 <= info.value.status < 500 and str(info.value)
+
+
+def test_health_and_ready(client):
+    assert client.health()
+    assert client.ready()["status"] == "ready"
