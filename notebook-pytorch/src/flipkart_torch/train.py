@@ -30,7 +30,7 @@ from flipkart_torch.data import (
     read_splits,
 )
 from flipkart_torch.metrics import classification_figures, report_text
-from flipkart_torch.models.factory import architecture_for, create_model
+from flipkart_torch.models.factory import architecture_for, check_model_name, create_model
 from flipkart_torch.run_log import RunLog, hardware, write_json
 from flipkart_torch.transforms import augment, normalize, preprocessing_config
 
@@ -275,6 +275,7 @@ def train(
             saved.epochs = epochs_override
         config = saved
 
+    check_model_name(config.model)  # a typo is reported before anything is read or built
     splits_path = Path(config.splits_csv or paths.splits_csv())
     images_dir = Path(config.images_dir or paths.images_dir())
     table = read_splits(splits_path)
