@@ -134,6 +134,7 @@ def test_a_private_url_is_refused_with_a_clear_message(page, backend):
     field.press("Enter")
     status = page.locator("#classify-status")
     expect(status).to_contain_text("The service refused the request")
+    expect(page.locator("#feedback-status")).to_have_text("")  # not the earlier "thank you"
     assert stored_predictions(backend) == before
     shoot(page, "refused_url")
 

@@ -323,6 +323,9 @@ def build_app(settings: Settings) -> gr.Blocks:
         url.submit(classify_url, [url, lang], [sample, upload, *prediction_outputs], **clear)
         classify_button.click(classify, [sample, upload, url, lang], **classify_kwargs)
 
+        # A new prediction (or failure) makes the previous feedback message stale.
+        prediction_state.change(lambda: (None, ""), None, [feedback_state, feedback_status])
+
         correct.click(
             ui.confirm_feedback,
             [prediction_state, lang],
