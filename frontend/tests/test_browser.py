@@ -5,36 +5,18 @@ Skips (with the reason) when /usr/bin/chromium is absent; CI installs it with ap
 Screenshots go to $SCREENSHOT_DIR (default tests/output/screenshots).
 """
 
-import os
 import re
-from pathlib import Path
 
 import pytest
-from fake_backend import FakeBackend, free_port
-from flipkart_ui.app import launch
+from fake_backend import FakeBackend
 from flipkart_ui.assets import load_samples
-from flipkart_ui.config import load_settings
 from PIL import Image
+from ui_harness import CHROMIUM, CHROMIUM_ARGS, chromium_missing, running_app, shoot
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TIMEOUT_MS = 30_000
-SCREENSHOTS = Path(
-    os.environ.get("SCREENSHOT_DIR", Path(__file__).parent / "output" / "screenshots")
-)
 
-if not Path(CHROMIUM).is_file():
-    pytest.skip(
-        f"no Chromium at {CHROMIUM}: `apt-get install chromium` to run the browser tests",
-        allow_module_level=True,
-    )
+if why := chromium_missing():
+    pytest.skip(why, allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
 expect.set_options(timeout=TIMEOUT_MS)
@@ -49,19 +31,8 @@ def browser_backend():
 
 @pytest.fixture(scope="module")
 def app_url(browser_backend, assets_dir):
-    port = free_port()
-    settings = load_settings(
-        {
-            "API_URL": browser_backend.url,
-            "ASSETS_DIR": str(assets_dir),
-            "HOST": "127.0.0.1",
-            "PORT": str(port),
-            "API_TIMEOUT_S": "6",
-        }
-    )
-    demo = launch(settings, prevent_thread_lock=True, quiet=True)
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
+    with running_app(browser_backend.url, assets_dir, api_timeout_s=6) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -83,11 +54,6 @@ def page(browser, app_url, request):
     shoot(page, request.node.name)
     assert "Traceback" not in page.content()
     context.close()
-
-
-def shoot(page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
 
 
 def last_prediction(backend) -> dict:

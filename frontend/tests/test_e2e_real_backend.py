@@ -8,29 +8,19 @@ the models and monitoring tabs, French, and the backend going away. The tests ru
 one page, as one user's session. Screenshots go to $SCREENSHOT_DIR (default tests/output/).
 """
 
-import os
 import re
 import time
-from pathlib import Path
 
 import httpx
 import pytest
-from fake_backend import free_port
-from flipkart_ui.app import launch
 from flipkart_ui.assets import load_samples
-from flipkart_ui.config import load_settings
 from PIL import Image
 from real_backend import RealBackend, missing
+from ui_harness import CHROMIUM, CHROMIUM_ARGS, chromium_missing, running_app, shoot
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 TIMEOUT_MS = 60_000
-SCREENSHOTS = Path(
-    os.environ.get("SCREENSHOT_DIR", Path(__file__).parent / "output" / "screenshots")
-)
 
-if not Path(CHROMIUM).is_file():
-    pytest.skip(f"no Chromium at {CHROMIUM}: `apt-get install chromium`", allow_module_level=True)
-if why := missing():
+if why := chromium_missing() or missing():
     pytest.skip(why, allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
@@ -45,27 +35,14 @@ def backend(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def app_url(backend, assets_dir):
-    port = free_port()
-    settings = load_settings(
-        {
-            "API_URL": backend.url,
-            "ASSETS_DIR": str(assets_dir),
-            "HOST": "127.0.0.1",
-            "PORT": str(port),
-            "API_TIMEOUT_S": "30",
-        }
-    )
-    demo = launch(settings, prevent_thread_lock=True, quiet=True)
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
+    with running_app(backend.url, assets_dir, api_timeout_s=30) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def page(app_url):
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
-        )
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(TIMEOUT_MS)
         expect.set_options(timeout=TIMEOUT_MS)
@@ -74,11 +51,6 @@ def page(app_url):
         yield page
         assert "Traceback" not in page.content()
         browser.close()
-
-
-def shoot(page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SCREENSHOTS / f"real_backend_{name}.png", full_page=True)
 
 
 def stored_predictions(backend) -> int:
@@ -104,7 +76,7 @@ def test_sample_classified_by_the_production_model(page, backend, assets_dir):
     expect(page.locator("#probabilities g.point")).to_have_count(len(classes))
     expect(page.locator("#transformed img")).to_be_visible()  # from the real /v1/preprocess
     expect(page.locator("#classify-status")).not_to_contain_text("❌")
-    shoot(page, "sample")
+    shoot(page, "real_backend_sample")
 
 
 def test_feedback_is_recorded_by_the_backend(page, backend):
@@ -136,7 +108,7 @@ def test_a_private_url_is_refused_with_a_clear_message(page, backend):
     expect(status).to_contain_text("The service refused the request")
     expect(page.locator("#feedback-status")).to_have_text("")  # not the earlier "thank you"
     assert stored_predictions(backend) == before
-    shoot(page, "refused_url")
+    shoot(page, "real_backend_refused_url")
 
 
 def test_dashboard_needs_no_backend_and_renders(page):
@@ -159,7 +131,7 @@ def test_models_and_monitoring_tabs_read_the_real_backend(page, backend):
     total = stored_predictions(backend)
     assert total >= 2  # the sample and the upload
     expect(page.locator("#kpis")).to_contain_text(re.compile(rf"Predictions\s*{total}\b"))
-    shoot(page, "monitoring")
+    shoot(page, "real_backend_monitoring")
 
 
 def test_french_then_the_backend_goes_away(page, backend, assets_dir):
@@ -170,6 +142,6 @@ def test_french_then_the_backend_goes_away(page, backend, assets_dir):
     page.locator("#sample input").click()
     page.get_by_role("option", name=load_samples(assets_dir)[3].title).click()
     expect(page.locator("#classify-status")).to_contain_text("injoignable")
-    shoot(page, "backend_down_fr")
+    shoot(page, "real_backend_backend_down_fr")
     page.get_by_role("tab", name="Tableau de bord").click()
     expect(page.locator("#chart-counts g.point")).to_have_count(7)

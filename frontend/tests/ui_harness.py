@@ -1,0 +1,57 @@
+"""What the browser tests share: Debian's Chromium, the real Gradio app started on 127.0.0.1
+against a given backend URL, and screenshots. No tests here."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from fake_backend import free_port
+from flipkart_ui.app import launch
+from flipkart_ui.config import load_settings
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(
+    os.environ.get("SCREENSHOT_DIR", Path(__file__).parent / "output" / "screenshots")
+)
+
+
+def chromium_missing() -> str | None:
+    if Path(CHROMIUM).is_file():
+        return None
+    return f"no Chromium at {CHROMIUM}: `apt-get install chromium` to run the browser tests"
+
+
+@contextmanager
+def running_app(api_url: str, assets_dir: Path, api_timeout_s: float) -> Iterator[str]:
+    """The Gradio app on a free loopback port, talking to `api_url`; yields its URL."""
+    port = free_port()
+    settings = load_settings(
+        {
+            "API_URL": api_url,
+            "ASSETS_DIR": str(assets_dir),
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "API_TIMEOUT_S": str(api_timeout_s),
+        }
+    )
+    demo = launch(settings, prevent_thread_lock=True, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
+def shoot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
