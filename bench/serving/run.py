@@ -3,7 +3,10 @@
 (a) flipkart_api (FastAPI + ONNX Runtime, micro-batching), one image per request
     (multipart upload, and base64 JSON like the original's payload);
 (b) FastAPI + PyTorch eager, base64 JSON, one image per call (baseline_server.py);
-(c) ONNX Runtime alone on already-resized pixels: no HTTP, no decoding (the ceiling).
+(c) ONNX Runtime alone on already-resized pixels: no HTTP, no decoding (the ceiling);
+(a) again with the prediction store on, SQLite and PostgreSQL (a throw-away local cluster from
+    the Debian `postgresql` binaries, skipped when absent), every request written (cache off):
+    the cost of persistence.
 Images: real Flipkart photos (data/images, test split) and synthetic 1100x1100 JPEGs (the
 original archive's median size). Loopback HTTP, concurrency 1 and 16.
 
@@ -43,7 +46,8 @@ HOW_TO_READ = (
     "Wall-clock figures (latency, images/s) depend on what else runs on the machine: compare "
     "them only within one run on a quiet machine (see machine.load_average_*). "
     "server_cpu_ms_per_image (CPU time of the server process tree per image) is far less "
-    "sensitive to sharing; on a dedicated CPU-bound box throughput ratios follow its inverse."
+    "sensitive to sharing; on a dedicated CPU-bound box throughput ratios follow its inverse. "
+    "For the store variants it counts the API's processes only, not the PostgreSQL server's."
 )
 
 
@@ -78,6 +82,15 @@ def synthetic_jpegs(count: int, size: int = 1100) -> list[bytes]:
         Image.fromarray(array, "RGB").save(buffer, format="JPEG", quality=90)
         images.append(buffer.getvalue())
     return images
+
+
+def postgres_cluster():
+    """A throw-away PostgreSQL cluster on 127.0.0.1 (the store tests' own helper), or None."""
+    sys.path.insert(0, str(ROOT / "backend" / "tests"))
+    from test_store_helpers import PostgresCluster, pg_bin
+
+    bindir = pg_bin()
+    return PostgresCluster(bindir) if bindir is not None else None
 
 
 def start(command: list[str], env: dict, port: int, log: Path, timeout_s: float = 300):
@@ -224,6 +237,12 @@ def main() -> None:
     parser.add_argument("--requests-c1", type=int, default=40)
     parser.add_argument("--requests-c16", type=int, default=160)
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--stores",
+        default="sqlite,postgresql",
+        help="prediction stores to measure beside the store-less service ('' for none)",
+    )
     args = parser.parse_args()
     model_onnx = next((WORK / "artifacts" / "models").glob("*/model.onnx"), None)
     if model_onnx is None or not (WORK / "model.pt").is_file():
@@ -264,6 +283,32 @@ def main() -> None:
     )
     runs.append(("a_flipkart_api_multipart", api, api_port, multipart))
     runs.append(("a_flipkart_api_base64_json", api, api_port, base64_json("/v1/predict")))
+    store_servers, cluster = [], None
+    for store in filter(None, args.stores.split(",")):
+        if store == "postgresql":
+            cluster = postgres_cluster()
+            if cluster is None:
+                print("PostgreSQL binaries not found: store=postgresql skipped", flush=True)
+                continue
+            database = {"FLIPKART_DATABASE_URL": cluster.new_database()}
+        else:
+            database = {"FLIPKART_DATABASE_PATH": str(WORK / f"store-{os.getpid()}.sqlite3")}
+        port = free_port()
+        server = start(
+            [sys.executable, "-m", "flipkart_api", "serve", "--host", "127.0.0.1"],
+            {
+                "PORT": str(port),
+                "FLIPKART_ARTIFACTS_ROOT": str(WORK / "artifacts"),
+                "FLIPKART_LOG_LEVEL": "WARNING",
+                "FLIPKART_STORE_ENABLED": "true",
+                "FLIPKART_PREDICTION_CACHE": "false",  # every request runs and is written
+                **database,
+            },
+            port,
+            WORK / f"api-{store}.log",
+        )
+        store_servers.append(server)
+        runs.append((f"a_flipkart_api_multipart_store_{store}", server, port, multipart))
     baseline = None
     if not args.skip_baseline:
         base_port = free_port()
@@ -303,15 +348,19 @@ def main() -> None:
                     print(json.dumps(row | result), flush=True)
     finally:
         stop(api)
+        for server in store_servers:
+            stop(server)
         if baseline is not None:
             stop(baseline)
+        if cluster is not None:
+            cluster.remove()
     report["ceiling_onnxruntime_no_http_no_decode"] = ceiling(
         model_onnx, image_sets["synthetic_1100px_jpeg"], threads=0
     )
     report["machine"]["load_average_at_end"] = list(os.getloadavg())
     report["comparison"] = compare(report)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     print(json.dumps(report["comparison"], indent=1))
 
 
@@ -356,6 +405,17 @@ def compare(report: dict) -> dict:
             entry["cpu_b_over_a"] = round(cpu_ms["b"] / cpu_ms["a"], 2)
         cpu_ms = entry["cpu_ms_per_image_c16"]
         entry["cpu_c_over_a"] = round(cpu_ms["c"] / cpu_ms["a"], 3)
+        for store in ("sqlite", "postgresql"):
+            service = f"a_flipkart_api_multipart_store_{store}"
+            with_store = rate(service, images, 16)
+            if with_store:
+                entry[f"store_{store}"] = {
+                    "images_per_s_c16": with_store,
+                    "over_no_store": round(with_store / ours, 2),
+                    "cpu_ms_per_image_c16": rate(service, images, 16, cpu),
+                    "p95_ms_c1": rate(service, images, 1, "p95_ms"),
+                    "p95_ms_c1_no_store": rate("a_flipkart_api_multipart", images, 1, "p95_ms"),
+                }
         out[images] = entry
     return out
 
