@@ -84,17 +84,37 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def _interleaved(fns: dict[str, Callable[[], object]], reps: int, device: str) -> dict[str, float]:
+def interleaved_times(
+    fns: dict[str, Callable[[], object]],
+    reps: int,
+    device: str = "cpu",
+    warmup: int = 1,
+    settle: int = 0,
+) -> dict[str, list[float]]:
+    """Milliseconds of each call, `reps` rounds of every function in turn after `warmup` rounds.
+
+    `settle` untimed calls precede each timed one: when the functions use different thread
+    pools (torch's OpenMP, ONNX Runtime's), the pool that just ran keeps spinning for a while
+    and would slow down the other's timed call.
+    """
     times: dict[str, list[float]] = {k: [] for k in fns}
-    for fn in fns.values():  # warm-up
-        fn()
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
     for _ in range(reps):
         for key, fn in fns.items():
+            for _ in range(settle):
+                fn()
             _sync(device)
             start = time.perf_counter()
             fn()
             _sync(device)
             times[key].append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def _interleaved(fns: dict[str, Callable[[], object]], reps: int, device: str) -> dict[str, float]:
+    times = interleaved_times(fns, reps, device)
     return {k: round(statistics.median(v), 3) for k, v in times.items()}
 
 

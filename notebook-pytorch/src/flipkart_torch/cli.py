@@ -1,4 +1,4 @@
-"""`flipkart-torch train|evaluate|export|models`."""
+"""`flipkart-torch train|evaluate|export|models|bench`."""
 
 from __future__ import annotations
 
@@ -73,12 +73,35 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--runs-dir")
 
 
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="training and inference speed (eager vs ONNX Runtime) of the exported PyTorch "
+        "models, and the selective scan -> bench/results/pytorch.json",
+    )
+    p.add_argument("--output", help="default: bench/results/pytorch.json at the repository root")
+    p.add_argument("--models-dir", help="default: artifacts/models")
+    p.add_argument("--models", nargs="+", help="only these models (run_id substring or model name)")
+    p.add_argument("--repeats", type=int, default=20, help="timed calls per latency figure")
+    p.add_argument("--train-steps", type=int, default=5, help="timed optimizer steps")
+    p.add_argument("--batch-size", type=int, default=16, help="training batch")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch and ONNX Runtime threads (default 1: on a busy shared machine torch's "
+        "OpenMP threads wait on each other; 2 where the cores are free)",
+    )
+    p.add_argument("--skip-scan", action="store_true", help="leave out the selective scan")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="flipkart-torch", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
     _add_evaluate(sub)
     _add_export(sub)
+    _add_bench(sub)
     p = sub.add_parser("models", help="list the model names create_model accepts")
     p.add_argument("--filter", default="")
     return parser
@@ -125,6 +148,12 @@ def run(argv: list[str] | None = None) -> int:
         print(
             json.dumps({k: card[k] for k in ("run_id", "parity", "latency_ms", "onnx")}, indent=2)
         )
+    elif args.command == "bench":
+        from flipkart_torch.bench import run_bench
+
+        options = ("models_dir", "models", "repeats", "train_steps", "batch_size", "threads")
+        scan = None if args.skip_scan else {}  # {}: bench_scan's defaults
+        run_bench(args.output, scan=scan, **{k: getattr(args, k) for k in options})
     elif args.command == "models":
         from flipkart_torch.models.factory import valid_model_names
 

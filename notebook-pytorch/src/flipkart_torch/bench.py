@@ -1,0 +1,268 @@
+"""`flipkart-torch bench`: training throughput and inference latency (PyTorch eager vs ONNX
+Runtime) of every committed PyTorch model, plus the selective-scan benchmark, in one run.
+
+Per model (`artifacts/models/*/card.json` with `framework: pytorch`): the eager model is rebuilt
+from the card's name and class count with random weights (speed does not depend on weights)
+and wrapped like the export (NHWC 0-255 pixels in, normalisation inside), so both engines take
+the same input; ONNX Runtime runs the committed `model.onnx`. Both run with the same number of
+threads, in alternation (eager, ORT, eager, ...) so a change in the shared machine's load hits
+both alike, each timed call preceded by an untimed one so that the other engine's spinning
+threads have gone quiet; figures are the median and 90th percentile of the repeats after warm-up,
+and the ORT/eager ratios are computed within the run. Inputs are random pixels.
+
+One thread by default, as in `bench_scan`: on the shared 2-core lab machine, with other jobs
+running (load average ~5), two torch threads made eager EfficientNet-Lite0 ~100x slower at
+batch 1 (1.4 s instead of 13 ms; OpenMP threads waiting on busy cores) while ORT held up, a ratio
+that says more about the machine than the engines. Use `threads=2` where the cores are free.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from flipkart_torch import paths
+from flipkart_torch.bench_scan import interleaved_times, run_scan_benchmark
+from flipkart_torch.export import PixelsModel, ort_session, sha256
+from flipkart_torch.models.factory import create_model
+from flipkart_torch.run_log import cpu_name, write_json
+from flipkart_torch.train import head_parameters, model_norm, set_train_mode, utc_now
+
+BATCH_SIZES = (1, 16)
+
+
+def log(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def machine(threads: int) -> dict[str, Any]:
+    import onnxruntime
+
+    return {
+        "cpu": cpu_name(),
+        "architecture": platform.machine(),
+        "logical_cpus": os.cpu_count(),
+        "threads": threads,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "cuda_available": torch.cuda.is_available(),
+        "load_average_1min_at_start": round(os.getloadavg()[0], 2),
+    }
+
+
+def summary(times_ms: list[float]) -> dict[str, float]:
+    """Median and 90th percentile (nearest rank) of some timings."""
+    ordered = sorted(times_ms)
+    p90 = ordered[min(len(ordered) - 1, max(0, round(0.9 * len(ordered)) - 1))]
+    return {"median": round(statistics.median(ordered), 3), "p90": round(p90, 3)}
+
+
+def pytorch_cards(models_dir: str | Path, only: list[str] | None = None) -> list[dict[str, Any]]:
+    """Cards of the PyTorch models under `models_dir`, each with `dir`; `only` keeps those whose
+    run_id or name contains one of its strings."""
+    cards = []
+    for path in sorted(Path(models_dir).glob("*/card.json")):
+        card = json.loads(path.read_text(encoding="utf-8"))
+        if card.get("framework") != "pytorch":
+            continue
+        if only and not any(s in card["run_id"] or s == card["name"] for s in only):
+            continue
+        cards.append({**card, "dir": path.parent})
+    return cards
+
+
+def train_throughput(
+    model: torch.nn.Module,
+    mode: str,
+    size: int,
+    num_classes: int,
+    batch_size: int,
+    steps: int,
+    warmup: int = 2,
+) -> dict[str, Any]:
+    """Optimizer steps (AdamW, label-smoothed cross-entropy) on random tensors, as train() does
+    them: in `freeze` mode only the classifier learns and the backbone's BatchNorm stays frozen."""
+    trainable = head_parameters(model) if mode == "freeze" else list(model.parameters())
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    for parameter in trainable:
+        parameter.requires_grad_(True)
+    optimizer = torch.optim.AdamW(trainable, lr=1e-3, weight_decay=0.05)
+    generator = torch.Generator().manual_seed(0)
+    inputs = torch.randn(batch_size, 3, size, size, generator=generator)
+    labels = torch.randint(0, num_classes, (batch_size,), generator=generator)
+    set_train_mode(model, mode)
+
+    def step() -> None:
+        loss = F.cross_entropy(model(inputs), labels, label_smoothing=0.1)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    step_ms = interleaved_times({"step": step}, steps, warmup=warmup)["step"]
+    for parameter in model.parameters():
+        parameter.requires_grad_(True)
+    model.eval()
+    stats = summary(step_ms)
+    return {
+        "mode": mode,
+        "batch_size": batch_size,
+        "timed_steps": steps,
+        "warmup_steps": warmup,
+        "optimizer": "AdamW",
+        "step_ms": stats,
+        "images_per_s": round(1000 * batch_size / stats["median"], 2),
+    }
+
+
+def inference_latency(
+    wrapper: torch.nn.Module, session, size: int, repeats: int, warmup: int = 3
+) -> dict[str, Any]:
+    """Eager vs ORT on the same random pixels at each batch size, calls interleaved."""
+    rng = np.random.default_rng(0)
+    results: dict[str, Any] = {}
+    for batch in BATCH_SIZES:
+        pixels = rng.uniform(0, 255, (batch, size, size, 3)).astype(np.float32)
+        tensor = torch.from_numpy(pixels)
+
+        def eager(tensor: torch.Tensor = tensor) -> np.ndarray:
+            with torch.inference_mode():
+                return wrapper(tensor).numpy()
+
+        def ort(pixels: np.ndarray = pixels) -> np.ndarray:
+            return session.run(["logits"], {"pixels": pixels})[0]
+
+        engines = {"eager": eager, "onnxruntime": ort}
+        times = interleaved_times(engines, repeats, warmup=warmup, settle=1)
+        entry: dict[str, Any] = {k: summary(v) for k, v in times.items()}
+        for engine in ("eager", "onnxruntime"):
+            entry[engine]["median_per_image"] = round(entry[engine]["median"] / batch, 3)
+        entry["ort_over_eager"] = {
+            stat: round(entry["onnxruntime"][stat] / entry["eager"][stat], 3)
+            for stat in ("median", "p90")
+        }
+        results[f"batch_{batch}"] = entry
+    results["repeats"] = repeats
+    results["warmup"] = warmup
+    return results
+
+
+def bench_model(
+    card: dict[str, Any], threads: int, repeats: int, train_steps: int, batch_size: int
+) -> dict[str, Any]:
+    onnx_path = Path(card["dir"]) / card["onnx"]["file"]
+    if sha256(onnx_path) != card["onnx"]["sha256"]:
+        raise ValueError(f"{onnx_path}: sha256 differs from its card; re-export the model")
+    size = card["input"]["height"]
+    num_classes = len(card["classes"])
+    torch.manual_seed(0)
+    model = create_model(card["name"], num_classes=num_classes)
+    mean, std = model_norm(model)
+    label = f"{card['run_id']} ({card['name']} @{size}px)"
+    log(f"{label}: training throughput, batch {batch_size}, {train_steps} steps")
+    train = train_throughput(model, card["mode"], size, num_classes, batch_size, train_steps)
+    log(f"{label}: {train['images_per_s']:.1f} images/s; eager vs ONNX Runtime latency")
+    wrapper = PixelsModel(model, mean, std).eval()
+    session = ort_session(onnx_path, threads)
+    inference = inference_latency(wrapper, session, size, repeats)
+    for batch in BATCH_SIZES:
+        entry = inference[f"batch_{batch}"]
+        log(
+            f"{label}: batch {batch} eager {entry['eager']['median']:.1f} ms, "
+            f"ORT {entry['onnxruntime']['median']:.1f} ms "
+            f"(ORT/eager {entry['ort_over_eager']['median']:.2f})"
+        )
+    return {
+        "run_id": card["run_id"],
+        "name": card["name"],
+        "mode": card["mode"],
+        "image_size": size,
+        "num_classes": num_classes,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "onnx": {"file": str(onnx_path.name), "sha256": card["onnx"]["sha256"]},
+        "train": train,
+        "inference_ms": inference,
+    }
+
+
+def measure(
+    models_dir: str | Path | None = None,
+    models: list[str] | None = None,
+    repeats: int = 20,
+    train_steps: int = 5,
+    batch_size: int = 16,
+    threads: int = 1,
+    scan: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Every figure of `bench/results/pytorch.json`; `scan=None` skips the selective scan, a
+    dict gives `run_scan_benchmark`'s arguments ({} for its defaults)."""
+    started = time.perf_counter()
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        description = machine(threads)
+        cards = pytorch_cards(models_dir or paths.models_dir(), models)
+        if not cards:
+            raise FileNotFoundError(
+                f"no PyTorch model (card.json with framework pytorch) under "
+                f"{models_dir or paths.models_dir()}" + (f" matching {models}" if models else "")
+            )
+        log(f"{len(cards)} models, {threads} threads, {repeats} repeats")
+        results = [bench_model(card, threads, repeats, train_steps, batch_size) for card in cards]
+    finally:
+        torch.set_num_threads(previous_threads)
+    selective_scan = None
+    if scan is not None:
+        log("selective scan (flipkart_torch.bench_scan)")
+        selective_scan = run_scan_benchmark(**scan)
+        cpu = selective_scan["cpu"]
+        log(
+            f"selective scan: forward x{cpu['speedup_forward']}, "
+            f"forward+backward x{cpu['speedup_forward_backward']} vs the naive loop"
+        )
+    return {
+        "schema_version": 1,
+        "framework": "pytorch",
+        "what": (
+            "training throughput and inference latency, PyTorch eager vs ONNX Runtime, of every "
+            "exported PyTorch model; selective-scan benchmark"
+        ),
+        "method": (
+            "random weights (speed does not depend on them) and random inputs; eager model "
+            "wrapped like the export (NHWC 0-255 pixels in); ORT runs the committed model.onnx "
+            "(CPUExecutionProvider); same threads for both; engines alternated, each timed call "
+            "after an untimed one; median and p90 (nearest rank) of the repeats after warm-up; "
+            "ratios ORT/eager within this run"
+        ),
+        "machine": {**description, "load_average_1min_at_end": round(os.getloadavg()[0], 2)},
+        "settings": {
+            "threads": threads,
+            "repeats": repeats,
+            "train_steps": train_steps,
+            "train_batch_size": batch_size,
+            "inference_batch_sizes": list(BATCH_SIZES),
+        },
+        "models": results,
+        "selective_scan": selective_scan,
+        "wall_time_s": round(time.perf_counter() - started, 1),
+        "measured_at": utc_now(),
+    }
+
+
+def run_bench(output: str | Path | None = None, **kwargs: Any) -> Path:
+    path = Path(output or paths.bench_results())
+    write_json(path, measure(**kwargs))
+    log(f"-> {path}")
+    return path
