@@ -37,7 +37,8 @@ def test_committed_notebook_is_parameterised_and_has_its_results() -> None:
     assert f"-> {REPO_RUNS}" not in text_of(notebook), "its run must not land in runs/"
 
 
-def test_notebook_runs_one_experiment_on_a_tiny_split(tmp_path: Path) -> None:
+def test_notebook_runs_one_experiment_on_a_tiny_split(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the kernel's scratch folder lands here too
     data = make_split(tmp_path / "data", {"train": 4, "val": 2, "test": 2})
     executed = tmp_path / "executed.ipynb"
     papermill.execute_notebook(
