@@ -20,7 +20,7 @@ DATA_TEST_DEPS := --with pytest --with "pillow>=11" --with "tqdm>=4.66"
 
 .PHONY: help uv setup data test test-data $(addprefix test-,$(PROJECTS)) test-deploy lint lint-deploy \
         format tensorboard demo serve-api serve-ui train-pytorch train-tf leaderboard notebook promote \
-        bench bench-serving bench-scan bench-tf clean
+        bench bench-serving bench-pytorch bench-scan bench-tf clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
@@ -128,13 +128,16 @@ promote: uv ## choose the production model and write artifacts/registry.json
 	  $(if $(RUN_ID),--run-id "$(RUN_ID)") $(if $(MAX_LATENCY_MS),--max-latency-ms $(MAX_LATENCY_MS)) \
 	  $(if $(REASON),--reason "$(REASON)")
 
-bench: bench-serving bench-scan bench-tf ## every benchmark; results in bench/results/*.json (~15 min)
+bench: bench-serving bench-pytorch bench-tf ## every benchmark; results in bench/results/*.json (~15 min)
 
 bench-serving: uv ## the API under load vs a naive baseline -> bench/results/serving.json
 	$(UV) run --project notebook-pytorch --locked python bench/serving/make_model.py
 	UV=$(UV) $(UV) run --project backend --locked python bench/serving/run.py
 
-bench-scan: uv ## MambaVision selective scan, chunked vs sequential -> bench/results/pytorch_scan.json
+bench-pytorch: uv ## PyTorch lab: training images/s, eager vs ONNX Runtime, selective scan -> bench/results/pytorch.json
+	cd notebook-pytorch && $(UV) run --locked flipkart-torch bench
+
+bench-scan: uv ## MambaVision selective scan alone, chunked vs sequential -> bench/results/pytorch_scan.json
 	cd notebook-pytorch && $(UV) run --locked python -m flipkart_torch.bench_scan
 
 bench-tf: uv ## the TensorFlow input pipeline and inference -> bench/results/tensorflow.json
