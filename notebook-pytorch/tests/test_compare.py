@@ -144,3 +144,24 @@ def test_short_class_names_stay_distinct():
     assert compare.short_names(classes) == ["Baby Care", "Home Decor", "Home Furnishing", "Watches"]
     assert compare.short_names(["A x", "B y"]) == ["A", "B"]
     assert compare.short_names(["Same", "Same"]) == ["Same", "Same"]  # nothing shorter exists
+
+
+def test_runs_of_the_same_model_get_distinct_labels(tmp_path):
+    """Re-running a model (longer, larger images) must not collide in the notebook's tables."""
+    root = tmp_path / "runs"
+    for stamp, f1 in (("20261123-093858", [0.1, 0.2, 0.3]), ("20261123-130903", [0.4, 0.5, 0.6])):
+        run = root / "pytorch" / f"{stamp}_efficientnet_lite0_finetune"
+        write_metrics(run, "pytorch", f1, [[1, 0, 0], [0, 1, 0], [0, 0, 1]])
+    table = compare.load_runs(root)
+    pivot = compare.per_class_f1(table).pivot(index="class", columns="model", values="f1")
+    assert list(pivot.columns) == [
+        "efficientnet_lite0 finetune (pt) @09:38",
+        "efficientnet_lite0 finetune (pt) @13:09",
+    ]
+    same_minute = compare.labels_for(
+        ["20261123-093858_m_freeze", "20261124-093811_m_freeze"], ["pytorch", "pytorch"]
+    )
+    assert same_minute == [
+        "20261123-093858_m_freeze (pytorch)",
+        "20261124-093811_m_freeze (pytorch)",
+    ]

@@ -107,17 +107,33 @@ def label_of(run_id: str, framework: str = "") -> str:
     return f"{label} ({suffix})" if suffix else label
 
 
+def labels_for(run_ids: list[str], frameworks: list[str]) -> list[str]:
+    """One label per run, unique among these runs: `label_of`, plus the run's start time
+    (`@09:38`) where runs share model, mode and framework, and the run_id as a last resort."""
+    base = [label_of(r, f) for r, f in zip(run_ids, frameworks, strict=True)]
+    labels = list(base)
+    for i, (run_id, label) in enumerate(zip(run_ids, base, strict=True)):
+        if base.count(label) > 1:
+            stamp = run_id.split("_", 1)[0].rpartition("-")[2]
+            labels[i] = f"{label} @{stamp[:2]}:{stamp[2:4]}" if len(stamp) >= 4 else run_id
+    timed = list(labels)
+    for i, (run_id, framework) in enumerate(zip(run_ids, frameworks, strict=True)):
+        if timed.count(timed[i]) > 1:
+            labels[i] = f"{run_id} ({framework})"
+    return labels
+
+
 def curves_figure(curves: pd.DataFrame, tags: tuple[str, ...] = CURVE_TAGS) -> go.Figure:
     """Learning curves of every run overlaid, one panel per tag."""
     cols = 2
     rows = (len(tags) + cols - 1) // cols
     figure = make_subplots(rows=rows, cols=cols, subplot_titles=tags)
     runs = sorted(curves["run_id"].unique()) if len(curves) else []
-    for i, run_id in enumerate(runs):
+    frameworks = [curves.loc[curves.run_id == r, "framework"].iloc[0] for r in runs]
+    names = labels_for(runs, frameworks)
+    for i, (run_id, framework, name) in enumerate(zip(runs, frameworks, names, strict=True)):
         color = PALETTE[i % len(PALETTE)]
-        framework = curves.loc[curves.run_id == run_id, "framework"].iloc[0]
         dash = "solid" if framework == "pytorch" else "dash"
-        name = label_of(run_id, framework)
         for k, tag in enumerate(tags):
             data = curves[(curves.run_id == run_id) & (curves.tag == tag)].sort_values("step")
             if data.empty:
@@ -140,7 +156,7 @@ def accuracy_latency_figure(leaderboard: pd.DataFrame) -> go.Figure:
     """Test accuracy against batch-1 latency, bubble size = parameters (exported models only)."""
     data = leaderboard[leaderboard["status"] == "exported"].copy()
     data["parameters_m"] = data["parameters"].fillna(0) / 1e6
-    data["label"] = [label_of(r, f) for r, f in zip(data["run_id"], data["framework"], strict=True)]
+    data["label"] = labels_for(list(data["run_id"]), list(data["framework"]))
     figure = px.scatter(
         data, x="latency_ms_batch_1", y="test_accuracy", color="framework", size="parameters_m",
         text="label", hover_data=["run_id", "test_macro_f1", "weights_source"],
@@ -179,7 +195,7 @@ def confusion_figure(runs_table: pd.DataFrame) -> go.Figure:
     n = max(len(data), 1)
     cols = min(n, 3)
     rows = (n + cols - 1) // cols
-    titles = [label_of(r.run_id, r.framework) for r in data.itertuples()]
+    titles = labels_for(list(data["run_id"]), list(data["framework"]))
     figure = make_subplots(
         rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.12, vertical_spacing=0.16
     )
@@ -205,14 +221,10 @@ def confusion_figure(runs_table: pd.DataFrame) -> go.Figure:
 
 def per_class_f1(runs_table: pd.DataFrame) -> pd.DataFrame:
     """Long table: run_id, class, f1."""
+    labels = labels_for(list(runs_table["run_id"]), list(runs_table["framework"]))
     rows = [
-        {
-            "run_id": run.run_id,
-            "model": label_of(run.run_id, run.framework),
-            "class": name,
-            "f1": scores.get("f1"),
-        }
-        for _, run in runs_table.iterrows()
+        {"run_id": run.run_id, "model": label, "class": name, "f1": scores.get("f1")}
+        for label, (_, run) in zip(labels, runs_table.iterrows(), strict=True)
         for name, scores in (run.per_class or {}).items()
     ]
     return pd.DataFrame(rows, columns=["run_id", "model", "class", "f1"])
