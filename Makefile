@@ -64,8 +64,8 @@ lint: uv lint-deploy ## ruff check + format check on every project and data/; wo
 	@for p in $(PROJECTS); do echo "== $$p"; \
 	  (cd $$p && $(UV) run --locked --quiet ruff check . && $(UV) run --locked --quiet ruff format --check .) || exit 1; \
 	done
-	@echo "== data"; $(UV) run --project backend --locked --quiet ruff check data && \
-	  $(UV) run --project backend --locked --quiet ruff format --check data
+	@echo "== data, bench"; $(UV) run --project backend --locked --quiet ruff check data bench && \
+	  $(UV) run --project backend --locked --quiet ruff format --check data bench
 
 lint-deploy: uv ## ruff on deploy/, then actionlint, hadolint, shellcheck, compose schema (deploy/lint.sh)
 	$(UV) run --project backend --locked --quiet ruff check deploy && \
@@ -74,7 +74,7 @@ lint-deploy: uv ## ruff on deploy/, then actionlint, hadolint, shellcheck, compo
 
 format: uv ## apply ruff fixes and formatting everywhere
 	@for p in $(PROJECTS); do (cd $$p && $(UV) run --locked --quiet ruff check --fix . ; $(UV) run --locked --quiet ruff format .); done
-	$(UV) run --project backend --locked --quiet ruff format data
+	$(UV) run --project backend --locked --quiet ruff format data bench
 
 tensorboard: uv ## browse every run of both labs (http://localhost:6006)
 	cd notebook-pytorch && $(UV) run --locked tensorboard --logdir=$(ROOT)/runs

@@ -84,6 +84,19 @@ def synthetic_jpegs(count: int, size: int = 1100) -> list[bytes]:
     return images
 
 
+def start_api(env: dict, log_name: str) -> tuple[subprocess.Popen, int]:
+    """`flipkart-api serve` on a free loopback port, prediction cache off, plus `env`."""
+    port = free_port()
+    base = {
+        "PORT": str(port),
+        "FLIPKART_ARTIFACTS_ROOT": str(WORK / "artifacts"),
+        "FLIPKART_LOG_LEVEL": "WARNING",
+        "FLIPKART_PREDICTION_CACHE": "false",
+    }
+    command = [sys.executable, "-m", "flipkart_api", "serve", "--host", "127.0.0.1"]
+    return start(command, base | env, port, WORK / log_name), port
+
+
 def postgres_cluster():
     """A throw-away PostgreSQL cluster on 127.0.0.1 (the store tests' own helper), or None."""
     sys.path.insert(0, str(ROOT / "backend" / "tests"))
@@ -267,20 +280,8 @@ def main() -> None:
         "results": [],
     }
     runs = []
-    api_port = free_port()
-    api = start(
-        [sys.executable, "-m", "flipkart_api", "serve", "--host", "127.0.0.1"],
-        {
-            "PORT": str(api_port),
-            "FLIPKART_ARTIFACTS_ROOT": str(WORK / "artifacts"),
-            "FLIPKART_LOG_LEVEL": "WARNING",
-            # Serving speed only: no prediction store, so no cache hit can skip the model.
-            "FLIPKART_STORE_ENABLED": "false",
-            "FLIPKART_PREDICTION_CACHE": "false",
-        },
-        api_port,
-        WORK / "api.log",
-    )
+    # Serving speed only: the prediction cache is off, so no cache hit can skip the model.
+    api, api_port = start_api({"FLIPKART_STORE_ENABLED": "false"}, "api.log")
     runs.append(("a_flipkart_api_multipart", api, api_port, multipart))
     runs.append(("a_flipkart_api_base64_json", api, api_port, base64_json("/v1/predict")))
     store_servers, cluster = [], None
@@ -293,20 +294,8 @@ def main() -> None:
             database = {"FLIPKART_DATABASE_URL": cluster.new_database()}
         else:
             database = {"FLIPKART_DATABASE_PATH": str(WORK / f"store-{os.getpid()}.sqlite3")}
-        port = free_port()
-        server = start(
-            [sys.executable, "-m", "flipkart_api", "serve", "--host", "127.0.0.1"],
-            {
-                "PORT": str(port),
-                "FLIPKART_ARTIFACTS_ROOT": str(WORK / "artifacts"),
-                "FLIPKART_LOG_LEVEL": "WARNING",
-                "FLIPKART_STORE_ENABLED": "true",
-                "FLIPKART_PREDICTION_CACHE": "false",  # every request runs and is written
-                **database,
-            },
-            port,
-            WORK / f"api-{store}.log",
-        )
+        # every request is predicted and written
+        server, port = start_api({"FLIPKART_STORE_ENABLED": "true", **database}, f"api-{store}.log")
         store_servers.append(server)
         runs.append((f"a_flipkart_api_multipart_store_{store}", server, port, multipart))
     baseline = None
