@@ -51,7 +51,7 @@ test-data: uv ## test data/prepare.py
 	$(UV) run --no-project $(DATA_TEST_DEPS) pytest -q -p no:cacheprovider data/tests
 
 test-deploy: uv ## test the Dockerfiles' commands, the compose/monitoring wiring and the deploy scripts
-	$(UV) run --no-project --with "pytest>=8.3" --with "pyyaml>=6" pytest -q -p no:cacheprovider deploy/tests
+	UV=$(UV) $(UV) run --no-project --with "pytest>=8.3" --with "pyyaml>=6" pytest -q -p no:cacheprovider deploy/tests
 
 test: uv ## run every project's tests; fails if any fails (all are run)
 	@failed=""; \
