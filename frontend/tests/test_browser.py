@@ -11,7 +11,14 @@ import pytest
 from fake_backend import FakeBackend
 from flipkart_ui.assets import load_samples
 from PIL import Image
-from ui_harness import CHROMIUM, CHROMIUM_ARGS, chromium_missing, running_app, shoot
+from ui_harness import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    chromium_missing,
+    pick_sample,
+    running_app,
+    shoot,
+)
 
 TIMEOUT_MS = 30_000
 
@@ -58,11 +65,6 @@ def page(browser, app_url, request):
 
 def last_prediction(backend) -> dict:
     return next(c["answer"] for c in reversed(backend.behaviour.calls) if "answer" in c)
-
-
-def pick_sample(page, title: str) -> None:
-    page.locator("#sample input").click()
-    page.get_by_role("option", name=title).click()
 
 
 def test_pick_a_sample_shows_the_prediction(page, browser_backend, assets_dir):

@@ -16,7 +16,14 @@ import pytest
 from flipkart_ui.assets import load_samples
 from PIL import Image
 from real_backend import RealBackend, missing
-from ui_harness import CHROMIUM, CHROMIUM_ARGS, chromium_missing, running_app, shoot
+from ui_harness import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    chromium_missing,
+    pick_sample,
+    running_app,
+    shoot,
+)
 
 TIMEOUT_MS = 60_000
 
@@ -68,8 +75,7 @@ def wait_for_predictions(backend, count: int, timeout_s: float = 15) -> None:
 def test_sample_classified_by_the_production_model(page, backend, assets_dir):
     classes = backend.production_classes()
     watch = next(s for s in load_samples(assets_dir) if s.label == "Watches")
-    page.locator("#sample input").click()
-    page.get_by_role("option", name=watch.title).click()
+    pick_sample(page, watch.title)
     expect(page.locator("#prediction-details")).to_contain_text("with a confidence of")
     shown = page.locator("#prediction").inner_text()
     assert any(c in shown for c in classes), shown
@@ -139,8 +145,7 @@ def test_french_then_the_backend_goes_away(page, backend, assets_dir):
     page.locator("#language").get_by_label("Français").check()
     expect(page.locator("#classify")).to_have_text("Classer")
     backend.stop()
-    page.locator("#sample input").click()
-    page.get_by_role("option", name=load_samples(assets_dir)[3].title).click()
+    pick_sample(page, load_samples(assets_dir)[3].title)
     expect(page.locator("#classify-status")).to_contain_text("injoignable")
     shoot(page, "real_backend_backend_down_fr")
     page.get_by_role("tab", name="Tableau de bord").click()

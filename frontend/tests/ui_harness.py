@@ -52,6 +52,12 @@ def running_app(api_url: str, assets_dir: Path, api_timeout_s: float) -> Iterato
         demo.close()
 
 
+def pick_sample(page, title: str) -> None:
+    """Choose a sample product in the Classification tab's dropdown (classifies it)."""
+    page.locator("#sample input").click()
+    page.get_by_role("option", name=title).click()
+
+
 def shoot(page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
