@@ -137,6 +137,20 @@ def test_same_model_in_both_labs_stays_apart(tmp_path):
     }
     titles = [a.text for a in compare.confusion_figure(table).layout.annotations]
     assert titles == ["efficientnet_b0 finetune (pt)", "efficientnet_b0 finetune (tf)"]
+    curves = pd.DataFrame(
+        {
+            "tag": ["val/accuracy"] * 4,
+            "step": [1, 2, 1, 2],
+            "value": [0.1, 0.2, 0.3, 0.4],
+            "run_id": ["20261123-100000_efficientnet_b0_finetune"] * 4,
+            "framework": ["pytorch", "pytorch", "tensorflow", "tensorflow"],
+        }
+    )
+    traces = compare.curves_figure(curves, tags=("val/accuracy",)).data
+    assert {t.name: list(t.y) for t in traces} == {
+        "efficientnet_b0 finetune (pt)": [0.1, 0.2],
+        "efficientnet_b0 finetune (tf)": [0.3, 0.4],
+    }
 
 
 def test_short_class_names_stay_distinct():

@@ -128,20 +128,21 @@ def curves_figure(curves: pd.DataFrame, tags: tuple[str, ...] = CURVE_TAGS) -> g
     cols = 2
     rows = (len(tags) + cols - 1) // cols
     figure = make_subplots(rows=rows, cols=cols, subplot_titles=tags)
-    runs = sorted(curves["run_id"].unique()) if len(curves) else []
-    frameworks = [curves.loc[curves.run_id == r, "framework"].iloc[0] for r in runs]
-    names = labels_for(runs, frameworks)
-    for i, (run_id, framework, name) in enumerate(zip(runs, frameworks, names, strict=True)):
+    # A run is (framework, run_id): both labs may start a run in the same second.
+    keys = sorted(set(zip(curves["run_id"], curves["framework"], strict=True)))
+    names = labels_for([r for r, _ in keys], [f for _, f in keys])
+    for i, ((run_id, framework), name) in enumerate(zip(keys, names, strict=True)):
         color = PALETTE[i % len(PALETTE)]
         dash = "solid" if framework == "pytorch" else "dash"
+        run = curves[(curves.framework == framework) & (curves.run_id == run_id)]
         for k, tag in enumerate(tags):
-            data = curves[(curves.run_id == run_id) & (curves.tag == tag)].sort_values("step")
+            data = run[run.tag == tag].sort_values("step")
             if data.empty:
                 continue
             figure.add_trace(
                 go.Scatter(
                     x=data.step, y=data.value, mode="lines+markers", name=name,
-                    legendgroup=run_id, showlegend=k == 0, line={"color": color, "dash": dash},
+                    legendgroup=name, showlegend=k == 0, line={"color": color, "dash": dash},
                 ),
                 row=k // cols + 1, col=k % cols + 1,
             )  # fmt: skip
