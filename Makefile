@@ -12,7 +12,7 @@ export UV_PYTHON_DOWNLOADS ?= never
 # Trust the system's certificate store too (needed behind TLS-inspecting proxies).
 export UV_SYSTEM_CERTS ?= true
 
-PROJECTS := backend frontend notebook-pytorch notebook-tf
+PROJECTS := contract backend frontend notebook-pytorch notebook-tf
 # Empty = the official archive URL (see data/prepare.py); a local zip or folder also works.
 DATA_SOURCE ?=
 # Dependencies of data/prepare.py's tests (the script itself declares its own, PEP 723).

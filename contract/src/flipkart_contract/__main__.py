@@ -1,0 +1,3 @@
+from flipkart_contract.schema_files import main
+
+raise SystemExit(main())

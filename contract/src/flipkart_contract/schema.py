@@ -1,0 +1,336 @@
+"""Typed models of the files the parts exchange: `metrics.json`, `card.json`, `registry.json`
+and a leaderboard row. `python -m flipkart_contract.schema` writes their JSON Schemas into
+`contract/schemas/`.
+
+Vocabulary (one word per concept, everywhere): `architecture` (efficientnet_lite0,
+mambavision_t, ...), `run_id`, `training_mode` (freeze | finetune), `resize_policy` with its
+`method` (crop | pad).
+
+Version 1 files (written before 2026-12) said `model`/`name` for the architecture, `mode` for
+both the training mode and the resize method, and `preprocessing` for the resize policy; the
+`load_*` readers migrate them in memory, so an old export still serves.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from flipkart_contract.files import read_json_object
+from flipkart_contract.resize import ResizePolicy
+from flipkart_contract.run_id import RUN_ID_PATTERN
+
+SCHEMA_VERSION = 2
+Framework = Literal["pytorch", "tensorflow"]
+TrainingMode = Literal["freeze", "finetune"]
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ClassReport(_Strict):
+    precision: float = Field(ge=0, le=1)
+    recall: float = Field(ge=0, le=1)
+    f1: float = Field(ge=0, le=1)
+    support: int = Field(ge=0)
+
+
+class SplitMetrics(_Strict):
+    """Figures on one split. `per_class` and `confusion_matrix` use the card's class order."""
+
+    accuracy: float = Field(ge=0, le=1)
+    macro_f1: float = Field(ge=0, le=1)
+    loss: float | None = None
+    num_images: int | None = Field(None, ge=0)
+    per_class: dict[str, ClassReport] | None = None
+    confusion_matrix: list[list[int]] | None = None
+
+    def check_classes(self, classes: list[str], where: str) -> None:
+        if self.per_class is not None and list(self.per_class) != list(classes):
+            raise ValueError(f"{where}.per_class keys must be the classes, in order")
+        if self.confusion_matrix is not None:
+            n = len(classes)
+            if len(self.confusion_matrix) != n or any(len(r) != n for r in self.confusion_matrix):
+                raise ValueError(f"{where}.confusion_matrix must be {n} x {n}")
+
+
+def _check_class_list(classes: list[str]) -> list[str]:
+    if len(classes) < 2:
+        raise ValueError("at least 2 classes")
+    if len(set(classes)) != len(classes):
+        raise ValueError("class names must be unique")
+    if classes != sorted(classes):
+        raise ValueError("classes must be in sorted order (the contract's class order)")
+    return classes
+
+
+# ---------------------------------------------------------------- runs/<framework>/<run_id>/
+
+
+class Hardware(_Open):
+    device: str
+    device_name: str
+    num_threads: int | None = None
+    gpus: int = 0
+
+
+class DataSummary(_Open):
+    splits_sha256: str = Field(pattern=SHA256_PATTERN)
+    num_train: int = Field(ge=0)
+    num_val: int = Field(ge=0)
+    num_test: int = Field(ge=0)
+
+
+class PerfSummary(_Open):
+    train_images_per_s: float | None = None
+    test_ms_per_image: float | None = None
+
+
+class FinalMetrics(_Strict):
+    val: SplitMetrics
+    test: SplitMetrics
+    perf: PerfSummary
+
+
+class RunMetrics(_Strict):
+    """`runs/<framework>/<run_id>/metrics.json`: a run's final figures and how it was obtained."""
+
+    schema_version: Literal[2] = SCHEMA_VERSION
+    run_id: str = Field(pattern=RUN_ID_PATTERN)
+    framework: Framework
+    architecture: str
+    training_mode: TrainingMode
+    classes: list[str]
+    config: dict[str, Any] = Field(description="every hyper-parameter of the run")
+    budget: str = Field(description="the compute the run had, in words")
+    hardware: Hardware
+    weights_source: str = Field(
+        description="none | pypi:<package> | hf:<repo> | keras:imagenet | file:<name>"
+    )
+    data: DataSummary
+    epochs_run: int = Field(ge=0)
+    best_epoch: int | None = Field(None, ge=0, description="counted from 1, like the events")
+    wall_time_s: float = Field(ge=0)
+    final: FinalMetrics
+    created_at: datetime
+    parameters: int | None = Field(None, ge=0)
+    checkpoint: str | None = None
+    stopped_by_wall_clock_budget: bool | None = None
+    notes: str | None = None
+
+    _classes = field_validator("classes")(_check_class_list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RunMetrics:
+        self.final.test.check_classes(self.classes, "final.test")
+        return self
+
+
+# ---------------------------------------------------------- artifacts/models/<run_id>/card.json
+
+
+class InputSpec(_Strict):
+    name: str = "pixels"
+    layout: Literal["NHWC"] = "NHWC"
+    dtype: Literal["float32"] = "float32"
+    value_range: tuple[int, int] = (0, 255)
+    height: int = Field(ge=8)
+    width: int = Field(ge=8)
+
+
+class OutputSpec(_Strict):
+    name: str = "logits"
+
+
+class Latency(_Strict):
+    batch_1: float = Field(ge=0, description="median ms for one image")
+    batch_16_per_image: float = Field(ge=0, description="median ms per image at batch 16")
+    threads: int
+    provider: str = "CPUExecutionProvider"
+    hardware: str
+
+
+class Parity(_Strict):
+    max_abs_logit_diff: float = Field(ge=0)
+    top1_agreement: float = Field(ge=0, le=1)
+    num_images: int = Field(ge=1)
+
+
+class OnnxFile(_Strict):
+    file: str = "model.onnx"
+    sha256: str = Field(pattern=SHA256_PATTERN)
+    bytes: int = Field(ge=1)
+    opset: int | None = None
+
+
+class CardMetrics(_Strict):
+    test: SplitMetrics
+
+
+class ModelCard(_Strict):
+    """`artifacts/models/<run_id>/card.json`: everything needed to serve and judge one ONNX."""
+
+    schema_version: Literal[2] = SCHEMA_VERSION
+    architecture: str
+    framework: Framework
+    run_id: str = Field(pattern=RUN_ID_PATTERN)
+    training_mode: TrainingMode
+    classes: list[str]
+    input: InputSpec
+    output: OutputSpec = OutputSpec()
+    resize_policy: ResizePolicy
+    metrics: CardMetrics
+    latency_ms: Latency
+    parity: Parity
+    parameters: int = Field(ge=0)
+    weights_source: str
+    onnx: OnnxFile
+    created_at: datetime
+    notes: str | None = None
+
+    _classes = field_validator("classes")(_check_class_list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelCard:
+        self.metrics.test.check_classes(self.classes, "metrics.test")
+        size = self.resize_policy.size
+        if (self.input.height, self.input.width) != (size, size):
+            raise ValueError(
+                f"input is {self.input.height}x{self.input.width} but the resize policy "
+                f"gives {size}x{size}"
+            )
+        return self
+
+
+# ---------------------------------------------------------------- artifacts/registry.json
+
+
+class DecidedBy(_Open):
+    metric: str
+    value: float | None = None
+    test_accuracy: float | None = None
+    latency_ms_batch_1: float | None = None
+
+
+class Promotion(_Strict):
+    at: datetime
+    run_id: str = Field(pattern=RUN_ID_PATTERN)
+    previous: str | None = None
+    by: str
+    rule: str
+    decided_by: DecidedBy
+    reason: str = ""
+    refused: dict[str, str] = Field(default_factory=dict)
+
+
+class Registry(_Strict):
+    """`artifacts/registry.json`: which model is in production, and every promotion."""
+
+    schema_version: Literal[1] = 1
+    production: str | None = Field(None, pattern=RUN_ID_PATTERN)
+    models: list[str] = Field(default_factory=list)
+    history: list[Promotion] = Field(default_factory=list)
+
+    @field_validator("models")
+    @classmethod
+    def _run_ids(cls, models: list[str]) -> list[str]:
+        import re
+
+        bad = [m for m in models if not re.match(RUN_ID_PATTERN, m)]
+        if bad:
+            raise ValueError(f"not run ids: {bad}")
+        if len(set(models)) != len(models):
+            raise ValueError("models are listed twice")
+        return models
+
+
+# ---------------------------------------------------------------- artifacts/leaderboard.csv
+
+
+class LeaderboardRow(_Strict):
+    """One row of `artifacts/leaderboard.csv` (column order = field order)."""
+
+    rank: int | None = Field(None, description="among exported models; empty otherwise")
+    run_id: str
+    architecture: str
+    framework: Framework
+    training_mode: TrainingMode
+    weights_source: str
+    test_accuracy: float | None = None
+    test_macro_f1: float | None = None
+    latency_ms_batch_1: float | None = None
+    latency_ms_batch_16_per_image: float | None = None
+    latency_source: Literal["measured", "card", ""] = Field(
+        "", description="measured now on this machine, or copied from the card (file absent)"
+    )
+    parameters: int | None = None
+    onnx_bytes: int | None = None
+    training_hardware: str = ""
+    training_time_s: float | None = None
+    input_size: int | None = None
+    status: str = Field(
+        description="exported | onnx not present (card figures) | not exported | why unusable"
+    )
+
+
+# ---------------------------------------------------------------- readers (with migration)
+
+
+def migrate_card(data: dict[str, Any]) -> dict[str, Any]:
+    """A card dict of any known version as version 2 (the input is not modified)."""
+    version = data.get("schema_version", 1)
+    if version == SCHEMA_VERSION:
+        return data
+    if version != 1:
+        raise ValueError(f"unknown card schema_version {version!r}")
+    new = {k: v for k, v in data.items() if k not in ("name", "mode", "preprocessing")}
+    new["schema_version"] = SCHEMA_VERSION
+    new["architecture"] = data.get("name")
+    new["training_mode"] = data.get("mode")
+    if "preprocessing" in data:
+        new["resize_policy"] = ResizePolicy.model_validate(data["preprocessing"]).model_dump()
+    return new
+
+
+def migrate_metrics(data: dict[str, Any]) -> dict[str, Any]:
+    """A metrics.json dict of any known version as version 2 (the input is not modified)."""
+    version = data.get("schema_version", 1)
+    if version == SCHEMA_VERSION:
+        return data
+    if version != 1:
+        raise ValueError(f"unknown metrics schema_version {version!r}")
+    new = {k: v for k, v in data.items() if k not in ("model", "mode")}
+    new["schema_version"] = SCHEMA_VERSION
+    new["architecture"] = data.get("model")
+    new["training_mode"] = data.get("mode")
+    return new
+
+
+def load_card(path: str | os.PathLike[str]) -> ModelCard:
+    """Read and validate a card (version 1 migrated). FileNotFoundError or ValueError."""
+    return ModelCard.model_validate(migrate_card(read_json_object(path)))
+
+
+def load_metrics(path: str | os.PathLike[str]) -> RunMetrics:
+    return RunMetrics.model_validate(migrate_metrics(read_json_object(path)))
+
+
+def load_registry(path: str | os.PathLike[str]) -> Registry:
+    return Registry.model_validate(read_json_object(path))
+
+
+SCHEMAS: dict[str, type[BaseModel]] = {
+    "card.schema.json": ModelCard,
+    "metrics.schema.json": RunMetrics,
+    "registry.schema.json": Registry,
+    "leaderboard-row.schema.json": LeaderboardRow,
+}
