@@ -72,7 +72,8 @@ def report_text(metrics: SplitMetrics, classes: Sequence[str]) -> str:
             f"{name:>{width}}  {r.precision:9.3f}  {r.recall:6.3f}  {r.f1:8.3f}  {r.support:7d}"
         )
     total = sum(r.support for r in per_class.values())
-    mean = {k: np.mean([getattr(r, k) for r in per_class.values()]) for k in ("precision", "recall")}
+    reports = list(per_class.values())
+    mean = {k: np.mean([getattr(r, k) for r in reports]) for k in ("precision", "recall")}
     lines += [
         "",
         f"{'accuracy':>{width}}  {'':9}  {'':6}  {metrics.accuracy:8.3f}  {total:7d}",

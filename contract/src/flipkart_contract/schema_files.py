@@ -1,7 +1,7 @@
 """Write (or check) the JSON Schemas of the contract into `contract/schemas/`.
 
-    uv run python -m flipkart_contract            # regenerate
-    uv run python -m flipkart_contract --check    # exit 1 if a committed schema is stale
+uv run python -m flipkart_contract            # regenerate
+uv run python -m flipkart_contract --check    # exit 1 if a committed schema is stale
 """
 
 from __future__ import annotations
