@@ -18,7 +18,7 @@ DATA_SOURCE ?=
 # Dependencies of data/prepare.py's tests (the script itself declares its own, PEP 723).
 DATA_TEST_DEPS := --with pytest --with "pillow>=11" --with "tqdm>=4.66"
 
-.PHONY: help uv setup data test test-data $(addprefix test-,$(PROJECTS)) test-deploy lint lint-deploy \
+.PHONY: help uv setup data test test-data test-parity $(addprefix test-,$(PROJECTS)) test-deploy lint lint-deploy \
         format tensorboard demo serve-api serve-ui train-pytorch train-tf leaderboard notebook promote \
         bench bench-serving bench-pytorch bench-scan bench-tf clean
 
@@ -50,12 +50,15 @@ $(addprefix test-,$(PROJECTS)): test-%: uv ## test one project (e.g. make test-b
 test-data: uv ## test data/prepare.py
 	$(UV) run --no-project $(DATA_TEST_DEPS) pytest -q -p no:cacheprovider data/tests
 
+test-parity: uv ## train/serve parity: both labs' and the backend's live preprocessing on the same files
+	UV=$(UV) $(UV) run --project contract --locked pytest -q -p no:cacheprovider tests/parity
+
 test-deploy: uv ## test the Dockerfiles' commands, the compose/monitoring wiring and the deploy scripts
 	UV=$(UV) $(UV) run --no-project --with "pytest>=8.3" --with "pyyaml>=6" pytest -q -p no:cacheprovider deploy/tests
 
 test: uv ## run every project's tests; fails if any fails (all are run)
 	@failed=""; \
-	for t in test-data $(addprefix test-,$(PROJECTS)) test-deploy; do \
+	for t in test-data $(addprefix test-,$(PROJECTS)) test-parity test-deploy; do \
 	  echo "===== $$t"; $(MAKE) --no-print-directory $$t || failed="$$failed $$t"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi; echo "all tests passed"
@@ -64,8 +67,8 @@ lint: uv lint-deploy ## ruff check + format check on every project and data/; wo
 	@for p in $(PROJECTS); do echo "== $$p"; \
 	  (cd $$p && $(UV) run --locked --quiet ruff check . && $(UV) run --locked --quiet ruff format --check .) || exit 1; \
 	done
-	@echo "== data, bench"; $(UV) run --project backend --locked --quiet ruff check data bench && \
-	  $(UV) run --project backend --locked --quiet ruff format --check data bench
+	@echo "== data, bench, tests"; $(UV) run --project backend --locked --quiet ruff check data bench tests && \
+	  $(UV) run --project backend --locked --quiet ruff format --check data bench tests
 
 lint-deploy: uv ## ruff on deploy/, then actionlint, hadolint, shellcheck, compose schema (deploy/lint.sh)
 	$(UV) run --project backend --locked --quiet ruff check deploy && \
@@ -74,7 +77,7 @@ lint-deploy: uv ## ruff on deploy/, then actionlint, hadolint, shellcheck, compo
 
 format: uv ## apply ruff fixes and formatting everywhere
 	@for p in $(PROJECTS); do (cd $$p && $(UV) run --locked --quiet ruff check --fix . ; $(UV) run --locked --quiet ruff format .); done
-	$(UV) run --project backend --locked --quiet ruff format data bench
+	$(UV) run --project backend --locked --quiet ruff format data bench tests
 
 tensorboard: uv ## browse every run of both labs (http://localhost:6006)
 	cd notebook-pytorch && $(UV) run --locked tensorboard --logdir=$(ROOT)/runs
@@ -116,7 +119,7 @@ train-tf: uv ## train + export the Keras EfficientNetB0 baseline (TF_MODEL=, MOD
 	  $(if $(filter none,$(or $(WEIGHTS),none)),--bn-momentum 0.9) --max-minutes $(or $(MAX_MINUTES),0) --export
 
 leaderboard: uv ## compare every exported model side by side (writes artifacts/leaderboard.*)
-	cd backend && $(UV) run --locked python -m flipkart_api.leaderboard
+	cd backend && $(UV) run --locked python -m flipkart_api.tools.leaderboard
 
 notebook: uv ## re-execute merged_notebook.ipynb in place (after make leaderboard / make promote)
 	cd notebook-pytorch && $(UV) run --locked papermill ../merged_notebook.ipynb ../merged_notebook.ipynb \
@@ -124,7 +127,7 @@ notebook: uv ## re-execute merged_notebook.ipynb in place (after make leaderboar
 
 # RUN_ID= promotes one model explicitly; MAX_LATENCY_MS= keeps only models that fast.
 promote: uv ## choose the production model and write artifacts/registry.json
-	cd backend && $(UV) run --locked python -m flipkart_api.promotion \
+	cd backend && $(UV) run --locked python -m flipkart_api.tools.promotion \
 	  $(if $(RUN_ID),--run-id "$(RUN_ID)") $(if $(MAX_LATENCY_MS),--max-latency-ms $(MAX_LATENCY_MS)) \
 	  $(if $(REASON),--reason "$(REASON)")
 
