@@ -16,10 +16,10 @@ PROJECTS := contract backend frontend notebook-pytorch notebook-tf
 # Empty = the official archive URL (see data/prepare.py); a local zip or folder also works.
 DATA_SOURCE ?=
 # Dependencies of data/prepare.py's tests (the script itself declares its own, PEP 723).
-DATA_TEST_DEPS := --with pytest --with "pillow>=11" --with "tqdm>=4.66"
+DATA_TEST_DEPS := --with pytest --with "pillow>=11" --with "tqdm>=4.66" --with-editable ./contract
 
 .PHONY: help uv setup data test test-data test-parity $(addprefix test-,$(PROJECTS)) test-deploy lint lint-deploy \
-        format tensorboard demo serve-api serve-ui train-pytorch train-tf leaderboard notebook promote \
+        format tensorboard demo serve-api serve-ui train-pytorch train-tf leaderboard notebook promote robustness \
         bench bench-serving bench-pytorch bench-scan bench-tf clean
 
 help: ## list the targets
@@ -125,10 +125,17 @@ notebook: uv ## re-execute merged_notebook.ipynb in place (after make leaderboar
 	cd notebook-pytorch && $(UV) run --locked papermill ../merged_notebook.ipynb ../merged_notebook.ipynb \
 	  --cwd .. --log-level WARNING
 
+# RUN_ID= picks an export other than production; WRITE_CARD=1 stores the figures in its card.
+robustness: uv ## accuracy of an exported model under realistic upload conditions (test split)
+	cd backend && $(UV) run --locked python -m flipkart_api.tools.robustness \
+	  --splits ../data/splits.csv --images ../data/images --split test \
+	  $(if $(RUN_ID),--run-id "$(RUN_ID)") $(if $(WRITE_CARD),--write-card) $(if $(MAX_DROP),--max-drop $(MAX_DROP))
+
 # RUN_ID= promotes one model explicitly; MAX_LATENCY_MS= keeps only models that fast.
 promote: uv ## choose the production model and write artifacts/registry.json
 	cd backend && $(UV) run --locked python -m flipkart_api.tools.promotion \
 	  $(if $(RUN_ID),--run-id "$(RUN_ID)") $(if $(MAX_LATENCY_MS),--max-latency-ms $(MAX_LATENCY_MS)) \
+	  $(if $(MAX_ROBUSTNESS_DROP),--max-robustness-drop $(MAX_ROBUSTNESS_DROP)) \
 	  $(if $(REASON),--reason "$(REASON)")
 
 bench: bench-serving bench-pytorch bench-tf ## every benchmark; results in bench/results/*.json (~15 min)

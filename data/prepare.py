@@ -1,6 +1,9 @@
 # /// script
 # requires-python = ">=3.11,<3.12"
-# dependencies = ["pillow>=11", "tqdm>=4.66"]
+# dependencies = ["flipkart-contract", "pillow>=11", "tqdm>=4.66"]
+#
+# [tool.uv.sources]
+# flipkart-contract = { path = "../contract", editable = true }
 # ///
 """Turn the Flipkart archive into the data contracts every other part of the project reads.
 
@@ -21,7 +24,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
-import hashlib
 import io
 import json
 import os
@@ -40,7 +42,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from flipkart_contract import (
+    ImageDecodeError,
+    ResizePolicy,
+    decode_image,
+    read_json_object,
+    sha256_bytes,
+    sha256_file,
+    write_json_atomic,
+)
+from flipkart_contract.files import write_text_atomic
+from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 OFFICIAL_URL = (
@@ -62,6 +74,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # Sizes are read lazily from headers; we never need Pillow's bomb guard, which would refuse
 # the real archive's 94-megapixel image. Our own limit (max_decode_pixels) applies instead.
 Image.MAX_IMAGE_PIXELS = None
+# Images are decoded by the contract (flipkart_contract.decode_image), as every lab and the
+# service decode them. With this smallest resize policy a JPEG takes the contract's draft path
+# at its largest DCT reduction (1/8): the check proves the data complete without the full cost.
+CHECK_POLICY = ResizePolicy(method="pad", size=8)
 
 
 class PrepareError(Exception):
@@ -141,11 +157,11 @@ class FolderSource(Source):
         return (self.path / name).read_bytes()
 
     def fingerprint(self) -> str:
-        digest = hashlib.sha256()
-        for m in self._members:
-            mtime = (self.path / m.name).stat().st_mtime_ns
-            digest.update(f"{m.name}\0{m.size}\0{mtime}\n".encode())
-        return f"folder:{digest.hexdigest()}"
+        listing = "".join(
+            f"{m.name}\0{m.size}\0{(self.path / m.name).stat().st_mtime_ns}\n"
+            for m in self._members
+        )
+        return f"folder:{sha256_bytes(listing.encode())}"
 
 
 def check_zip_entries(
@@ -176,14 +192,6 @@ def check_zip_entries(
             )
         members.append(Member(str(path), info.file_size))
     return members
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def download(url: str, raw_dir: Path, timeout: float) -> Path:
@@ -373,24 +381,6 @@ def read_original_sizes(source: Source, layout: Layout) -> dict[str, tuple[int, 
     return sizes
 
 
-def to_rgb(image: Image.Image, background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
-    """Any Pillow mode (CMYK, L, P, LA, RGBA, I;16, I, F...) to 8-bit RGB, alpha on a background."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
-        image = image.convert("I")
-    if image.mode == "I":
-        image = image.point(lambda v: v * (1 / 256)).convert("L")
-    elif image.mode == "F":
-        image = image.convert("L")
-    if image.mode == "P" and "transparency" in image.info:
-        image = image.convert("RGBA")
-    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        rgba = image.convert("RGBA")
-        canvas = Image.new("RGB", rgba.size, background)
-        canvas.paste(rgba, mask=rgba.getchannel("A"))
-        return canvas
-    return image.convert("RGB") if image.mode != "RGB" else image
-
-
 def inspect_image(data: bytes, max_decode_pixels: int) -> ImageInfo:
     """Check that the bytes are a decodable image and measure it, cheaply for huge JPEGs.
 
@@ -410,19 +400,19 @@ def inspect_image(data: bytes, max_decode_pixels: int) -> ImageInfo:
             raise BadImage("unreadable", f"zero-sized image {width}x{height}")
         fmt, mode = image.format, image.mode
         try:
-            if fmt in ("JPEG", "MPO"):
-                # Decode at 1/8 scale: proves the data is complete without the full cost.
-                image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
-            elif width * height > max_decode_pixels:
+            # A JPEG is decoded at 1/8 scale (CHECK_POLICY), so the limit, meant for images
+            # decoded in full, does not apply to it; every other format is checked against it
+            # by decode_image before a pixel is decoded.
+            limit = width * height if fmt == "JPEG" else max_decode_pixels
+            decode_image(data, policy=CHECK_POLICY, max_pixels=limit)
+            orientation = image.getexif().get(0x0112, 1)
+        except ImageDecodeError as exc:
+            if exc.code == "too_many_pixels":
                 raise BadImage(
                     "too_large",
                     f"{width}x{height} {fmt} exceeds --max-decode-pixels {max_decode_pixels:,}",
-                )
-            orientation = image.getexif().get(0x0112, 1)  # loads PNGs: after the size check
-            image.load()
-            to_rgb(image)
-        except BadImage:
-            raise
+                ) from exc
+            raise BadImage("unreadable", exc.message) from exc
         except Exception as exc:
             raise BadImage("unreadable", f"{type(exc).__name__}: {exc}") from exc
     if orientation in (5, 6, 7, 8):
@@ -431,14 +421,18 @@ def inspect_image(data: bytes, max_decode_pixels: int) -> ImageInfo:
 
 
 def sample_thumbnail(data: bytes, max_side: int) -> bytes:
-    """RGB JPEG, EXIF orientation applied, longer side at most max_side."""
-    with Image.open(io.BytesIO(data)) as image:
-        image.draft("RGB", (max_side, max_side))
-        rgb = to_rgb(ImageOps.exif_transpose(image))
-        rgb.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-        out = io.BytesIO()
-        rgb.save(out, "JPEG", quality=90, optimize=True)
-        return out.getvalue()
+    """RGB JPEG, EXIF orientation applied, longer side at most max_side.
+
+    The image passed inspect_image, which applied the pixel limit: a large JPEG takes the
+    contract's draft path (at least twice the pixels the thumbnail keeps), nothing else is
+    limited again here.
+    """
+    policy = ResizePolicy(method="pad", size=max_side)
+    rgb = decode_image(data, policy=policy, max_pixels=sys.maxsize)
+    rgb.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    rgb.save(out, "JPEG", quality=90, optimize=True)
+    return out.getvalue()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -498,18 +492,10 @@ def replace_dir(staged: Path, target: Path) -> None:
 
 
 def write_file_atomic(path: Path, content: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists() and path.read_bytes() == content:
+    """The contract's atomic write, skipped when the file already holds exactly `content`."""
+    if path.is_file() and path.read_bytes() == content:
         return  # unchanged: leave the file (and its mtime) alone
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(content)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    write_text_atomic(path, content.decode("utf-8"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -529,7 +515,7 @@ def outputs_intact(stamp_file: Path, expected: dict[str, object], root_of: dict[
     if not stamp_file.exists():
         return False
     try:
-        saved = json.loads(stamp_file.read_text())
+        saved = read_json_object(stamp_file)
     except (OSError, ValueError):
         return False
     if saved.get("stamp") != expected:
@@ -543,7 +529,7 @@ def outputs_intact(stamp_file: Path, expected: dict[str, object], root_of: dict[
         root = root_of[key]
         for rel, digest in digests.items():
             path = root / rel
-            if not path.exists() or hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+            if not path.is_file() or sha256_file(path) != digest:
                 return False
     return True
 
@@ -618,25 +604,16 @@ def build(
         asset_files = {k: v for k, v in files.items() if k.startswith("assets/")}
         asset_files.update({f"assets/images/{name}": thumb for name, thumb in thumbnails.items()})
         outputs = {
-            "data": {
-                k.removeprefix("data/"): hashlib.sha256(v).hexdigest()
-                for k, v in data_files.items()
-            },
-            "assets": {
-                k.removeprefix("assets/"): hashlib.sha256(v).hexdigest()
-                for k, v in asset_files.items()
-            },
+            "data": {k.removeprefix("data/"): sha256_bytes(v) for k, v in data_files.items()},
+            "assets": {k.removeprefix("assets/"): sha256_bytes(v) for k, v in asset_files.items()},
         }
-        (staged_images / ".prepare-stamp.json").write_text(
-            json.dumps(
-                {
-                    "stamp": stamp,
-                    "outputs": outputs,
-                    "images": {p.image: info.bytes for p, info in usable},
-                },
-                indent=2,
-                sort_keys=True,
-            )
+        write_json_atomic(
+            staged_images / ".prepare-stamp.json",
+            {
+                "stamp": stamp,
+                "outputs": outputs,
+                "images": {p.image: info.bytes for p, info in usable},
+            },
         )
 
         # Everything is built: move it into place (images last, so the stamp marks completion).

@@ -18,8 +18,8 @@ def anyio_backend() -> str:
 @pytest.fixture
 def artifacts(tmp_path: Path) -> Path:
     root = tmp_path / "artifacts"
-    write_model(root, PROD, name="tiny_net", mode="pad")
-    write_model(root, OTHER, name="other_net", mode="crop", seed=1, framework="tensorflow")
+    write_model(root, PROD, method="pad")
+    write_model(root, OTHER, method="crop", seed=1, framework="tensorflow")
     write_registry(root, PROD, [PROD, OTHER])
     return root
 

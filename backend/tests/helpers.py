@@ -1,27 +1,18 @@
-"""Tiny fixtures built inside the tests: an ONNX classifier, its card, a registry, images."""
+"""The backend's own fixtures: a tiny ONNX classifier, written as a model folder of the catalog.
 
-import hashlib
-import io
-import json
+Cards, registries, images and the class names come from `flipkart_contract.testing`.
+"""
+
 from pathlib import Path
 
 import numpy as np
 import onnx
+from flipkart_contract import ModelCard, ResizePolicy, parse_run_id, write_json_atomic
+from flipkart_contract.testing import FLIPKART_CLASSES, card_dict, registry_dict
 from onnx import TensorProto, helper, numpy_helper
-from PIL import Image
-
-CLASSES = [
-    "Baby Care",
-    "Beauty and Personal Care",
-    "Computers",
-    "Home Decor & Festive Needs",
-    "Home Furnishing",
-    "Kitchen & Dining",
-    "Watches",
-]
 
 
-def tiny_classifier(num_classes: int = len(CLASSES), seed: int = 0) -> onnx.ModelProto:
+def tiny_classifier(num_classes: int = len(FLIPKART_CLASSES), seed: int = 0) -> onnx.ModelProto:
     """pixels [N,H,W,3] 0-255 → /255 → NCHW → conv 3x3/2 → relu → global avg pool → linear."""
     rng = np.random.default_rng(seed)
     conv_w = rng.normal(0, 0.5, (8, 3, 3, 3)).astype(np.float32)
@@ -62,78 +53,40 @@ def write_model(
     root: Path,
     run_id: str,
     *,
-    name: str = "tiny_net",
-    mode: str = "pad",
+    method: str = "pad",
     size: int = 32,
     interpolation: str = "bicubic",
     seed: int = 0,
     framework: str = "pytorch",
 ) -> Path:
+    """`models/<run_id>/{model.onnx,card.json}`: the tiny classifier and its valid card.
+
+    The card's architecture and training mode are those of the run id.
+    """
+    _, architecture, training_mode = parse_run_id(run_id)
     folder = root / "models" / run_id
     folder.mkdir(parents=True, exist_ok=True)
     data = tiny_classifier(seed=seed).SerializeToString()
     (folder / "model.onnx").write_bytes(data)
-    card = {
-        "schema_version": 1,
-        "name": name,
-        "framework": framework,
-        "run_id": run_id,
-        "mode": "finetune",
-        "classes": CLASSES,
-        "input": {
-            "name": "pixels",
-            "layout": "NHWC",
-            "dtype": "float32",
-            "value_range": [0, 255],
-            "height": size,
-            "width": size,
-        },
-        "output": {"name": "logits"},
-        "preprocessing": {
-            "mode": mode,
-            "size": size,
-            "interpolation": interpolation,
-            "crop_pct": 0.875 if mode == "crop" else 1.0,
-            "pad_color": [255, 255, 255],
-        },
-        "metrics": {"test": {"accuracy": 0.5, "macro_f1": 0.4, "num_images": 10}},
-        "parameters": 300,
-        "weights_source": "none",
-        "onnx": {
-            "file": "model.onnx",
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "bytes": len(data),
-            "opset": 17,
-        },
-        "created_at": "2026-11-23T10:40:00Z",
-    }
-    (folder / "card.json").write_text(json.dumps(card), encoding="utf-8")
+    policy = ResizePolicy(
+        method=method,
+        size=size,
+        interpolation=interpolation,
+        crop_pct=0.875 if method == "crop" else 1.0,
+    )
+    card = card_dict(
+        data,
+        run_id,
+        architecture=architecture,
+        framework=framework,
+        training_mode=training_mode,
+        policy=policy,
+    )
+    # Written as the exports write it: validated, nulls left out.
+    card = ModelCard.model_validate(card).model_dump(mode="json", exclude_none=True)
+    write_json_atomic(folder / "card.json", card)
     return folder
 
 
 def write_registry(root: Path, production: str | None, models: list[str]) -> None:
-    registry = {"schema_version": 1, "production": production, "models": models, "history": []}
-    (root / "registry.json").write_text(json.dumps(registry), encoding="utf-8")
-
-
-def image_bytes(
-    size: tuple[int, int] = (64, 48),
-    fmt: str = "PNG",
-    mode: str = "RGB",
-    color=(200, 30, 60),
-    **save_args,
-) -> bytes:
-    image = Image.new(mode, size, color)
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **save_args)
-    return buffer.getvalue()
-
-
-def gradient_image(size: tuple[int, int] = (80, 50), seed: int = 1) -> Image.Image:
-    rng = np.random.default_rng(seed)
-    w, h = size
-    x = np.linspace(0, 255, w)[None, :, None]
-    y = np.linspace(0, 255, h)[:, None, None]
-    noise = rng.integers(0, 40, (h, w, 3))
-    array = np.clip(np.concatenate([x + 0 * y, y + 0 * x, (x + y) / 2], axis=2) + noise, 0, 255)
-    return Image.fromarray(array.astype(np.uint8), "RGB")
+    write_json_atomic(root / "registry.json", registry_dict(production, models))

@@ -9,8 +9,9 @@ import pytest
 from conftest import OTHER, PROD, make_settings
 from fastapi.testclient import TestClient
 from flipkart_api.app import create_app
-from flipkart_api.preprocess import ResizePolicy, decode_image, resize
-from helpers import CLASSES, gradient_image, image_bytes
+from flipkart_contract import ResizePolicy, model_view, read_json_object, write_json_atomic
+from flipkart_contract.testing import FLIPKART_CLASSES as CLASSES
+from flipkart_contract.testing import gradient_image, image_bytes
 from PIL import Image
 
 
@@ -38,8 +39,8 @@ def test_predict_multipart_matches_a_direct_onnx_run(client, artifacts) -> None:
     response = client.post("/v1/predict", files={"file": ("x.png", data, "image/png")})
     assert response.status_code == 200, response.text
     body = response.json()
-    policy = ResizePolicy(mode="pad", size=32, interpolation="bicubic")
-    pixels = np.asarray(resize(decode_image(data, 10**8), policy), np.float32)[None]
+    policy = ResizePolicy(method="pad", size=32, interpolation="bicubic")
+    pixels = model_view(data, policy).astype(np.float32)[None]  # the labs' path
     session = ort.InferenceSession(str(artifacts / "models" / PROD / "model.onnx"))
     logits = session.run(["logits"], {"pixels": pixels})[0][0]
     expected = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
@@ -50,7 +51,7 @@ def test_predict_multipart_matches_a_direct_onnx_run(client, artifacts) -> None:
         assert probabilities[label] == pytest.approx(expected[i], abs=1e-5)
     assert body["label"] == CLASSES[int(np.argmax(expected))]
     assert body["confidence"] == pytest.approx(float(expected.max()), abs=1e-5)
-    assert body["model"] == {"name": "tiny_net", "run_id": PROD, "framework": "pytorch"}
+    assert body["model"] == {"run_id": PROD, "architecture": "tiny_net"}
     assert isinstance(body["id"], str) and body["cached"] is False  # stored: issue 7
     assert set(body["latency_ms"]) == {"decode", "preprocess", "inference", "total"}
     assert body["latency_ms"]["total"] >= body["latency_ms"]["inference"] > 0
@@ -85,6 +86,35 @@ def test_default_threshold_is_not_uncertain_for_confident_answers(artifacts) -> 
     assert body["uncertain"] is False
 
 
+def calibrate_card(artifacts, uncertain_below: float) -> None:
+    path = artifacts / "models" / PROD / "card.json"
+    card = read_json_object(path)
+    card["calibration"] = {
+        "temperature": 1.5, "folded": True, "fitted_on": "val", "num_images": 21,
+        "ece_before": 0.1, "ece_after": 0.05, "nll_before": 0.9, "nll_after": 0.8,
+        "target_precision": 0.95, "uncertain_below": uncertain_below,
+    }  # fmt: skip
+    write_json_atomic(path, card)
+
+
+@pytest.mark.parametrize(("below", "expected"), [(1.0, True), (0.0, False)])
+def test_the_calibrated_threshold_of_the_card_decides_uncertain(artifacts, below, expected):
+    calibrate_card(artifacts, below)
+    with TestClient(create_app(make_settings(artifacts))) as client:
+        body = client.post("/v1/predict", json={"image": b64(image_bytes())}).json()
+        other = client.post(f"/v1/predict?model={OTHER}", json={"image": b64(image_bytes())})
+    assert body["uncertain"] is expected
+    # An uncalibrated model keeps the 0.5 default (this tiny one is far below it).
+    assert other.json()["uncertain"] is (other.json()["confidence"] < 0.5)
+
+
+def test_the_setting_overrides_the_card(artifacts):
+    calibrate_card(artifacts, 0.0)
+    with TestClient(create_app(make_settings(artifacts, uncertain_threshold=1.01))) as client:
+        body = client.post("/v1/predict", json={"image": b64(image_bytes())}).json()
+    assert body["uncertain"] is True
+
+
 @pytest.mark.parametrize("top_k", [0, 8, -1])
 def test_top_k_out_of_range_is_422(client, top_k) -> None:
     response = client.post(f"/v1/predict?top_k={top_k}", json={"image": b64(image_bytes())})
@@ -97,12 +127,12 @@ def test_top_k_not_a_number_is_422(client) -> None:
     assert_error(response, 422, "invalid_request")
 
 
-def test_model_by_run_id_and_by_name(client) -> None:
+def test_model_by_run_id_and_by_architecture(client) -> None:
     data = {"image": b64(image_bytes())}
     by_id = client.post(f"/v1/predict?model={OTHER}", json=data).json()
-    by_name = client.post("/v1/predict?model=other_net", json=data).json()
-    assert by_id["model"]["run_id"] == by_name["model"]["run_id"] == OTHER
-    assert by_id["model"]["framework"] == "tensorflow"
+    by_architecture = client.post("/v1/predict?model=other_net", json=data).json()
+    assert by_id["model"] == by_architecture["model"]
+    assert by_id["model"] == {"run_id": OTHER, "architecture": "other_net"}
 
 
 def test_unknown_model_is_404_listing_valid_ones(client) -> None:
@@ -287,8 +317,8 @@ def test_preprocess_returns_the_models_view_as_png(client) -> None:
     assert response.headers["content-type"] == "image/png"
     view = Image.open(io.BytesIO(response.content))
     assert view.size == (32, 32)
-    expected = resize(decode_image(data, 10**8), ResizePolicy(mode="pad", size=32))
-    assert np.array_equal(np.asarray(view), np.asarray(expected))
+    expected = model_view(data, ResizePolicy(method="pad", size=32))
+    assert np.array_equal(np.asarray(view), expected)
     crop = client.post(f"/v1/preprocess?model={OTHER}", json={"image": b64(data)})
     assert Image.open(io.BytesIO(crop.content)).size == (32, 32)
 
@@ -299,8 +329,14 @@ def test_models_list_and_one_model(client) -> None:
     items = {m["run_id"]: m for m in body["models"]}
     assert set(items) == {PROD, OTHER}
     assert items[PROD]["is_production"] is True and items[OTHER]["is_production"] is False
-    assert items[OTHER]["card"]["classes"] == CLASSES
-    assert items[OTHER]["framework"] == "tensorflow" and items[OTHER]["mode"] == "finetune"
+    assert set(items[OTHER]) == {
+        "run_id", "architecture", "framework", "training_mode", "is_production", "card"
+    }  # fmt: skip
+    assert items[OTHER]["architecture"] == "other_net"
+    assert items[OTHER]["framework"] == "tensorflow" and items[OTHER]["training_mode"] == "freeze"
+    card = items[OTHER]["card"]
+    assert card["schema_version"] == 2 and card["classes"] == CLASSES
+    assert card["resize_policy"]["method"] == "crop" and card["run_id"] == OTHER
     one = client.get("/v1/models/other_net").json()
     assert one == items[OTHER]
     assert client.get(f"/v1/models/{PROD}").json()["is_production"] is True

@@ -7,7 +7,7 @@ from conftest import make_settings
 from fastapi.testclient import TestClient
 from flipkart_api import auth
 from flipkart_api.app import create_app
-from helpers import image_bytes
+from flipkart_contract.testing import image_bytes
 
 KEY = "correct horse battery staple"
 OTHER_KEY = "another admin"

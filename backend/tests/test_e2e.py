@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import PROD
-from helpers import gradient_image, image_bytes, write_model, write_registry
+from flipkart_contract.testing import gradient_image, image_bytes
+from helpers import write_model, write_registry
 
 pytestmark = pytest.mark.anyio
 
@@ -87,7 +88,7 @@ class Server:
 def servers(tmp_path_factory):
     """A ready server and one without a registry, started side by side (start-up is slow)."""
     root = tmp_path_factory.mktemp("e2e") / "artifacts"
-    write_model(root, PROD, name="tiny_net", mode="crop", size=64)
+    write_model(root, PROD, method="crop", size=64)
     write_registry(root, PROD, [PROD])
     empty = tmp_path_factory.mktemp("e2e-empty")
     started = [

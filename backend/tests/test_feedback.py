@@ -1,7 +1,7 @@
 """`POST /v1/feedback`: the true label of a stored prediction."""
 
 import pytest
-from helpers import CLASSES
+from flipkart_contract.testing import FLIPKART_CLASSES as CLASSES
 from test_store_helpers import distinct_png
 
 

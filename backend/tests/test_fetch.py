@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from flipkart_api import fetch
 from flipkart_api.app import create_app
 from flipkart_api.errors import ApiError
-from helpers import image_bytes
+from flipkart_contract.testing import image_bytes
 
 PNG = image_bytes()
 

@@ -1,4 +1,4 @@
-"""Loading the registry: what makes the service ready or not, and the atomic model swap."""
+"""The model catalog: what makes the service ready or not, card validation, the atomic swap."""
 
 import asyncio
 import base64
@@ -10,7 +10,9 @@ from conftest import OTHER, PROD, make_settings
 from fastapi.testclient import TestClient
 from flipkart_api.app import create_app
 from flipkart_api.settings import Settings, default_artifacts_root
-from helpers import image_bytes, write_model, write_registry
+from flipkart_contract import sha256_bytes
+from flipkart_contract.testing import image_bytes
+from helpers import write_model, write_registry
 
 IMAGE = {"image": base64.b64encode(image_bytes()).decode()}
 
@@ -38,6 +40,13 @@ def test_unreadable_registry_starts_not_ready(tmp_path) -> None:
     assert "not valid JSON" in not_ready_reason(tmp_path)
 
 
+def test_registry_failing_the_contract_starts_not_ready(tmp_path) -> None:
+    registry = {"schema_version": 1, "production": "latest", "models": ["latest"]}
+    (tmp_path / "registry.json").write_text(json.dumps(registry), encoding="utf-8")
+    reason = not_ready_reason(tmp_path)
+    assert "registry" in reason and "latest" in reason
+
+
 def test_sha256_mismatch_starts_not_ready(artifacts) -> None:
     model = artifacts / "models" / PROD / "model.onnx"
     model.write_bytes(model.read_bytes() + b"tampered")
@@ -59,11 +68,58 @@ def test_corrupt_onnx_with_matching_sha_starts_not_ready(artifacts) -> None:
     folder = artifacts / "models" / PROD
     (folder / "model.onnx").write_bytes(b"not a protobuf")
     card = json.loads((folder / "card.json").read_text())
-    import hashlib
-
-    card["onnx"]["sha256"] = hashlib.sha256(b"not a protobuf").hexdigest()
+    card["onnx"]["sha256"] = sha256_bytes(b"not a protobuf")
+    card["onnx"]["bytes"] = len(b"not a protobuf")
     (folder / "card.json").write_text(json.dumps(card))
     assert "ONNX Runtime cannot load" in not_ready_reason(artifacts)
+
+
+def edit_card(artifacts, run_id: str, change) -> None:
+    path = artifacts / "models" / run_id / "card.json"
+    card = json.loads(path.read_text())
+    change(card)
+    path.write_text(json.dumps(card))
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda c: c.pop("classes"), "classes"),
+        (lambda c: c["resize_policy"].update(method="stretch"), "resize_policy.method"),
+        (lambda c: c["resize_policy"].update(size=48), "resize policy gives 48x48"),
+        (lambda c: c.update(training_mode="half"), "training_mode"),
+        (lambda c: c.update(classes=list(reversed(c["classes"]))), "sorted order"),
+        (lambda c: c.update(run_id="20200101-000000_someone_else_freeze"), "not " + PROD),
+    ],
+)
+def test_a_card_failing_the_contract_means_not_loaded_with_the_reason(
+    artifacts, change, expected
+) -> None:
+    edit_card(artifacts, PROD, change)
+    reason = not_ready_reason(artifacts)
+    assert PROD in reason and "card" in reason and expected in reason
+
+
+def version_1(card: dict) -> dict:
+    """A version-2 card written the way exports wrote it before the contract (schema 1)."""
+    old = {k: v for k, v in card.items() if k not in ("architecture", "training_mode")}
+    policy = dict(old.pop("resize_policy"))
+    policy["mode"] = policy.pop("method")
+    old.update(schema_version=1, name=card["architecture"], mode=card["training_mode"])
+    old["preprocessing"] = policy
+    return old
+
+
+def test_a_version_1_card_still_serves_and_is_shown_as_version_2(artifacts) -> None:
+    path = artifacts / "models" / OTHER / "card.json"
+    current = json.loads(path.read_text())
+    path.write_text(json.dumps(version_1(current)))
+    with TestClient(create_app(make_settings(artifacts))) as client:
+        item = client.get(f"/v1/models/{OTHER}").json()
+        preview = client.post(f"/v1/preprocess?model={OTHER}", json=IMAGE)
+    assert item["architecture"] == "other_net" and item["training_mode"] == "freeze"
+    assert item["card"] == current
+    assert preview.status_code == 200
 
 
 def test_registry_without_production_starts_not_ready(artifacts) -> None:
@@ -81,9 +137,9 @@ def test_a_broken_secondary_model_does_not_block_production(artifacts) -> None:
         assert response.status_code == 404
 
 
-def test_ambiguous_card_name_is_422(artifacts) -> None:
+def test_ambiguous_architecture_is_422(artifacts) -> None:
     twin = "20261124-000000_tiny_net_freeze"
-    write_model(artifacts, twin, name="tiny_net")
+    write_model(artifacts, twin)
     write_registry(artifacts, PROD, [PROD, OTHER, twin])
     with TestClient(create_app(make_settings(artifacts))) as client:
         response = client.post("/v1/predict?model=tiny_net", json=IMAGE)
@@ -111,7 +167,7 @@ def test_default_artifacts_root_is_the_repositorys() -> None:
 async def test_reload_swaps_atomically_without_dropping_requests(artifacts) -> None:
     new_prod = "20261124-120000_new_net_finetune"
     app = create_app(make_settings(artifacts, batch_max_wait_ms=5.0))
-    store = app.state.service.store
+    catalog = app.state.catalog
     transport = httpx.ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),
@@ -129,9 +185,9 @@ async def test_reload_swaps_atomically_without_dropping_requests(artifacts) -> N
 
         async def swap() -> None:
             await asyncio.sleep(0.05)
-            write_model(artifacts, new_prod, name="new_net", seed=3)
+            write_model(artifacts, new_prod, seed=3)
             write_registry(artifacts, new_prod, [new_prod, PROD])
-            await store.reload()
+            await catalog.reload()
 
         results = await asyncio.gather(*(hammer(15) for _ in range(8)), swap())
         statuses = [s for r in results[:-1] for s in r]

@@ -1,154 +1,122 @@
-"""Decoding and the two resize policies of artifacts/README.md."""
+"""`model_input`: the contract's decode and resize, with the service's errors and timings.
+
+How decoding and the resize policies work is tested in `contract/`; here, that the service
+really goes through them (same pixels as `flipkart_contract.model_view`, the labs' path), takes
+the JPEG draft path, composites transparency on the card's pad colour, and answers `ApiError`s.
+"""
 
 import io
-import math
 
 import numpy as np
 import pytest
 from flipkart_api.errors import ApiError
-from flipkart_api.preprocess import ResizePolicy, decode_image, resize, to_pixels
-from helpers import gradient_image, image_bytes
-from PIL import Image
+from flipkart_api.preprocess import model_input
+from flipkart_contract import ImageDecodeError, ResizePolicy, model_view
+from flipkart_contract.testing import encode, gradient_image, image_bytes
+from PIL import Image, JpegImagePlugin
 
 LIMIT = 10**8
+PAD = ResizePolicy(method="pad", size=32, pad_color=(0, 0, 255))
+CROP = ResizePolicy(method="crop", size=32, interpolation="bilinear", crop_pct=0.875)
 
 
-def encode(image: Image.Image, fmt: str = "PNG", **args) -> bytes:
+def exif_rotated() -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display
+    return encode(gradient_image((60, 30)), "JPEG", exif=exif.tobytes())
+
+
+def sixteen_bit() -> bytes:
+    values = np.linspace(0, 65535, 40 * 24).reshape(24, 40).astype(np.uint16)
+    return encode(Image.fromarray(values), "PNG")
+
+
+def animated() -> bytes:
+    frames = [Image.new("RGB", (20, 12), c) for c in ((255, 0, 0), (0, 0, 255))]
     buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **args)
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=50)
     return buffer.getvalue()
 
 
-def test_crop_policy_is_timms_eval_transform() -> None:
-    image = gradient_image((100, 50))
-    policy = ResizePolicy(mode="crop", size=32, interpolation="bilinear", crop_pct=0.875)
-    # scale = floor(32 / 0.875) = 36; 100x50 → 72x36; offsets round(2.0)=2, round(20.0)=20
-    expected = image.resize((72, 36), Image.Resampling.BILINEAR).crop((20, 2, 52, 34))
-    assert np.array_equal(np.asarray(resize(image, policy)), np.asarray(expected))
+IMAGES = {
+    "png": lambda: encode(gradient_image((90, 60)), "PNG"),
+    "jpeg": lambda: encode(gradient_image((45, 91)), "JPEG", quality=90),
+    "cmyk": lambda: encode(gradient_image((50, 40)).convert("CMYK"), "JPEG"),
+    "alpha": lambda: encode(gradient_image((50, 40)).convert("RGBA"), "PNG"),
+    "16-bit": sixteen_bit,
+    "exif": exif_rotated,
+    "gif": animated,
+}
 
 
-def test_crop_policy_portrait_uses_python_rounding() -> None:
-    image = gradient_image((45, 91))
-    policy = ResizePolicy(mode="crop", size=20, interpolation="bicubic", crop_pct=0.9)
-    # scale = floor(22.2) = 22; 45x91 → 22 x int(22*91/45)=44; offsets round(12/2)=6, round(1)=1
-    expected = image.resize((22, 44), Image.Resampling.BICUBIC).crop((1, 12, 21, 32))
-    assert np.array_equal(np.asarray(resize(image, policy)), np.asarray(expected))
+@pytest.mark.parametrize("policy", [PAD, CROP], ids=["pad", "crop"])
+@pytest.mark.parametrize("kind", sorted(IMAGES))
+def test_the_service_sees_what_the_contract_gives_the_labs(kind: str, policy) -> None:
+    data = IMAGES[kind]()
+    pixels = model_input(data, policy, LIMIT)
+    assert pixels.dtype == np.float32 and pixels.shape == (32, 32, 3)
+    assert pixels.min() >= 0 and pixels.max() <= 255
+    assert np.array_equal(pixels, model_view(data, policy).astype(np.float32))
 
 
-def test_pad_policy_centres_on_the_pad_colour() -> None:
-    image = Image.new("RGB", (80, 50), (10, 20, 30))
-    policy = ResizePolicy(mode="pad", size=32, pad_color=(255, 0, 255))
-    view = np.asarray(resize(image, policy))
-    assert view.shape == (32, 32, 3)
-    # 80x50 → 32x20, pasted at (0, 6): rows 0-5 and 26-31 are padding
-    assert (view[:6] == (255, 0, 255)).all() and (view[26:] == (255, 0, 255)).all()
-    assert (view[6:26] == (10, 20, 30)).all()
+def test_transparency_is_composited_on_the_cards_pad_colour() -> None:
+    clear = image_bytes((40, 40), mode="RGBA", color=(255, 0, 0, 0))
+    assert (model_input(clear, PAD, LIMIT) == (0, 0, 255)).all()
+    white = ResizePolicy(method="pad", size=32)
+    assert (model_input(clear, white, LIMIT) == 255).all()
 
 
-def test_pad_policy_keeps_at_least_one_pixel() -> None:
-    image = Image.new("RGB", (1000, 2), (0, 0, 0))
-    view = np.asarray(resize(image, ResizePolicy(mode="pad", size=32)))
-    assert (view == 0).all(axis=2).sum() == 32  # one black row of 32 pixels
+def test_exif_orientation_reaches_the_model() -> None:
+    # 60x30 stored, displayed 30x60: the pad policy then fills the width, not the height.
+    pixels = model_input(exif_rotated(), PAD, LIMIT)
+    assert (pixels[:, :8] == (0, 0, 255)).all() and (pixels[:, -8:] == (0, 0, 255)).all()
+    assert not (pixels[:8] == (0, 0, 255)).all()
 
 
-def test_to_pixels_is_float32_hwc_0_255() -> None:
-    pixels = to_pixels(Image.new("RGB", (5, 4), (255, 0, 7)))
-    assert pixels.dtype == np.float32 and pixels.shape == (4, 5, 3)
-    assert pixels[0, 0].tolist() == [255.0, 0.0, 7.0]
+def test_big_jpegs_take_the_draft_path(monkeypatch) -> None:
+    calls: list[tuple[int, int]] = []
+    original = JpegImagePlugin.JpegImageFile.draft
+
+    def spy(self, mode, size, *args):
+        result = original(self, mode, size, *args)
+        calls.append(self.size)
+        return result
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", spy)
+    big = encode(gradient_image((1600, 1200)), "JPEG", quality=95)
+    policy = ResizePolicy(method="pad", size=64)
+    pixels = model_input(big, policy, LIMIT)
+    assert len(calls) == 1 and 2 * 64 <= calls[0][0] < 1600  # decoded smaller, ≥ 2x the view
+    assert np.array_equal(pixels, model_view(big, policy).astype(np.float32))
+    calls.clear()
+    model_input(encode(gradient_image((200, 150)), "JPEG"), policy, LIMIT)
+    assert calls == []  # a small JPEG is decoded in full
 
 
-def test_exif_orientation_is_applied() -> None:
-    image = Image.new("RGB", (40, 20), (255, 0, 0))
-    exif = Image.Exif()
-    exif[0x0112] = 6  # rotate 90° clockwise to display
-    data = encode(image, "JPEG", exif=exif.tobytes())
-    assert decode_image(data, LIMIT).size == (20, 40)
+def test_timings_are_reported_when_asked() -> None:
+    timings: dict[str, float] = {}
+    model_input(IMAGES["png"](), PAD, LIMIT, timings=timings)
+    assert set(timings) == {"decode", "preprocess"} and min(timings.values()) >= 0
 
 
-@pytest.mark.parametrize("mode", ["L", "1", "P", "CMYK", "LA", "RGBA", "I", "F", "YCbCr"])
-def test_any_mode_becomes_rgb(mode: str) -> None:
-    image = gradient_image((16, 12)).convert(mode)
-    fmt = {"CMYK": "JPEG", "YCbCr": "JPEG", "F": "TIFF", "I": "TIFF"}.get(mode, "PNG")
-    decoded = decode_image(encode(image, fmt), LIMIT)
-    assert decoded.mode == "RGB" and decoded.size == (16, 12)
-
-
-def test_transparency_is_composited_on_white() -> None:
-    image = Image.new("RGBA", (8, 8), (255, 0, 0, 0))
-    image.putpixel((0, 0), (255, 0, 0, 255))
-    decoded = np.asarray(decode_image(encode(image), LIMIT))
-    assert decoded[0, 0].tolist() == [255, 0, 0]
-    assert decoded[4, 4].tolist() == [255, 255, 255]
-
-
-def test_sixteen_bit_grey_is_rescaled_not_clipped() -> None:
-    values = np.full((6, 6), 32896, dtype=np.uint16)  # mid-grey in 16 bits
-    image = Image.fromarray(values)
-    assert image.mode == "I;16"
-    decoded = np.asarray(decode_image(encode(image), LIMIT))
-    assert decoded[0, 0].tolist() == [128, 128, 128]
-
-
-def test_animated_images_give_their_first_frame() -> None:
-    frames = [Image.new("RGB", (10, 10), c) for c in ((255, 0, 0), (0, 0, 255))]
-    buffer = io.BytesIO()
-    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=50)
-    decoded = np.asarray(decode_image(buffer.getvalue(), LIMIT))
-    assert decoded[5, 5, 0] > 200 and decoded[5, 5, 2] < 50
-
-
-def test_big_jpegs_use_draft_mode_with_a_small_difference() -> None:
-    image = gradient_image((1600, 1200)).resize((1600, 1200))
-    data = encode(image, "JPEG", quality=95)
-    policy = ResizePolicy(mode="pad", size=64)
-    drafted = decode_image(data, LIMIT, policy)
-    full = decode_image(data, LIMIT)
-    assert full.size == (1600, 1200)
-    assert drafted.size[0] < 1600 and drafted.size[0] >= 2 * 64  # reduced, still 2x the target
-    view_drafted = np.asarray(resize(drafted, policy), np.float32)
-    diff = np.abs(view_drafted - np.asarray(resize(full, policy), np.float32))
-    assert diff.mean() < 2.0 and diff.max() < 40
-
-
-def test_small_jpegs_are_decoded_in_full() -> None:
-    data = encode(gradient_image((200, 150)), "JPEG")
-    assert decode_image(data, LIMIT, ResizePolicy(mode="crop", size=64)).size == (200, 150)
-
-
-def test_pixel_limit_is_checked_before_decoding() -> None:
-    data = image_bytes((3000, 3000), color=(255, 255, 255))
-    with pytest.raises(ApiError) as raised:
-        decode_image(data, 1_000_000)
-    assert raised.value.status == 413 and raised.value.code == "too_many_pixels"
+def truncated() -> bytes:
+    data = encode(gradient_image((400, 300)), "JPEG")
+    return data[: len(data) // 3]
 
 
 @pytest.mark.parametrize(
-    ("data", "code"),
-    [(b"", "empty_image"), (b"GIF89a-nope", "not_an_image"), (b"plain text", "not_an_image")],
+    ("data", "limit", "status", "code"),
+    [
+        (b"", LIMIT, 400, "empty_image"),
+        (b"GIF89a-nope", LIMIT, 422, "not_an_image"),
+        (b"plain text", LIMIT, 422, "not_an_image"),
+        (truncated(), LIMIT, 422, "corrupt_image"),
+        (image_bytes((3000, 3000), color=(255, 255, 255)), 1_000_000, 413, "too_many_pixels"),
+    ],
+    ids=["empty", "bad-gif", "text", "truncated", "too-many-pixels"],
 )
-def test_bad_bytes_raise_client_errors(data: bytes, code: str) -> None:
+def test_decode_failures_become_api_errors(data: bytes, limit: int, status: int, code) -> None:
     with pytest.raises(ApiError) as raised:
-        decode_image(data, LIMIT)
-    assert raised.value.code == code and 400 <= raised.value.status < 500
-
-
-def test_truncated_jpeg_is_corrupt() -> None:
-    data = encode(gradient_image((400, 300)), "JPEG")
-    with pytest.raises(ApiError) as raised:
-        decode_image(data[: len(data) // 3], LIMIT)
-    assert raised.value.code == "corrupt_image" and raised.value.status == 422
-
-
-def test_policy_from_card_rejects_unknown_values() -> None:
-    card = {"mode": "pad", "size": 224, "interpolation": "bicubic", "pad_color": [1, 2, 3]}
-    assert ResizePolicy.from_card(card).pad_color == (1, 2, 3)
-    with pytest.raises(ValueError):
-        ResizePolicy.from_card({**card, "mode": "stretch"})
-    with pytest.raises(ValueError):
-        ResizePolicy.from_card({**card, "interpolation": "lanczos"})
-
-
-def test_resized_long_side_matches_the_policies() -> None:
-    crop = ResizePolicy(mode="crop", size=224, crop_pct=0.875)
-    assert crop.resized_long_side(400, 200) == math.floor(224 / 0.875) * 2
-    assert ResizePolicy(mode="pad", size=224).resized_long_side(400, 200) == 224
+        model_input(data, PAD, limit)
+    assert (raised.value.status, raised.value.code) == (status, code)
+    assert raised.value.message and isinstance(raised.value.__cause__, ImageDecodeError)

@@ -4,7 +4,7 @@ from conftest import make_settings
 from fastapi.testclient import TestClient
 from flipkart_api.app import create_app
 from flipkart_api.ratelimit import TokenBuckets
-from helpers import image_bytes
+from flipkart_contract.testing import image_bytes
 
 
 def test_token_buckets_allow_a_burst_then_the_rate() -> None:

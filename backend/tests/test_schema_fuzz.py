@@ -20,10 +20,10 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 ROOT = Path(tempfile.mkdtemp(prefix="flipkart-fuzz-"))
 atexit.register(shutil.rmtree, ROOT, ignore_errors=True)
-write_model(ROOT, PROD, name="tiny_net", mode="crop")
+write_model(ROOT, PROD, method="crop")
 write_registry(ROOT, PROD, [PROD])
 APP = create_app(make_settings(ROOT, url_timeout_s=0.5, database_path=ROOT / "predictions.db"))
-APP.state.service.store.load()  # the ASGI test transport does not run the lifespan
+APP.state.catalog.load()  # the ASGI test transport does not run the lifespan
 
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 

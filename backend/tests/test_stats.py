@@ -1,6 +1,5 @@
 """`GET /v1/stats`: figures checked against the stored rows and the registry history."""
 
-import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -11,7 +10,8 @@ from flipkart_api.app import create_app
 from flipkart_api.store.database import database_url, make_engine
 from flipkart_api.store.predictions import sqlite_path
 from flipkart_api.store.tables import Prediction
-from helpers import CLASSES
+from flipkart_contract import Registry, load_registry, write_json_atomic
+from flipkart_contract.testing import FLIPKART_CLASSES as CLASSES
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from test_store_helpers import distinct_png
@@ -45,9 +45,17 @@ def stored_latencies(settings) -> list[float]:
 
 
 def promote_at(artifacts, moment: datetime) -> None:
-    registry = json.loads((artifacts / "registry.json").read_text())
-    registry["history"] = [{"at": moment.strftime("%Y-%m-%dT%H:%M:%SZ"), "run_id": PROD}]
-    (artifacts / "registry.json").write_text(json.dumps(registry))
+    registry = load_registry(artifacts / "registry.json").model_dump(mode="json")
+    registry["history"] = [
+        {
+            "at": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "run_id": PROD,
+            "by": "test",
+            "rule": "test",
+            "decided_by": {"metric": "test_accuracy", "value": 0.5},
+        }
+    ]
+    write_json_atomic(artifacts / "registry.json", Registry.model_validate(registry))
 
 
 def test_stats_match_the_stored_predictions(artifacts) -> None:
@@ -69,6 +77,7 @@ def test_stats_match_the_stored_predictions(artifacts) -> None:
     assert stats["predictions"] == len(recent) == 7
     assert stats["by_label"] == dict(Counter(p["label"] for p in recent))
     assert stats["by_model"] == {PROD: 6, OTHER: 1}
+    assert stats["by_architecture"] == {"tiny_net": 6, "other_net": 1}
     assert stats["uncertain_share"] == sum(p["uncertain"] for p in recent) / 7
     last_three = recent[-3:]
     assert stats["last_n"]["count"] == 3

@@ -5,9 +5,11 @@ import threading
 from pathlib import Path
 
 import pytest
+from alembic import command
 from flipkart_api.settings import Settings
 from flipkart_api.store import repository
 from flipkart_api.store.database import (
+    alembic_config,
     current_revision,
     database_url,
     head_revision,
@@ -15,7 +17,7 @@ from flipkart_api.store.database import (
     migrate,
 )
 from flipkart_api.store.predictions import PredictionStore
-from flipkart_api.store.tables import Prediction
+from flipkart_api.store.tables import Prediction, utcnow
 from sqlalchemy import inspect, text
 from test_store_helpers import database_fixture, postgres_cluster_fixture  # noqa: F401
 
@@ -29,7 +31,7 @@ def new_prediction(sha: str = "a" * 64, run_id: str = "run-1") -> repository.New
     return repository.NewPrediction(
         image_sha256=sha,
         run_id=run_id,
-        model_name="tiny_net",
+        architecture="tiny_net",
         label="Watches",
         confidence=0.8,
         uncertain=False,
@@ -41,6 +43,24 @@ def new_prediction(sha: str = "a" * 64, run_id: str = "run-1") -> repository.New
         source="upload",
         route="/v1/predict",
     )
+
+
+def insert_old_row(engine, prediction_id: str, sha: str = "c" * 64) -> None:
+    """A prediction as revisions 0001-0002 stored it (the column was still `model_name`)."""
+    columns = (
+        "id, created_at, image_sha256, run_id, model_name, label, confidence, uncertain, "
+        "probabilities, latency_ms, latency_total_ms, source, route"
+    )
+    values = (
+        ":id, :created_at, :sha, 'run-0', 'old_net', 'Watches', 0.8, :uncertain, "
+        '\'[{"label": "Watches", "probability": 0.8}]\', \'{"total": 3.5}\', 3.5, '
+        "'upload', '/v1/predict'"
+    )
+    with engine.begin() as connection:
+        connection.execute(
+            text(f"INSERT INTO predictions ({columns}) VALUES ({values})"),
+            {"id": prediction_id, "created_at": utcnow(), "sha": sha, "uncertain": False},
+        )
 
 
 def test_database_url_defaults_to_sqlite_and_uses_psycopg_for_postgres(tmp_path) -> None:
@@ -67,17 +87,45 @@ def test_migrations_up_from_empty(database) -> None:
     engine.dispose()
 
 
-def test_migrations_up_from_the_previous_revision_keep_the_data(database) -> None:
+def test_migrations_up_from_the_first_revision_keep_the_data(database) -> None:
     engine = engine_for(database)
     migrate(engine, "0001")
     assert "feedback" not in inspect(engine).get_table_names()
-    row, created = repository.save_prediction(engine, new_prediction())
-    assert created
+    insert_old_row(engine, "p1")
     migrate(engine)
+    row = repository.get_prediction(engine, "p1")
     assert current_revision(engine) == head_revision() != "0001"
-    assert repository.get_prediction(engine, row.id).label == "Watches"
+    assert (row.label, row.architecture) == ("Watches", "old_net")
     assert repository.set_feedback(engine, row.id, "Computers") is False
     assert repository.get_feedback(engine, row.id).label == "Computers"
+    engine.dispose()
+
+
+def test_model_name_becomes_architecture_keeping_rows_and_feedback(database) -> None:
+    engine = engine_for(database)
+    migrate(engine, "0002")
+    insert_old_row(engine, "p1")
+    with engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO feedback VALUES ('p1', 'Computers', :now, :now)"), {"now": utcnow()}
+        )
+    migrate(engine, "0003")
+    columns = {c["name"] for c in inspect(engine).get_columns("predictions")}
+    assert "architecture" in columns and "model_name" not in columns
+    assert repository.get_prediction(engine, "p1").architecture == "old_net"
+    assert repository.get_feedback(engine, "p1").label == "Computers"  # not cascaded away
+    row, created = repository.save_prediction(engine, new_prediction())
+    assert created and repository.get_prediction(engine, row.id).architecture == "tiny_net"
+
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0002")
+    columns = {c["name"] for c in inspect(engine).get_columns("predictions")}
+    assert "model_name" in columns and "architecture" not in columns
+    with engine.connect() as connection:
+        names = connection.execute(text("SELECT model_name FROM predictions ORDER BY id")).all()
+    assert sorted(n for (n,) in names) == ["old_net", "tiny_net"]
     engine.dispose()
 
 

@@ -8,7 +8,7 @@ from conftest import OTHER, PROD, make_settings
 from fastapi.testclient import TestClient
 from flipkart_api.app import create_app
 from flipkart_api.store.predictions import sqlite_path
-from helpers import image_bytes
+from flipkart_contract.testing import image_bytes
 from test_store_helpers import (  # noqa: F401 (fixtures)
     database_fixture,
     distinct_png,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from helpers import image_bytes
+from flipkart_contract.testing import image_bytes
 from test_e2e import free_port
 
 PG_MISSING = "PostgreSQL server binaries not found (Debian: apt-get install -y postgresql)"

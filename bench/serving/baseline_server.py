@@ -1,5 +1,6 @@
 """The baseline, built the way the original app was: FastAPI + PyTorch eager, one image per call,
-the image as base64 JSON (`POST /predict {"image": "..."}`), PIL + torch preprocessing.
+the image as base64 JSON (`POST /predict {"image": "..."}`), PIL + torch preprocessing (the
+white padding is the contract's `pad` resize policy, the same Pillow work as the service's).
 
 Run from the repository root (torch stays out of the backend's environment):
   uv run --project notebook-pytorch --with fastapi --with uvicorn \
@@ -14,22 +15,15 @@ import timm
 import torch
 import uvicorn
 from fastapi import FastAPI
+from flipkart_contract import ResizePolicy, resize
 from PIL import Image
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 SIZE = 224
-MEAN = torch.tensor((0.485, 0.456, 0.406)).view(3, 1, 1)
-STD = torch.tensor((0.229, 0.224, 0.225)).view(3, 1, 1)
+PAD = ResizePolicy(method="pad", size=SIZE, interpolation="bicubic")
+MEAN = torch.tensor(IMAGENET_DEFAULT_MEAN).view(3, 1, 1)
+STD = torch.tensor(IMAGENET_DEFAULT_STD).view(3, 1, 1)
 CLASSES = 7
-
-
-def pad_to_square(image: Image.Image) -> Image.Image:
-    width, height = image.size
-    scale = SIZE / max(width, height)
-    new = (max(1, round(width * scale)), max(1, round(height * scale)))
-    image = image.resize(new, Image.Resampling.BICUBIC)
-    canvas = Image.new("RGB", (SIZE, SIZE), (255, 255, 255))
-    canvas.paste(image, ((SIZE - new[0]) // 2, (SIZE - new[1]) // 2))
-    return canvas
 
 
 def create_app(weights: str) -> FastAPI:
@@ -41,7 +35,7 @@ def create_app(weights: str) -> FastAPI:
     @app.post("/predict")
     def predict(payload: dict) -> dict:
         image = Image.open(io.BytesIO(base64.b64decode(payload["image"]))).convert("RGB")
-        pixels = torch.frombuffer(bytearray(pad_to_square(image).tobytes()), dtype=torch.uint8)
+        pixels = torch.frombuffer(bytearray(resize(image, PAD).tobytes()), dtype=torch.uint8)
         x = pixels.view(SIZE, SIZE, 3).permute(2, 0, 1).float().div(255)
         x = ((x - MEAN) / STD).unsqueeze(0)
         with torch.no_grad():

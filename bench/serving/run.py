@@ -19,7 +19,6 @@ Writes bench/results/serving.json.
 import argparse
 import asyncio
 import base64
-import csv
 import io
 import json
 import os
@@ -34,14 +33,15 @@ from pathlib import Path
 import httpx
 import numpy as np
 import onnxruntime as ort
-from flipkart_api.preprocess import ResizePolicy, decode_image, resize
+from flipkart_api.catalog import open_session
 from flipkart_api.settings import Settings
+from flipkart_contract import layout, load_card, model_view, read_splits
+from flipkart_contract.latency import cpu_name
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = layout.repo_root()
 WORK = ROOT / "bench" / "tmp" / "serving"
-RESULTS = ROOT / "bench" / "results" / "serving.json"
-POLICY = ResizePolicy(mode="pad", size=224, interpolation="bicubic")
+RESULTS = layout.bench_results("serving")
 HOW_TO_READ = (
     "Wall-clock figures (latency, images/s) depend on what else runs on the machine: compare "
     "them only within one run on a quiet machine (see machine.load_average_*). "
@@ -58,12 +58,10 @@ def free_port() -> int:
 
 
 def flipkart_images(count: int) -> list[bytes]:
-    splits = ROOT / "data" / "splits.csv"
-    if not splits.is_file():
+    if not layout.splits_csv().is_file():
         return []
-    with splits.open(newline="", encoding="utf-8") as handle:
-        names = [row["image"] for row in csv.DictReader(handle) if row["split"] == "test"]
-    files = [ROOT / "data" / "images" / name for name in names]
+    names = [row["image"] for row in read_splits(layout.splits_csv()) if row["split"] == "test"]
+    files = [layout.images_dir() / name for name in names]
     return [path.read_bytes() for path in files if path.is_file()][:count]
 
 
@@ -199,15 +197,15 @@ def base64_json(path: str):
 
 
 def ceiling(model_path: Path, images: list[bytes], threads: int, seconds: float = 8.0) -> dict:
-    """ONNX Runtime alone on already-resized pixels, the service's session options."""
-    options = ort.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
-    pixels = np.stack(
-        [np.asarray(resize(decode_image(d, 10**9), POLICY), np.float32) for d in images[:16]]
-    )
+    """ONNX Runtime alone on already-resized pixels, in a session the service's own code opens.
+
+    Pixels are what the model sees of each image (the contract's decode + the card's resize
+    policy); wall time and CPU time per call are sampled for `seconds` at batch 1, 4 and 16.
+    """
+    session = open_session(model_path, Settings(inference_threads=threads))
+    policy = load_card(model_path.parent / "card.json").resize_policy
+    pixels = np.stack([model_view(d, policy, max_pixels=10**9) for d in images[:16]])
+    pixels = pixels.astype(np.float32)
     out = {}
     for batch in (1, 4, 16):
         x = np.resize(pixels, (batch, *pixels.shape[1:])).astype(np.float32)
@@ -231,13 +229,8 @@ def ceiling(model_path: Path, images: list[bytes], threads: int, seconds: float 
 
 
 def machine() -> dict:
-    cpu = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
     return {
-        "cpu": cpu,
+        "cpu": cpu_name(),
         "logical_cores": os.cpu_count(),
         "python": platform.python_version(),
         "onnxruntime": ort.__version__,

@@ -12,18 +12,11 @@ import zlib
 from pathlib import Path
 
 import pytest
+from flipkart_contract.testing import FLIPKART_CLASSES, encode, image_bytes
 from PIL import Image
 
 SCRIPT = Path(__file__).resolve().parent.parent / "prepare.py"
-CLASSES = [
-    "Baby Care",
-    "Beauty and Personal Care",
-    "Computers",
-    "Home Decor & Festive Needs",
-    "Home Furnishing",
-    "Kitchen & Dining",
-    "Watches",
-]
+CLASSES = FLIPKART_CLASSES
 PRODUCT_COLUMNS = [
     "uniq_id", "crawl_timestamp", "product_url", "product_name", "product_category_tree", "pid",
     "retail_price", "discounted_price", "image", "is_FK_Advantage_product", "description",
@@ -41,21 +34,16 @@ def prepare():
 
 
 def jpeg(size=(40, 30), color=(200, 30, 30), mode="RGB", exif_orientation=None) -> bytes:
-    image = Image.new(mode, size, color)
-    out = io.BytesIO()
     kwargs = {}
     if exif_orientation:
         exif = Image.Exif()
         exif[0x0112] = exif_orientation
         kwargs["exif"] = exif.tobytes()
-    image.save(out, "JPEG", quality=90, **kwargs)
-    return out.getvalue()
+    return image_bytes(size, "JPEG", mode, color, quality=90, **kwargs)
 
 
 def png(image: Image.Image) -> bytes:
-    out = io.BytesIO()
-    image.save(out, "PNG")
-    return out.getvalue()
+    return encode(image, "PNG")
 
 
 def png_header_only(width: int, height: int) -> bytes:

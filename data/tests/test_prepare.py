@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import http.server
 import io
 import json
@@ -20,10 +19,13 @@ from conftest import (
     CLASSES,
     SCRIPT,
     build_archive_files,
+    jpeg,
     read_csv,
     run_prepare,
     write_zip,
 )
+from flipkart_contract import sha256_bytes
+from flipkart_contract.testing import encode
 from PIL import Image
 
 
@@ -290,7 +292,7 @@ def test_download_from_url_with_checksum_and_resume(prepare, loopback_server, tm
     assert archive.read_bytes() == handler.payload
     assert not (raw / "Dataset_images.zip.part").exists()
     printed = capsys.readouterr().out
-    assert hashlib.sha256(handler.payload).hexdigest() in printed
+    assert sha256_bytes(handler.payload) in printed
     assert len(read_csv(out / "data/splits.csv")) == 75
     # Second run: no network request, nothing to do.
     assert run_prepare(prepare, url, out) == 0
@@ -298,16 +300,32 @@ def test_download_from_url_with_checksum_and_resume(prepare, loopback_server, tm
     assert "up to date" in capsys.readouterr().out
 
 
-def test_image_modes_convert_to_rgb(prepare):
-    to_rgb = prepare.to_rgb
-    assert to_rgb(Image.new("CMYK", (2, 2), (0, 0, 0, 0))).getpixel((0, 0)) == (255, 255, 255)
-    assert to_rgb(Image.new("L", (2, 2), 77)).getpixel((0, 0)) == (77, 77, 77)
-    assert to_rgb(Image.new("I;16", (2, 2), 65535)).getpixel((0, 0)) == (255, 255, 255)
-    assert to_rgb(Image.new("I;16", (2, 2), 32768)).getpixel((0, 0)) == (128, 128, 128)
-    transparent = Image.new("RGBA", (2, 2), (255, 0, 0, 0))
-    assert to_rgb(transparent).getpixel((0, 0)) == (255, 255, 255)
-    palette = Image.new("RGB", (2, 2), (0, 0, 255)).convert("P")
-    assert to_rgb(palette).getpixel((0, 0)) == (0, 0, 255)
+@pytest.mark.parametrize(
+    ("image", "fmt", "expected"),
+    [
+        (Image.new("CMYK", (20, 12), (0, 0, 0, 0)), "JPEG", (255, 255, 255)),
+        (Image.new("L", (20, 12), 77), "PNG", (77, 77, 77)),
+        (Image.new("I;16", (20, 12), 65535), "PNG", (255, 255, 255)),
+        (Image.new("I;16", (20, 12), 32768), "PNG", (128, 128, 128)),
+        (Image.new("RGBA", (20, 12), (255, 0, 0, 0)), "PNG", (255, 255, 255)),  # on white
+        (Image.new("RGB", (20, 12), (0, 0, 255)).convert("P"), "PNG", (0, 0, 255)),
+    ],
+    ids=["cmyk", "grey", "16-bit-max", "16-bit-half", "transparent", "palette"],
+)
+def test_sample_thumbnails_of_every_mode_are_rgb_jpegs(prepare, image, fmt, expected):
+    thumb = prepare.sample_thumbnail(encode(image, fmt), 512)
+    with Image.open(io.BytesIO(thumb)) as out:
+        assert (out.format, out.mode, out.size) == ("JPEG", "RGB", (20, 12))
+        pixel = out.getpixel((10, 6))
+    assert all(abs(a - b) <= 2 for a, b in zip(pixel, expected, strict=True)), pixel
+
+
+def test_sample_thumbnail_applies_exif_orientation(prepare):
+    rotated = jpeg(size=(60, 20), exif_orientation=6)
+    with Image.open(io.BytesIO(prepare.sample_thumbnail(rotated, 512))) as out:
+        assert out.size == (20, 60)
+    with Image.open(io.BytesIO(prepare.sample_thumbnail(jpeg(size=(900, 300)), 512))) as out:
+        assert out.size == (512, 171)
 
 
 def test_image_over_pillows_bomb_limit_is_accepted_lazily(prepare, tmp_path):

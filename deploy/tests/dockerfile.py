@@ -136,6 +136,13 @@ def bind_mounts(instruction: Instruction) -> list[tuple[str, str]]:
     return mounts
 
 
+def dockerignore_path(dockerfile: Path, context: Path) -> Path:
+    """The ignore file Docker (BuildKit) applies: `<Dockerfile>.dockerignore` beside the
+    Dockerfile when there is one, else `.dockerignore` at the root of the context."""
+    specific = dockerfile.with_name(dockerfile.name + ".dockerignore")
+    return specific if specific.is_file() else context / ".dockerignore"
+
+
 def read_dockerignore(path: Path) -> list[str]:
     if not path.is_file():
         return []
@@ -199,11 +206,12 @@ def _may_reinclude_below(folder: str, patterns: list[str]) -> bool:
     return False
 
 
-def context_files(context: Path) -> list[Path]:
-    """Files of a build context after its .dockerignore, relative to the context.
+def context_files(context: Path, ignore_file: Path | None = None) -> list[Path]:
+    """Files of a build context after its ignore file, relative to the context.
 
-    Excluded folders that no `!` pattern reaches into are not walked (a .venv is large)."""
-    patterns = read_dockerignore(context / ".dockerignore")
+    `ignore_file` defaults to the context's .dockerignore. Excluded folders that no `!`
+    pattern reaches into are not walked (a .venv is large)."""
+    patterns = read_dockerignore(ignore_file or context / ".dockerignore")
     files = []
     for folder, subfolders, names in os.walk(context):
         base = Path(folder).relative_to(context)

@@ -8,14 +8,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 RUN_ID = "20261123-000000_tiny_net_finetune"
 
-# A promoted tiny ONNX model, a probe image and a small labelled split, written with the
-# backend's own test helpers in the backend's dev environment (it has `onnx`; the service's
-# environment does not).
+# A promoted tiny ONNX model (the backend's test helper, which needs `onnx`: the backend's dev
+# environment has it, the service's does not), a probe image and a small labelled split (the
+# contract's fixture builders and class names).
 FIXTURE_SCRIPT = """
 import csv, sys
 from pathlib import Path
+from flipkart_contract.testing import FLIPKART_CLASSES, image_bytes
 sys.path.insert(0, sys.argv[2])
-from helpers import CLASSES, image_bytes, write_model, write_registry
+from helpers import write_model, write_registry
 root, run_id = Path(sys.argv[1]), sys.argv[3]
 write_model(root, run_id)
 write_registry(root, run_id, [run_id])
@@ -25,7 +26,7 @@ images.mkdir()
 with open(root / "splits.csv", "w", newline="") as out:
     writer = csv.writer(out)
     writer.writerow(["image", "label", "split"])
-    for i, label in enumerate(CLASSES * 2):
+    for i, label in enumerate(FLIPKART_CLASSES * 2):
         name = f"{i:02d}.png"
         color = (37 * i % 256, 91 * i % 256, 53 * i % 256)
         (images / name).write_bytes(image_bytes(color=color))

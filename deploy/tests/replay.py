@@ -20,6 +20,7 @@ from dockerfile import (
     Stage,
     bind_mounts,
     context_files,
+    dockerignore_path,
     env_pairs,
     exec_form,
     expand,
@@ -63,9 +64,18 @@ def image_tops(stages: list[Stage]) -> set[str]:
 
 
 class Replayer:
-    def __init__(self, root: Path, context: Path, named: dict[str, Path], uv: str) -> None:
+    def __init__(
+        self, root: Path, context: Path, named: dict[str, Path], uv: str, ignore_file: Path
+    ) -> None:
         self.root, self.context, self.named, self.uv = root, context, named, uv
+        self.ignore_file = ignore_file
         self.tops: set[str] = set()
+        self._context_files: list[Path] | None = None
+
+    def context_files(self) -> list[Path]:
+        if self._context_files is None:
+            self._context_files = context_files(self.context, self.ignore_file)
+        return self._context_files
 
     def host(self, image_path: str, cwd: Path) -> Path:
         if image_path.startswith("/"):
@@ -85,7 +95,7 @@ class Replayer:
         prefix = "" if source in (".", "./") else source.rstrip("/")
         files = [
             f
-            for f in context_files(self.context)
+            for f in self.context_files()
             if not prefix or f.as_posix() == prefix or f.as_posix().startswith(prefix + "/")
         ]
         if not files:
@@ -125,9 +135,13 @@ class Replayer:
         argv = [self.map_paths(word) for word in shlex.split(ins.body)]
         argv[0] = self.uv
         mounted = []
+        kept = {f.as_posix() for f in self.context_files()}
         for source, target in bind_mounts(ins):
+            if source not in kept:
+                raise DockerfileError(f"line {ins.line}: bind mount {source} is not in the context")
             path = self.host(target, cwd)
             if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(self.context / source, path)
                 mounted.append(path)
         try:
@@ -154,7 +168,8 @@ def replay(
 ) -> Replayed:
     """`install_overrides` replace ENV values for the `uv sync` steps only (see the tests)."""
     stages = parse(dockerfile.read_text())
-    replayer = Replayer(root, context, named_contexts or {}, uv)
+    ignore_file = dockerignore_path(dockerfile, context)
+    replayer = Replayer(root, context, named_contexts or {}, uv, ignore_file)
     replayer.tops = image_tops(stages)
     host_env = {
         k: v

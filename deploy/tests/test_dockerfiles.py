@@ -11,7 +11,15 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from dockerfile import DockerfileError, context_files, exec_form, included, parse
+import yaml
+from dockerfile import (
+    DockerfileError,
+    context_files,
+    dockerignore_path,
+    exec_form,
+    included,
+    parse,
+)
 from fixtures import tiny_artifacts, uv_binary
 from monitoring import dashboard_metric_names
 from replay import replay
@@ -134,14 +142,51 @@ def test_dockerfile_rules(project):
     assert "PORT" in " ".join(cmd) and "WEBSITES_PORT" in " ".join(cmd)
 
 
+def test_dockerfile_specific_ignore_file_wins_over_the_contexts(tmp_path):
+    dockerfile = tmp_path / "svc" / "Dockerfile"
+    dockerfile.parent.mkdir()
+    dockerfile.write_text("FROM x\n")
+    assert dockerignore_path(dockerfile, tmp_path) == tmp_path / ".dockerignore"
+    (tmp_path / "svc" / "Dockerfile.dockerignore").write_text("*\n")
+    assert dockerignore_path(dockerfile, tmp_path) == tmp_path / "svc" / "Dockerfile.dockerignore"
+
+
 @pytest.mark.parametrize("project", SERVICES)
 def test_context_keeps_what_the_build_needs_and_nothing_else(project):
+    """The context is the repository root (for ../contract), cut down by the Dockerfile's own
+    ignore file to the service's and the contract's sources."""
     require_package(project)
-    files = {p.as_posix() for p in context_files(REPO / project)}
+    ignore_file = dockerignore_path(REPO / project / "Dockerfile", REPO)
+    assert ignore_file == REPO / project / "Dockerfile.dockerignore"
+    files = {p.as_posix() for p in context_files(REPO, ignore_file)}
     for needed in ("pyproject.toml", "uv.lock", ".python-version", "README.md"):
-        assert needed in files, f"{project}/.dockerignore drops {needed}"
-    assert f"src/{SERVICES[project]}/__init__.py" in files
-    assert not any(f.startswith((".venv/", "tests/")) or "__pycache__" in f for f in files)
+        assert f"{project}/{needed}" in files, f"{ignore_file.name} drops {project}/{needed}"
+    assert f"{project}/src/{SERVICES[project]}/__init__.py" in files
+    for needed in ("pyproject.toml", "README.md", "src/flipkart_contract/__init__.py"):
+        assert f"contract/{needed}" in files, f"{ignore_file.name} drops contract/{needed}"
+    assert {f.split("/")[0] for f in files} == {project, "contract"}
+    assert not any(
+        "/.venv/" in f or "/tests/" in f or "__pycache__" in f or f.endswith(".pyc") for f in files
+    )
+
+
+@pytest.mark.parametrize(
+    ("project", "workflow"),
+    [("backend", "run-build-deploy-api.yml"), ("frontend", "run-build-deploy-ui.yml")],
+)
+def test_compose_and_the_deploy_workflow_build_what_the_tests_replay(project, workflow):
+    """The replay below uses the repository root as context and <project>/Dockerfile: so must
+    docker compose and the workflow that builds the image for Azure."""
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    build = compose["services"][project]["build"]
+    assert (build["context"], build["dockerfile"]) == (".", f"{project}/Dockerfile")
+    definition = yaml.safe_load((REPO / ".github" / "workflows" / workflow).read_text())
+    (job,) = definition["jobs"].values()
+    assert job["uses"] == "./.github/workflows/container-deploy.yml"
+    assert (job["with"]["context"], job["with"]["file"]) == (".", f"{project}/Dockerfile")
+    triggers = definition[True]  # YAML 1.1 reads the key `on` as a boolean
+    for event in ("push", "pull_request"):
+        assert "contract/**" in triggers[event]["paths"], f"{workflow}: {event} misses contract/"
 
 
 def test_uv_tag_matches_the_uv_running_here():
@@ -165,11 +210,31 @@ def replay_project(project: str, tmp_path: Path, named: dict[str, Path] | None =
         pytest.skip("no uv on PATH and no $UV")
     return replay(
         REPO / project / "Dockerfile",
-        REPO / project,
+        REPO,
         tmp_path / "image",
         uv,
         named or {},
         install_overrides=INSTALL_OVERRIDES,
+    )
+
+
+def assert_contract_installed_as_a_package(venv: Path) -> None:
+    """The image has /app/.venv only: the contract must live in it, not point at /app/contract."""
+    (site,) = venv.glob("lib/python3.*/site-packages")
+    assert (site / "flipkart_contract" / "__init__.py").is_file()
+    for pth in site.glob("*.pth"):
+        assert "contract" not in pth.read_text(), f"{pth.name}: an editable install of the contract"
+
+
+def start_cmd(replayed, env: dict[str, str]) -> subprocess.Popen:
+    """The image's CMD, started in its working folder, output captured for `stop`."""
+    return subprocess.Popen(
+        replayed.cmd,
+        cwd=replayed.cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
@@ -184,22 +249,16 @@ def test_backend_image_commands_serve_the_model_health_and_metrics(tmp_path):
     artifacts = tiny_artifacts(tmp_path, uv_binary() or "uv")
     replayed = replay_project("backend", tmp_path, {"artifacts": artifacts})
     assert replayed.ran == [
-        "uv sync --locked --no-dev --no-editable --no-install-project",
+        "uv sync --locked --no-dev --no-editable --no-install-project --no-install-local",
         "uv sync --locked --no-dev --no-editable",
     ]
     venv = replayed.root / "app" / ".venv"
     assert (venv / "bin" / "flipkart-api").is_file()
+    assert_contract_installed_as_a_package(venv)
     assert not (venv / "bin" / "pytest").exists(), "dev dependencies leaked into the image"
     port = free_port()
     env = replayed.env | {"PORT": str(port), "FLIPKART_HOST": "127.0.0.1"}
-    process = subprocess.Popen(
-        replayed.cmd,
-        cwd=replayed.cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_cmd(replayed, env)
     try:
         body = wait_for(f"http://127.0.0.1:{port}/health", process, timeout_s=60)
         assert json.loads(body) == {"status": "ok"}
@@ -234,6 +293,7 @@ def test_backend_image_commands_serve_the_model_health_and_metrics(tmp_path):
 def test_frontend_image_commands_serve_the_page(tmp_path):
     replayed = replay_project("frontend", tmp_path)
     assert [r.split()[:2] for r in replayed.ran] == [["uv", "sync"], ["uv", "sync"]]
+    assert_contract_installed_as_a_package(replayed.root / "app" / ".venv")
     assert (replayed.root / "app" / "assets" / "dataset_dashboard.csv").is_file() or not (
         REPO / "frontend" / "assets" / "dataset_dashboard.csv"
     ).is_file()
@@ -244,14 +304,7 @@ def test_frontend_image_commands_serve_the_page(tmp_path):
         "HOST": "127.0.0.1",
         "API_URL": f"http://127.0.0.1:{closed_port}",
     }
-    process = subprocess.Popen(
-        replayed.cmd,
-        cwd=replayed.cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_cmd(replayed, env)
     try:
         page = wait_for(f"http://127.0.0.1:{port}/", process, timeout_s=120).decode()
         assert "gradio" in page.lower()

@@ -38,7 +38,7 @@ def test_compose_paths_exist():
         build = service.get("build")
         if build:
             context = REPO / build["context"]
-            assert (context / "Dockerfile").is_file(), name
+            assert (context / build.get("dockerfile", "Dockerfile")).is_file(), name
             for extra in build.get("additional_contexts", {}).values():
                 assert (REPO / extra).is_dir(), f"{name}: {extra}"
         for volume in service.get("volumes", []):

@@ -29,7 +29,7 @@ def tiny_run(tmp_path_factory, split_dir):
     csv = root / "splits.csv"
     csv.write_text((split_dir / "splits.csv").read_text() + '"corrupt.jpg","Watches",train\n')
     config = TrainConfig(
-        model="tiny_cnn",
+        architecture="tiny_cnn",
         epochs=2,
         batch_size=8,
         image_size=32,

@@ -1,21 +1,12 @@
-"""A tiny synthetic Flipkart-like split: 7 classes, coloured shapes, JPEG and PNG files."""
+"""A tiny synthetic Flipkart-like split: the 7 classes, coloured shapes, JPEG and PNG files."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+from flipkart_contract.testing import FLIPKART_CLASSES
 from PIL import Image
-
-CLASSES = [
-    "Baby Care",
-    "Beauty and Personal Care",
-    "Computers",
-    "Home Decor & Festive Needs",
-    "Home Furnishing",
-    "Kitchen & Dining",
-    "Watches",
-]
 
 
 def make_split(root: Path, per_class: dict[str, int] | None = None, seed: int = 0) -> Path:
@@ -25,7 +16,7 @@ def make_split(root: Path, per_class: dict[str, int] | None = None, seed: int = 
     images = root / "images"
     images.mkdir(parents=True, exist_ok=True)
     rows = ["image,label,split"]
-    for c, label in enumerate(CLASSES):
+    for c, label in enumerate(FLIPKART_CLASSES):
         for split, count in per_class.items():
             for k in range(count):
                 w, h = int(rng.integers(40, 90)), int(rng.integers(40, 90))

@@ -8,7 +8,7 @@ from flipkart_tf.bench import run_bench
 def test_bench_writes_training_and_latency_figures(tmp_path) -> None:
     out = run_bench(
         tmp_path / "tensorflow.json",
-        model_name="tiny_cnn",
+        architecture="tiny_cnn",
         image_size=32,
         batch_size=4,
         train_steps=1,
@@ -16,9 +16,10 @@ def test_bench_writes_training_and_latency_figures(tmp_path) -> None:
         threads=1,
     )
     result = json.loads(out.read_text())
-    assert result["framework"] == "tensorflow" and result["model"] == "tiny_cnn"
+    assert result["framework"] == "tensorflow" and result["architecture"] == "tiny_cnn"
     assert result["train"]["images_per_s"] > 0
     for engine in ("keras", "onnxruntime"):
         timings = result["inference_ms"][engine]
         assert timings["batch_1"] > 0 and timings["batch_16_per_image"] > 0
+        assert timings["threads"] == 1
     assert result["onnx_vs_keras_max_abs_logit_diff"] <= 1e-3

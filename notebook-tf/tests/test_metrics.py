@@ -1,11 +1,12 @@
-"""Macro-F1 and the validation callback against scikit-learn; the LR schedule."""
+"""The lab's split summary (the contract's figures plus Keras' loss) and the validation
+callback against scikit-learn; the classification report; the LR schedule."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 from flipkart_tf.callbacks import MacroF1Callback
-from flipkart_tf.metrics import classification_summary, macro_f1, softmax_cross_entropy
+from flipkart_tf.metrics import classification_summary, report_markdown, softmax_cross_entropy
 from flipkart_tf.schedule import WarmupCosine
 from sklearn.metrics import (
     accuracy_score,
@@ -19,27 +20,34 @@ Y_TRUE = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2, 3, 3, 5, 5, 6, 6, 6])
 Y_PRED = np.array([0, 1, 0, 1, 1, 2, 0, 2, 4, 2, 1, 5, 6, 6, 6, 4])
 
 
-def test_macro_f1_matches_sklearn() -> None:
-    assert macro_f1(Y_TRUE, Y_PRED, 7) == pytest.approx(
-        f1_score(Y_TRUE, Y_PRED, average="macro"), abs=1e-12
-    )
-
-
-def test_summary_matches_sklearn() -> None:
+def test_summary_matches_sklearn_and_keras() -> None:
     logits = np.eye(7)[Y_PRED] * 3.0
     classes = [f"c{i}" for i in range(7)]
-    summary = classification_summary(logits, Y_TRUE, classes)
+    summary = classification_summary(logits, Y_TRUE, classes, label_smoothing=0.1)
     precision, recall, f1, support = precision_recall_fscore_support(
         Y_TRUE, Y_PRED, labels=range(7), zero_division=0
     )
-    assert summary["accuracy"] == pytest.approx(accuracy_score(Y_TRUE, Y_PRED))
-    assert summary["confusion_matrix"] == confusion_matrix(Y_TRUE, Y_PRED, labels=range(7)).tolist()
+    assert summary.accuracy == pytest.approx(accuracy_score(Y_TRUE, Y_PRED))
+    assert summary.macro_f1 == pytest.approx(f1_score(Y_TRUE, Y_PRED, average="macro"), abs=1e-12)
+    assert summary.confusion_matrix == confusion_matrix(Y_TRUE, Y_PRED, labels=range(7)).tolist()
+    assert summary.num_images == len(Y_TRUE)
+    assert list(summary.per_class) == classes
     for i, name in enumerate(classes):
-        scores = summary["per_class"][name]
-        assert scores["precision"] == pytest.approx(precision[i])
-        assert scores["recall"] == pytest.approx(recall[i])
-        assert scores["f1"] == pytest.approx(f1[i])
-        assert scores["support"] == support[i]
+        scores = summary.per_class[name]
+        assert scores.precision == pytest.approx(precision[i])
+        assert scores.recall == pytest.approx(recall[i])
+        assert scores.f1 == pytest.approx(f1[i])
+        assert scores.support == support[i]
+    assert summary.loss == pytest.approx(softmax_cross_entropy(logits, Y_TRUE, 0.1))
+
+
+def test_report_is_a_markdown_code_block_of_every_class() -> None:
+    classes = [f"class {i}" for i in range(7)]
+    summary = classification_summary(np.eye(7)[Y_PRED], Y_TRUE, classes)
+    report = report_markdown(summary, classes)
+    assert report.startswith("```\n") and report.endswith("\n```")
+    assert all(name in report for name in classes)
+    assert f"{summary.macro_f1:.3f}" in report.splitlines()[-2]  # the macro avg row
 
 
 def test_cross_entropy_matches_keras() -> None:

@@ -15,13 +15,13 @@ def test_registry_names_and_aliases() -> None:
 
 
 def test_unknown_model_is_a_clear_error() -> None:
-    with pytest.raises(ModelError, match="unknown model 'resnet50'"):
+    with pytest.raises(ModelError, match="unknown architecture 'resnet50'"):
         create_model("resnet50", 7, 32)
 
 
-def test_bad_mode_is_refused() -> None:
-    with pytest.raises(ModelError, match="mode"):
-        create_model("tiny_cnn", 7, 32, mode="lora")
+def test_bad_training_mode_is_refused() -> None:
+    with pytest.raises(ModelError, match="training mode must be one of"):
+        create_model("tiny_cnn", 7, 32, training_mode="lora")
 
 
 def test_efficientnet_b0_takes_pixels_and_gives_logits() -> None:
@@ -34,7 +34,7 @@ def test_efficientnet_b0_takes_pixels_and_gives_logits() -> None:
     assert any(isinstance(layer, keras.layers.Rescaling) for layer in built.backbone.layers)
 
 
-def test_freeze_mode_trains_only_the_head() -> None:
+def test_freeze_trains_only_the_head() -> None:
     built = create_model("tiny_cnn", 7, 32, "none", "freeze")
     assert not built.backbone.trainable
     trainable = {w.path.split("/")[0] for w in built.model.trainable_weights}

@@ -15,7 +15,7 @@ def test_notebook_executes_on_a_tiny_split(split_dir, tmp_path) -> None:
     assert len(params) == 1
     params[0].source += "\n" + "\n".join(
         [
-            'MODEL = "tiny_cnn"',
+            'ARCHITECTURE = "tiny_cnn"',
             "EPOCHS = 1",
             "IMAGE_SIZE = 32",
             "BATCH_SIZE = 8",

@@ -1,4 +1,4 @@
-"""The FastAPI application factory."""
+"""The FastAPI application factory: the shared objects on `app.state`, routers, middleware."""
 
 import logging
 from contextlib import asynccontextmanager
@@ -7,29 +7,32 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
+from flipkart_api.auth import configured_hashes
+from flipkart_api.catalog import ModelCatalog
 from flipkart_api.errors import install_error_handlers
 from flipkart_api.fetch import tls_context
 from flipkart_api.metrics import Metrics
 from flipkart_api.middleware import RequestContextMiddleware
-from flipkart_api.models import ModelStore
-from flipkart_api.routers import compat, health, models, predict
+from flipkart_api.ratelimit import RateLimiter
+from flipkart_api.routers import admin, compat, feedback, health, models, predict, stats
 from flipkart_api.settings import Settings, get_settings
-from flipkart_api.state import AppState
-from flipkart_api.store import wiring as store_wiring
+from flipkart_api.store.predictions import PredictionStore
 
 log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    configured_hashes(settings)  # a malformed key hash stops the start-up with a clear message
     metrics = Metrics()
-    store = ModelStore(settings, on_batch=metrics.record_batch)
+    catalog = ModelCatalog(settings, on_batch=metrics.record_batch)
+    database = PredictionStore(settings) if settings.store_enabled else None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
-        current = await run_in_threadpool(store.load)
-        if predictions is not None:
-            await run_in_threadpool(predictions.open)
+        current = await run_in_threadpool(catalog.load)
+        if database is not None:
+            await run_in_threadpool(database.open)
         await run_in_threadpool(tls_context)  # warm the CA store for the first URL fetch
         if current.ready:
             log.info(
@@ -38,9 +41,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else:
             log.error("not ready", extra={"reason": current.reason})
         yield
-        await store.close()
-        if predictions is not None:
-            predictions.close()
+        await catalog.close()
+        if database is not None:
+            database.close()
 
     app = FastAPI(
         title="Flipkart product classifier",
@@ -48,11 +51,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Classifies product photos into the 7 Flipkart categories (ONNX Runtime).",
         lifespan=lifespan,
     )
-    app.state.service = AppState(settings=settings, store=store, metrics=metrics)
-    predictions = store_wiring.install(app, settings)  # prediction store, admin, rate limit
+    # What `flipkart_api.deps` hands to the routes.
+    app.state.settings = settings
+    app.state.catalog = catalog
+    app.state.metrics = metrics
+    app.state.database = database
+    app.state.rate_limiter = (
+        RateLimiter(
+            settings.rate_limit_per_minute,
+            settings.rate_limit_burst,
+            settings.rate_limit_trust_forwarded,
+        )
+        if settings.rate_limit_per_minute > 0
+        else None
+    )
     install_error_handlers(app)
-    for router in (predict.router, models.router, health.router, compat.router):
-        app.include_router(router)
+    for module in (predict, models, health, compat, feedback, stats, admin):
+        app.include_router(module.router)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

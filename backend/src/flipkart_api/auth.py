@@ -57,8 +57,3 @@ def check_admin(request: Request, settings: Settings) -> None:
         )
     if not key_matches(key, hashes):
         raise ApiError(401, "invalid_api_key", "The API key is not valid.")
-
-
-async def require_admin(request: Request) -> None:
-    """FastAPI dependency for the admin routes."""
-    check_admin(request, request.app.state.service.settings)

@@ -1,23 +1,25 @@
-"""The registered models: `registry.json` + `models/<run_id>/{model.onnx,card.json}`.
+"""The model catalog: `registry.json` + `models/<run_id>/{model.onnx,card.json}`, loaded to serve.
 
-A `ModelSet` is immutable; `ModelStore.reload()` builds a new one completely and then swaps the
+Cards and the registry are read by `flipkart_contract` (version-1 cards are migrated on the
+fly); a card that fails validation means that model is not loaded, with the reason. A
+`ModelSet` is immutable; `ModelCatalog.reload()` builds a new one completely and then swaps the
 reference in one assignment, so a request sees either the old set or the new one, never a mix.
 """
 
 import asyncio
-import hashlib
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
+from flipkart_contract import ModelCard, ResizePolicy, load_card, load_registry, sha256_file
+from flipkart_contract.schema import describe_error
 
 from flipkart_api.batcher import MicroBatcher
 from flipkart_api.errors import ApiError
-from flipkart_api.preprocess import ResizePolicy
 from flipkart_api.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -31,28 +33,40 @@ class ModelLoadError(Exception):
 
 @dataclass
 class LoadedModel:
-    run_id: str
-    card: dict
-    policy: ResizePolicy
+    card: ModelCard
     session: ort.InferenceSession
     batcher: MicroBatcher
+    card_json: dict[str, Any]  # the card as the API shows it (version 2, nulls left out)
 
     @property
-    def name(self) -> str:
-        return self.card["name"]
+    def run_id(self) -> str:
+        return self.card.run_id
+
+    @property
+    def architecture(self) -> str:
+        return self.card.architecture
 
     @property
     def classes(self) -> list[str]:
-        return self.card["classes"]
+        return self.card.classes
 
-    def describe(self, production: str | None) -> dict:
+    @property
+    def policy(self) -> ResizePolicy:
+        return self.card.resize_policy
+
+    def ref(self) -> dict[str, str]:
+        """`ModelRef` of the HTTP answers."""
+        return {"run_id": self.run_id, "architecture": self.architecture}
+
+    def describe(self, production: str | None) -> dict[str, Any]:
+        """An item of `GET /v1/models`."""
         return {
             "run_id": self.run_id,
-            "name": self.name,
-            "framework": self.card.get("framework"),
-            "mode": self.card.get("mode"),
+            "architecture": self.architecture,
+            "framework": self.card.framework,
+            "training_mode": self.card.training_mode,
             "is_production": self.run_id == production,
-            "card": self.card,
+            "card": self.card_json,
         }
 
 
@@ -69,18 +83,18 @@ class ModelSet:
 
     def valid_names(self) -> list[str]:
         names = set(self.models)
-        names.update(m.name for m in self.models.values())
+        names.update(m.architecture for m in self.models.values())
         return sorted(names)
 
     def resolve(self, name: str | None) -> LoadedModel:
-        """The production model (name None), or a model by run_id or unique card name."""
+        """The production model (name None), or a model by run_id or unique architecture."""
         if name is None or name == "":
             if not self.ready:
                 raise ApiError(503, "model_not_ready", f"No model is ready: {self.reason}")
             return self.models[self.production]
         if name in self.models:
             return self.models[name]
-        matches = [m for m in self.models.values() if m.name == name]
+        matches = [m for m in self.models.values() if m.architecture == name]
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
@@ -88,53 +102,26 @@ class ModelSet:
             raise ApiError(
                 422,
                 "ambiguous_model",
-                f"Several models are named {name!r}; pick a run_id: {run_ids}.",
+                f"Several models have the architecture {name!r}; pick a run_id: {run_ids}.",
             )
         valid = ", ".join(self.valid_names()) or "none"
         raise ApiError(404, "unknown_model", f"Unknown model {name!r}. Valid models: {valid}.")
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def read_json(path: Path, what: str) -> dict:
+def read_card(folder: Path) -> ModelCard:
+    path = folder / "card.json"
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        card = load_card(path)
     except FileNotFoundError as exc:
-        raise ModelLoadError(f"{what} not found: {path}") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelLoadError(f"{what} is not valid JSON: {path} ({exc})") from exc
-    if not isinstance(data, dict):
-        raise ModelLoadError(f"{what} is not a JSON object: {path}")
-    return data
+        raise ModelLoadError(f"model card not found: {path}") from exc
+    except ValueError as exc:  # bad JSON, or a card that fails the contract's validation
+        raise ModelLoadError(f"model card {path} is invalid: {describe_error(exc)}") from exc
+    if card.run_id != folder.name:
+        raise ModelLoadError(f"model card {path} is for run {card.run_id}, not {folder.name}")
+    return card
 
 
-def load_model(folder: Path, settings: Settings, on_batch: OnBatch | None = None) -> LoadedModel:
-    run_id = folder.name
-    card = read_json(folder / "card.json", "model card")
-    onnx_info = card.get("onnx") or {}
-    model_path = folder / onnx_info.get("file", "model.onnx")
-    if not model_path.is_file():
-        raise ModelLoadError(f"model file missing: {model_path}")
-    expected = onnx_info.get("sha256")
-    if not expected:
-        raise ModelLoadError(f"card of {run_id} has no onnx.sha256")
-    actual = sha256_of(model_path)
-    if actual != expected:
-        raise ModelLoadError(
-            f"sha256 mismatch for {model_path}: card says {expected[:12]}…, file is {actual[:12]}…"
-        )
-    try:
-        classes = card["classes"]
-        card["name"]
-        policy = ResizePolicy.from_card(card["preprocessing"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelLoadError(f"card of {run_id} is incomplete or invalid: {exc!r}") from exc
+def open_session(model_path: Path, settings: Settings) -> ort.InferenceSession:
     options = ort.SessionOptions()
     if settings.inference_threads > 0:
         options.intra_op_num_threads = settings.inference_threads
@@ -142,33 +129,49 @@ def load_model(folder: Path, settings: Settings, on_batch: OnBatch | None = None
     if not settings.inference_spinning:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
-        session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # ONNX Runtime raises its own exception types
         raise ModelLoadError(f"ONNX Runtime cannot load {model_path}: {exc}") from exc
-    input_name = card.get("input", {}).get("name", "pixels")
-    output_name = card.get("output", {}).get("name", "logits")
+
+
+def load_model(folder: Path, settings: Settings, on_batch: OnBatch | None = None) -> LoadedModel:
+    card = read_card(folder)
+    run_id = card.run_id
+    model_path = folder / card.onnx.file
+    if not model_path.is_file():
+        raise ModelLoadError(f"model file missing: {model_path}")
+    actual = sha256_file(model_path)
+    if actual != card.onnx.sha256:
+        raise ModelLoadError(
+            f"sha256 mismatch for {model_path}: card says {card.onnx.sha256[:12]}…, "
+            f"file is {actual[:12]}…"
+        )
+    session = open_session(model_path, settings)
+    input_name, output_name = card.input.name, card.output.name
     _check_signature(session, input_name, output_name, run_id)
 
     def run_batch(batch: np.ndarray) -> np.ndarray:
         return session.run([output_name], {input_name: batch})[0]
 
     # Smoke run: a model that cannot classify one blank image is not servable.
-    probe = run_batch(np.full((1, policy.size, policy.size, 3), 255, np.float32))
-    if probe.shape != (1, len(classes)):
+    size = card.resize_policy.size
+    probe = run_batch(np.full((1, size, size, 3), 255, np.float32))
+    if probe.shape != (1, len(card.classes)):
         raise ModelLoadError(
-            f"{run_id}: logits shape {probe.shape} does not match {len(classes)} classes"
+            f"{run_id}: logits shape {probe.shape} does not match {len(card.classes)} classes"
         )
 
-    def record(size: int, seconds: float) -> None:
+    def record(batch_size: int, seconds: float) -> None:
         if on_batch is not None:
-            on_batch(run_id, size, seconds)
+            on_batch(run_id, batch_size, seconds)
 
     batcher = MicroBatcher(run_batch, settings.batch_max_size, settings.batch_max_wait_ms, record)
-    return LoadedModel(run_id=run_id, card=card, policy=policy, session=session, batcher=batcher)
+    card_json = card.model_dump(mode="json", exclude_none=True)
+    return LoadedModel(card=card, session=session, batcher=batcher, card_json=card_json)
 
 
 def _check_signature(session: ort.InferenceSession, input_name: str, output_name: str, run_id: str):
-    inputs = {i.name: i for i in session.get_inputs()}
+    inputs = {i.name for i in session.get_inputs()}
     outputs = {o.name for o in session.get_outputs()}
     if input_name not in inputs or output_name not in outputs:
         raise ModelLoadError(
@@ -183,18 +186,17 @@ def load_model_set(settings: Settings, on_batch: OnBatch | None = None) -> Model
     if not registry_path.is_file():
         return ModelSet(reason=f"no registry at {registry_path}: no model has been promoted yet")
     try:
-        registry = read_json(registry_path, "registry")
-    except ModelLoadError as exc:
-        return ModelSet(reason=str(exc))
-    production = registry.get("production")
-    run_ids = list(registry.get("models") or [])
+        registry = load_registry(registry_path)
+    except (OSError, ValueError) as exc:
+        return ModelSet(reason=f"registry {registry_path} is unusable: {describe_error(exc)}")
+    production = registry.production
+    run_ids = list(registry.models)
     if production and production not in run_ids:
         run_ids.append(production)
     model_set = ModelSet(production=production)
     for run_id in run_ids:
-        folder = root / "models" / str(run_id)
         try:
-            model_set.models[run_id] = load_model(folder, settings, on_batch)
+            model_set.models[run_id] = load_model(root / "models" / run_id, settings, on_batch)
         except ModelLoadError as exc:
             model_set.problems[run_id] = str(exc)
             log.error("model not loaded", extra={"run_id": run_id, "reason": str(exc)})
@@ -202,12 +204,12 @@ def load_model_set(settings: Settings, on_batch: OnBatch | None = None) -> Model
         model_set.reason = f"registry {registry_path} names no production model"
     elif production in model_set.problems:
         model_set.reason = (
-            f"production model {production} cannot be served: " + (model_set.problems[production])
+            f"production model {production} cannot be served: {model_set.problems[production]}"
         )
     return model_set
 
 
-class ModelStore:
+class ModelCatalog:
     """Holds the current `ModelSet`; `reload()` swaps it atomically."""
 
     def __init__(self, settings: Settings, on_batch: OnBatch | None = None) -> None:

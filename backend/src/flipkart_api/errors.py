@@ -13,11 +13,14 @@ log = logging.getLogger(__name__)
 class ApiError(Exception):
     """A failure the client can act on (or a 503 while the model is not ready)."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers
 
     def body(self) -> dict:
         return {"error": {"code": self.code, "message": self.message}}
@@ -48,7 +51,7 @@ def _validation_message(exc: RequestValidationError) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(status_code=exc.status, content=exc.body())
+        return JSONResponse(status_code=exc.status, content=exc.body(), headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,11 +1,15 @@
-"""Optional per-client rate limit on the prediction routes: token buckets, 429 + Retry-After."""
+"""Optional per-client rate limit on the prediction routes: token buckets, 429 + Retry-After.
 
-import json
+The routes that run a model declare `flipkart_api.deps.rate_limit` as a dependency.
+"""
+
 import math
 import time
 from collections import OrderedDict
 
-LIMITED_PATHS = frozenset({"/v1/predict", "/v1/predict/batch", "/predict"})
+from fastapi import Request
+
+from flipkart_api.errors import ApiError
 
 
 class TokenBuckets:
@@ -33,46 +37,27 @@ class TokenBuckets:
         return wait
 
 
-class RateLimitMiddleware:
-    def __init__(self, app, buckets: TokenBuckets, trust_forwarded: bool = False) -> None:
-        self.app = app
-        self.buckets = buckets
+class RateLimiter:
+    """The buckets and how a client is recognised; `check` is the routes' dependency's work."""
+
+    def __init__(self, per_minute: float, burst: int, trust_forwarded: bool = False) -> None:
+        self.buckets = TokenBuckets(per_minute, burst)
         self.trust_forwarded = trust_forwarded
 
-    def client_of(self, scope) -> str:
+    def client_of(self, request: Request) -> str:
         if self.trust_forwarded:
-            for name, value in scope.get("headers") or []:
-                if name == b"x-forwarded-for":
-                    return value.decode("latin-1").split(",")[0].strip()
-        client = scope.get("client")
-        return client[0] if client else "unknown"
+            forwarded = request.headers.get("x-forwarded-for")
+            if forwarded:
+                return forwarded.split(",")[0].strip()
+        return request.client.host if request.client else "unknown"
 
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or scope.get("path") not in LIMITED_PATHS:
-            await self.app(scope, receive, send)
-            return
-        wait = self.buckets.take(self.client_of(scope))
-        if wait <= 0:
-            await self.app(scope, receive, send)
-            return
-        retry_after = max(1, math.ceil(wait))
-        body = json.dumps(
-            {
-                "error": {
-                    "code": "rate_limited",
-                    "message": f"Too many prediction requests; retry in {retry_after} s.",
-                }
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 429,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"retry-after", str(retry_after).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+    def check(self, request: Request) -> None:
+        wait = self.buckets.take(self.client_of(request))
+        if wait > 0:
+            retry_after = max(1, math.ceil(wait))
+            raise ApiError(
+                429,
+                "rate_limited",
+                f"Too many prediction requests; retry in {retry_after} s.",
+                headers={"Retry-After": str(retry_after)},
+            )

@@ -15,9 +15,8 @@ class ErrorBody(BaseModel):
 
 
 class ModelRef(BaseModel):
-    name: str
     run_id: str
-    framework: str | None
+    architecture: str
 
 
 class Probability(BaseModel):
@@ -49,11 +48,11 @@ class BatchResponse(BaseModel):
 
 class ModelItem(BaseModel):
     run_id: str
-    name: str
-    framework: str | None
-    mode: str | None
+    architecture: str
+    framework: str
+    training_mode: str
     is_production: bool
-    card: dict[str, Any]
+    card: dict[str, Any]  # the card (contract schema, version 2)
 
 
 class ModelList(BaseModel):

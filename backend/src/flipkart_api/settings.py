@@ -49,7 +49,10 @@ class Settings(BaseSettings):
     # handling and decoding need on a small box; off by default.
     inference_spinning: bool = False
 
-    uncertain_threshold: float = 0.5
+    # An answer is `uncertain` below this top-1 probability. Unset: each model's calibrated
+    # threshold (`card.calibration.uncertain_below`, derived from validation by
+    # `python -m flipkart_api.tools.calibrate`), else 0.5 for an uncalibrated model.
+    uncertain_threshold: float | None = Field(None, ge=0)
     cors_origins: list[str] = Field(default_factory=list)
     log_level: str = "INFO"
     json_logs: bool = True

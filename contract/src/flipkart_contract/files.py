@@ -42,10 +42,15 @@ def write_json_atomic(path: str | os.PathLike[str], data: Any, *, indent: int = 
     A reader never sees a half-written file, and a crash leaves the old file intact.
     `data` may be a pydantic model (dumped in JSON mode) or anything `json.dumps` takes.
     """
-    path = Path(path)
     if hasattr(data, "model_dump"):
         data = data.model_dump(mode="json", exclude_none=False)
     text = json.dumps(data, indent=indent, ensure_ascii=False, allow_nan=False) + "\n"
+    return write_text_atomic(path, text)
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """Write UTF-8 text the way `write_json_atomic` writes JSON (CSV, Markdown, README)."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -53,6 +58,7 @@ def write_json_atomic(path: str | os.PathLike[str], data: Any, *, indent: int = 
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide cards/metrics from a serving user
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -53,6 +53,10 @@ class SplitMetrics(_Strict):
     num_images: int | None = Field(None, ge=0)
     per_class: dict[str, ClassReport] | None = None
     confusion_matrix: list[list[int]] | None = None
+    accuracy_ci95: tuple[float, float] | None = Field(
+        None, description="percentile bootstrap interval over the images (calibration.py)"
+    )
+    macro_f1_ci95: tuple[float, float] | None = None
 
     def check_classes(self, classes: list[str], where: str) -> None:
         if self.per_class is not None and list(self.per_class) != list(classes):
@@ -176,6 +180,40 @@ class CardMetrics(_Strict):
     test: SplitMetrics
 
 
+class ConditionFigures(_Strict):
+    accuracy: float = Field(ge=0, le=1)
+    macro_f1: float = Field(ge=0, le=1)
+    num_images: int = Field(ge=1)
+
+
+class Robustness(_Strict):
+    """The model on perturbed copies of a split's photos (`flipkart_contract.robustness`)."""
+
+    suite: str = Field(description="the conditions' module and version, e.g. robustness/1")
+    split: str
+    seed: int
+    conditions: dict[str, ConditionFigures]
+    worst_condition: str
+    worst_drop: float = Field(description="accuracy of `clean` minus the worst condition's")
+
+
+class Calibration(_Strict):
+    """Temperature scaling fitted on validation; `folded` when the graph already divides."""
+
+    temperature: float = Field(gt=0)
+    folded: bool
+    fitted_on: str = "val"
+    num_images: int = Field(ge=1)
+    ece_before: float = Field(ge=0, le=1)
+    ece_after: float = Field(ge=0, le=1)
+    nll_before: float = Field(ge=0)
+    nll_after: float = Field(ge=0)
+    target_precision: float = Field(gt=0, le=1)
+    uncertain_below: float = Field(
+        ge=0, le=1, description="top-1 probability under which an answer is flagged uncertain"
+    )
+
+
 class ModelCard(_Strict):
     """`artifacts/models/<run_id>/card.json`: everything needed to serve and judge one ONNX."""
 
@@ -196,6 +234,8 @@ class ModelCard(_Strict):
     onnx: OnnxFile
     created_at: datetime
     notes: str | None = None
+    calibration: Calibration | None = None
+    robustness: Robustness | None = None
 
     _classes = field_validator("classes")(_check_class_list)
 
@@ -277,6 +317,8 @@ class LeaderboardRow(_Strict):
     training_hardware: str = ""
     training_time_s: float | None = None
     input_size: int | None = None
+    robustness_worst_drop: float | None = None
+    robustness_worst_condition: str = ""
     status: str = Field(
         description="exported | onnx not present (card figures) | not exported | why unusable"
     )
@@ -326,6 +368,23 @@ def load_metrics(path: str | os.PathLike[str]) -> RunMetrics:
 
 def load_registry(path: str | os.PathLike[str]) -> Registry:
     return Registry.model_validate(read_json_object(path))
+
+
+def describe_error(exc: Exception) -> str:
+    """One short line for a refused file: pydantic's errors as `field: message; ...`.
+
+    `str()` of a ValidationError spans lines and repeats the whole input; a service's
+    readiness reason or a tool's table needs this instead.
+    """
+    errors = getattr(exc, "errors", None)
+    if not callable(errors) or not hasattr(exc, "error_count"):
+        return str(exc)
+    parts = [
+        f"{'.'.join(str(p) for p in error['loc']) or 'file'}: {error['msg']}"
+        for error in errors()[:3]
+    ]
+    more = exc.error_count() - len(parts)
+    return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
 
 
 SCHEMAS: dict[str, type[BaseModel]] = {

@@ -10,22 +10,23 @@ import os
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
+from flipkart_contract import layout, write_json_atomic
+from flipkart_contract.latency import measure_latency, median_ms, ort_session
 
-from flipkart_tf import hardware, paths
+from flipkart_tf import hardware
 from flipkart_tf.callbacks import inference_function
-from flipkart_tf.jsonio import utc_now, write_json
-from flipkart_tf.latency import median_ms, ort_latency, ort_session
 from flipkart_tf.models import canonical_name, create_model
-from flipkart_tf.onnx_export import OPSET, to_onnx
+from flipkart_tf.onnx_export import INPUT_NAME, OPSET, to_onnx
 
 
 def measure(
-    model_name: str = "efficientnet_b0",
+    architecture: str = "efficientnet_b0",
     image_size: int = 224,
     batch_size: int = 16,
     train_steps: int = 5,
@@ -36,8 +37,8 @@ def measure(
 ) -> dict[str, Any]:
     hardware.set_threads(threads)
     keras.utils.set_random_seed(seed)
-    model_name = canonical_name(model_name)
-    model = create_model(model_name, num_classes, image_size, "none", "finetune").model
+    architecture = canonical_name(architecture)
+    model = create_model(architecture, num_classes, image_size, "none", "finetune").model
     model.compile(
         optimizer=keras.optimizers.AdamW(1e-3),
         loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1),
@@ -46,7 +47,7 @@ def measure(
     rng = np.random.default_rng(seed)
     x = rng.uniform(0, 255, (batch_size, image_size, image_size, 3)).astype(np.float32)
     y = np.eye(num_classes, dtype=np.float32)[rng.integers(0, num_classes, batch_size)]
-    print(f"bench {model_name} @{image_size}px: tracing the train step", file=sys.stderr)
+    print(f"bench {architecture} @{image_size}px: tracing the train step", file=sys.stderr)
     for _ in range(2):
         model.train_on_batch(x, y)
     start = time.perf_counter()
@@ -64,14 +65,14 @@ def measure(
     print("bench: ONNX export and ONNX Runtime latency", file=sys.stderr)
     with tempfile.TemporaryDirectory() as tmp:
         path = to_onnx(model, image_size, Path(tmp) / "model.onnx")
-        session = ort_session(str(path), threads)
-        ort_ms = ort_latency(session, image_size, repeats, seed)
-        onnx_out = session.run(None, {"pixels": sixteen})[0]
+        session = ort_session(path, threads)
+        ort_ms = measure_latency(session, sixteen, threads=threads, repeats=repeats)
+        onnx_out = session.run(None, {INPUT_NAME: sixteen})[0]
         max_diff = float(np.abs(onnx_out - infer(sixteen).numpy()).max())
     return {
-        "schema_version": 1,
+        "schema_version": 2,
         "framework": "tensorflow",
-        "model": model_name,
+        "architecture": architecture,
         "image_size": image_size,
         "weights": "random initialisation (speed does not depend on weights)",
         "hardware": {**hardware.describe(), "load_average_1min": os.getloadavg()[0]},
@@ -83,18 +84,13 @@ def measure(
         },
         "inference_ms": {
             "keras": {**keras_ms, "threads": threads},
-            "onnxruntime": {
-                **ort_ms,
-                "threads": threads,
-                "provider": "CPUExecutionProvider",
-                "opset": OPSET,
-            },
+            "onnxruntime": {**ort_ms, "opset": OPSET},
         },
         "onnx_vs_keras_max_abs_logit_diff": max_diff,
-        "measured_at": utc_now(),
+        "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
 
 
 def run_bench(output: str | Path | None = None, **kwargs: Any) -> Path:
     result = measure(**kwargs)
-    return write_json(output or paths.bench_results(), result)
+    return write_json_atomic(output or layout.bench_results("tensorflow"), result)

@@ -56,9 +56,9 @@ class MacroF1Callback(keras.callbacks.Callback):
         self.train_seconds = time.perf_counter() - self._epoch_start
         logits, labels = predict_logits(self.model, self.val_data, self._function)
         summary = classification_summary(logits, labels, self.classes, self.label_smoothing)
-        logs["val_loss"] = summary["loss"]
-        logs["val_accuracy"] = summary["accuracy"]
-        logs["val_macro_f1"] = summary["macro_f1"]
+        logs["val_loss"] = summary.loss
+        logs["val_accuracy"] = summary.accuracy
+        logs["val_macro_f1"] = summary.macro_f1
         logs["train_seconds"] = self.train_seconds
         self.history.append({k: float(v) for k, v in logs.items()})
 

@@ -10,12 +10,20 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
+    from flipkart_contract.resize import RESIZE_METHODS
+    from flipkart_contract.run_id import TRAINING_MODES
+
     from flipkart_tf.train import TrainConfig
 
     d = TrainConfig()
-    p = sub.add_parser("train", help="train one model on data/splits.csv")
-    p.add_argument("--model", default=d.model, help="efficientnet_b0..b3 (or tiny_cnn)")
-    p.add_argument("--mode", default=d.mode, choices=["freeze", "finetune"])
+    p = sub.add_parser(
+        "train",
+        help="train one model on data/splits.csv",
+        epilog="--model, --mode and --resize-mode are the old spellings of --architecture, "
+        "--training-mode and --resize-method.",
+    )
+    p.add_argument("--architecture", "--model", default=d.architecture, help="efficientnet_b0..b3")
+    p.add_argument("--training-mode", "--mode", default=d.training_mode, choices=TRAINING_MODES)
     p.add_argument("--weights", default=d.weights, help="imagenet | none | PATH (.h5/.keras)")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
@@ -30,7 +38,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--patience", type=int, default=d.patience, help="early stopping on val F1")
     p.add_argument("--max-minutes", type=float, default=d.max_minutes, help="0 = no limit")
     p.add_argument("--image-size", type=int, default=d.image_size)
-    p.add_argument("--resize-mode", default=d.resize_mode, choices=["crop", "pad"])
+    p.add_argument(
+        "--resize-method", "--resize-mode", default=d.resize_method, choices=RESIZE_METHODS
+    )
     p.add_argument("--interpolation", default=d.interpolation, choices=["bilinear", "bicubic"])
     p.add_argument("--crop-pct", type=float, default=None, help="default 0.875 crop, 1.0 pad")
     p.add_argument("--seed", type=int, default=d.seed)
@@ -52,11 +62,11 @@ def run_train(args: argparse.Namespace) -> int:
     crop_pct = (
         args.crop_pct
         if args.crop_pct is not None
-        else (0.875 if args.resize_mode == "crop" else 1.0)
+        else (0.875 if args.resize_method == "crop" else 1.0)
     )
     config = TrainConfig(
-        model=args.model,
-        mode=args.mode,
+        architecture=args.architecture,
+        training_mode=args.training_mode,
         weights=args.weights,
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -69,7 +79,7 @@ def run_train(args: argparse.Namespace) -> int:
         patience=args.patience,
         max_minutes=args.max_minutes,
         image_size=args.image_size,
-        resize_mode=args.resize_mode,
+        resize_method=args.resize_method,
         interpolation=args.interpolation,
         crop_pct=crop_pct,
         seed=args.seed,
@@ -116,7 +126,7 @@ def _add_others(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--images-dir", default=None)
 
     p = sub.add_parser("bench", help="training img/s, Keras vs ONNX Runtime latency")
-    p.add_argument("--model", default="efficientnet_b0")
+    p.add_argument("--architecture", "--model", default="efficientnet_b0")
     p.add_argument("--image-size", type=int, default=224)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--train-steps", type=int, default=5)
@@ -126,47 +136,37 @@ def _add_others(sub: argparse._SubParsersAction) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from flipkart_tf.evaluate import evaluate_run
-    from flipkart_tf.metrics import report_markdown
+    from flipkart_contract.evaluation import report_text
 
-    summary = evaluate_run(
+    from flipkart_tf.evaluate import evaluate_run
+
+    result = evaluate_run(
         args.run, args.split, args.onnx, splits_csv=args.splits_csv, images_dir=args.images_dir
     )
-    print(f"{summary['source']} on {summary['split']}:")
-    print(report_markdown(summary))
+    print(f"{result.source} on {result.split}:")
+    print(report_text(result.metrics, result.classes))
     return 0
 
 
 def run_export(args: argparse.Namespace) -> int:
     from flipkart_tf.export import export_run
 
-    out = export_run(
-        args.run,
-        models_dir=args.models_dir,
-        splits_csv=args.splits_csv,
-        images_dir=args.images_dir,
-        checkpoint=args.checkpoint,
-        parity_images=args.parity_images,
-        threads=args.threads,
-    )
-    print(out)
+    options = ("models_dir", "splits_csv", "images_dir", "checkpoint", "parity_images", "threads")
+    print(export_run(args.run, **_options(args, options)))
     return 0
 
 
 def run_bench(args: argparse.Namespace) -> int:
     from flipkart_tf.bench import run_bench as bench
 
-    out = bench(
-        args.output,
-        model_name=args.model,
-        image_size=args.image_size,
-        batch_size=args.batch_size,
-        train_steps=args.train_steps,
-        repeats=args.repeats,
-        threads=args.threads,
-    )
-    print(out.read_text())
+    options = ("architecture", "image_size", "batch_size", "train_steps", "repeats", "threads")
+    print(bench(args.output, **_options(args, options)).read_text())
     return 0
+
+
+def _options(args: argparse.Namespace, names: tuple[str, ...]) -> dict[str, object]:
+    """The parsed options of these names, as keyword arguments (flag `--x-y` → `x_y`)."""
+    return {name: getattr(args, name) for name in names}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,26 +1,27 @@
 """The Flipkart split as tf.data pipelines.
 
-Images are decoded and resized once with Pillow (the card's resize policy, identical to the
-PyTorch lab and the server) into an in-memory uint8 cache; tf.data then shuffles, augments,
-batches and prefetches. Unreadable images are skipped with a warning, never a crash.
+Images are decoded and resized once by the contract (`preprocess.load_image`: the card's resize
+policy, identical to the PyTorch lab and the server) into an in-memory uint8 cache; tf.data then
+shuffles, augments, batches and prefetches. Unreadable images are skipped with a warning, never
+a crash.
 """
 
 from __future__ import annotations
 
-import hashlib
+import os
 import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import flipkart_contract
 import numpy as np
-import pandas as pd
 import tensorflow as tf
+from flipkart_contract import ResizePolicy
 
-from flipkart_tf.preprocess import ResizePolicy, load_image
+from flipkart_tf.preprocess import load_image
 
-SPLITS = ("train", "val", "test")
-REQUIRED_COLUMNS = ("image", "label", "split")
+Row = dict[str, str]  # one row of splits.csv: image, label, split
 
 
 class DataError(RuntimeError):
@@ -35,37 +36,22 @@ class SplitArrays:
     skipped: list[str]
 
 
-def read_splits(splits_csv: str | Path) -> pd.DataFrame:
+def read_splits(splits_csv: str | os.PathLike[str]) -> list[Row]:
+    """The rows of splits.csv (the contract's reader), with errors that say what to do."""
     path = Path(splits_csv)
     if not path.is_file():
         raise DataError(f"{path} not found: run `make data` at the repository root first")
-    frame = pd.read_csv(path, dtype=str)
-    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
-    if missing:
-        raise DataError(f"{path} lacks the column(s) {missing}; expected {list(REQUIRED_COLUMNS)}")
-    bad = sorted(set(frame["split"]) - set(SPLITS))
-    if bad:
-        raise DataError(f"{path} has unknown split value(s) {bad}; expected {list(SPLITS)}")
-    if frame.empty:
+    try:
+        rows = flipkart_contract.read_splits(path)
+    except ValueError as error:
+        raise DataError(str(error)) from error
+    if not rows:
         raise DataError(f"{path} has no rows: run `make data` again")
-    return frame
-
-
-def class_names(frame: pd.DataFrame) -> list[str]:
-    """Class order everywhere: the sorted list of label names."""
-    return sorted(frame["label"].unique().tolist())
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return rows
 
 
 def load_split(
-    frame: pd.DataFrame,
+    rows: list[Row],
     split: str,
     images_dir: str | Path,
     classes: list[str],
@@ -77,17 +63,16 @@ def load_split(
     images_dir = Path(images_dir)
     if not images_dir.is_dir():
         raise DataError(f"{images_dir} not found: run `make data` at the repository root first")
-    rows = frame[frame["split"] == split]
-    if limit is not None:
-        rows = rows.head(limit)
+    rows = [row for row in rows if row["split"] == split][:limit]
     index = {name: i for i, name in enumerate(classes)}
     arrays, labels, names, skipped = [], [], [], []
     total = len(rows)
-    for done, (name, label) in enumerate(zip(rows["image"], rows["label"], strict=True), 1):
+    for done, row in enumerate(rows, 1):
+        name, label = row["image"], row["label"]
         if label not in index:
             raise DataError(f"label {label!r} of {name} is not one of the classes {classes}")
         try:
-            arrays.append(load_image(str(images_dir / name), policy))
+            arrays.append(load_image(images_dir / name, policy))
         except (OSError, ValueError, SyntaxError) as error:
             warnings.warn(f"skipping unreadable image {name}: {error}", stacklevel=2)
             skipped.append(name)

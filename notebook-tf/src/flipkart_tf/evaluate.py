@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+from flipkart_contract import layout
+from flipkart_contract.classes import SPLITS
+from flipkart_contract.latency import ort_session
+from flipkart_contract.schema import SplitMetrics
 
-from flipkart_tf import data, paths
+from flipkart_tf import data
 from flipkart_tf.callbacks import predict_logits
 from flipkart_tf.export import load_run, policy_of, restore_model
-from flipkart_tf.latency import ort_session
 from flipkart_tf.metrics import classification_summary
 from flipkart_tf.onnx_export import INPUT_NAME
+
+
+@dataclass
+class Evaluation:
+    split: str
+    source: str  # "keras" (the run's checkpoint) or "onnx" (an exported model.onnx)
+    classes: list[str]
+    metrics: SplitMetrics
 
 
 def evaluate_run(
@@ -22,17 +33,20 @@ def evaluate_run(
     splits_csv: str | Path | None = None,
     images_dir: str | Path | None = None,
     batch_size: int = 32,
-) -> dict[str, Any]:
-    if split not in data.SPLITS:
-        raise ValueError(f"split must be one of {data.SPLITS}, got {split!r}")
+) -> Evaluation:
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     _, metrics = load_run(run)
-    classes = metrics["classes"]
-    frame = data.read_splits(splits_csv or paths.splits_csv())
+    classes = metrics.classes
     arrays = data.load_split(
-        frame, split, images_dir or paths.images_dir(), classes, policy_of(metrics)
+        data.read_splits(splits_csv or layout.splits_csv()),
+        split,
+        images_dir or layout.images_dir(),
+        classes,
+        policy_of(metrics),
     )
     if onnx_path is not None:
-        session = ort_session(str(onnx_path), threads=2)
+        session = ort_session(onnx_path, threads=2)
         pixels = arrays.images.astype(np.float32)
         logits = np.concatenate(
             [
@@ -46,8 +60,6 @@ def evaluate_run(
         dataset = data.make_dataset(arrays, len(classes), batch_size, training=False)
         logits, labels = predict_logits(model, dataset)
     summary = classification_summary(
-        logits, labels, classes, metrics["config"].get("label_smoothing", 0.0)
+        logits, labels, classes, metrics.config.get("label_smoothing", 0.0)
     )
-    summary["split"] = split
-    summary["source"] = "onnx" if onnx_path is not None else "keras"
-    return summary
+    return Evaluation(split, "onnx" if onnx_path is not None else "keras", classes, summary)

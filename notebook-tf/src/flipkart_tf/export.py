@@ -9,18 +9,27 @@ from __future__ import annotations
 import shutil
 import sys
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from flipkart_contract import (
+    ModelCard,
+    ResizePolicy,
+    RunMetrics,
+    layout,
+    load_metrics,
+    sha256_file,
+    write_json_atomic,
+)
+from flipkart_contract.latency import measure_latency, ort_session
 
-from flipkart_tf import data, hardware, paths
+from flipkart_tf import data
 from flipkart_tf.callbacks import inference_function
-from flipkart_tf.jsonio import read_json, utc_now, write_json
-from flipkart_tf.latency import ort_latency, ort_session
 from flipkart_tf.models import create_model
 from flipkart_tf.onnx_export import INPUT_NAME, OPSET, OUTPUT_NAME, to_onnx
-from flipkart_tf.preprocess import ResizePolicy
+from flipkart_tf.train import FRAMEWORK, policy_from_config
 
 MAX_ABS_LOGIT_DIFF = 1e-3
 MAX_ONNX_BYTES = 25 * 1024 * 1024
@@ -30,29 +39,31 @@ class ExportError(RuntimeError):
     """Parity failed, the file is too large, or the run cannot be exported."""
 
 
-def load_run(run: str | Path) -> tuple[Path, dict[str, Any]]:
-    """A run folder (or a run_id under runs/tensorflow/) and its metrics.json."""
+def load_run(run: str | Path) -> tuple[Path, RunMetrics]:
+    """A run folder (or a run_id under runs/tensorflow/) and its metrics.json (any version)."""
     run_dir = Path(run)
     if not run_dir.is_dir():
-        run_dir = paths.runs_dir() / str(run)
+        run_dir = layout.runs_dir(FRAMEWORK) / str(run)
     metrics_path = run_dir / "metrics.json"
     if not metrics_path.is_file():
         raise ExportError(f"no metrics.json in {run_dir}: is it a finished run?")
-    return run_dir, read_json(metrics_path)
+    return run_dir, load_metrics(metrics_path)
 
 
-def restore_model(metrics: dict[str, Any], checkpoint: str | Path | None = None):
+def restore_model(metrics: RunMetrics, checkpoint: str | Path | None = None):
     """The trained Keras model of a run, from its best checkpoint."""
-    config = metrics["config"]
-    path = paths.resolve(checkpoint or metrics["checkpoint"])
+    config = metrics.config
+    if checkpoint is None and metrics.checkpoint is None:
+        raise ExportError(f"metrics.json of {metrics.run_id} names no checkpoint")
+    path = layout.resolve(checkpoint or metrics.checkpoint)
     if not path.is_file():
         raise ExportError(f"checkpoint {path} not found (checkpoints stay on the training machine)")
     built = create_model(
-        metrics["model"],
-        len(metrics["classes"]),
+        metrics.architecture,
+        len(metrics.classes),
         config["image_size"],
         "none",
-        metrics["mode"],
+        metrics.training_mode,
         config["dropout"],
         config.get("bn_momentum"),
     )
@@ -60,21 +71,16 @@ def restore_model(metrics: dict[str, Any], checkpoint: str | Path | None = None)
     return built.model
 
 
-def policy_of(metrics: dict[str, Any]) -> ResizePolicy:
-    c = metrics["config"]
-    return ResizePolicy(
-        c["resize_mode"],
-        c["image_size"],
-        c["interpolation"],
-        c["crop_pct"],
-        tuple(c["pad_color"]),
-    )
+def policy_of(metrics: RunMetrics) -> ResizePolicy:
+    """The run's resize policy, from its config."""
+    return policy_from_config(metrics.config)
 
 
-def parity(model, onnx_path: Path, pixels: np.ndarray, threads: int) -> dict[str, float | int]:
-    keras_logits = np.asarray(inference_function(model)(pixels.astype(np.float32)))
-    session = ort_session(str(onnx_path), threads)
-    onnx_logits = session.run([OUTPUT_NAME], {INPUT_NAME: pixels.astype(np.float32)})[0]
+def parity(model, onnx_path: Path, pixels: np.ndarray, threads: int) -> dict[str, Any]:
+    pixels = pixels.astype(np.float32)
+    keras_logits = np.asarray(inference_function(model)(pixels))
+    session = ort_session(onnx_path, threads)
+    onnx_logits = session.run([OUTPUT_NAME], {INPUT_NAME: pixels})[0]
     return {
         "max_abs_logit_diff": float(np.abs(keras_logits - onnx_logits).max()),
         "top1_agreement": float((keras_logits.argmax(1) == onnx_logits.argmax(1)).mean()),
@@ -92,17 +98,16 @@ def export_run(
     threads: int = 2,
 ) -> Path:
     _, metrics = load_run(run)
-    run_id = metrics["run_id"]
+    run_id = metrics.run_id
     policy = policy_of(metrics)
     model = restore_model(metrics, checkpoint)
-    out_dir = Path(models_dir or paths.models_dir()) / run_id
+    out_dir = Path(models_dir or layout.models_dir()) / run_id
 
-    frame = data.read_splits(splits_csv or paths.splits_csv())
     test = data.load_split(
-        frame,
+        data.read_splits(splits_csv or layout.splits_csv()),
         "test",
-        images_dir or paths.images_dir(),
-        metrics["classes"],
+        images_dir or layout.images_dir(),
+        metrics.classes,
         policy,
         limit=parity_images,
         progress=False,
@@ -122,45 +127,28 @@ def export_run(
                 f"parity failed (max |Δlogit| {check['max_abs_logit_diff']:.2e}, top-1 "
                 f"agreement {check['top1_agreement']:.3f}): no card written"
             )
-        latency = ort_latency(ort_session(str(onnx_path), threads), policy.size)
-        test_metrics = {k: v for k, v in metrics["final"]["test"].items() if k != "loss"}
-        card = {
-            "schema_version": 1,
-            "name": metrics["model"],
-            "framework": "tensorflow",
-            "run_id": run_id,
-            "mode": metrics["mode"],
-            "classes": metrics["classes"],
-            "input": {
-                "name": INPUT_NAME,
-                "layout": "NHWC",
-                "dtype": "float32",
-                "value_range": [0, 255],
-                "height": policy.size,
-                "width": policy.size,
-            },
-            "output": {"name": OUTPUT_NAME},
-            "preprocessing": policy.card(),
-            "metrics": {"test": test_metrics},
-            "latency_ms": {
-                **latency,
-                "threads": threads,
-                "provider": "CPUExecutionProvider",
-                "hardware": hardware.cpu_name(),
-            },
-            "parity": check,
-            "parameters": int(model.count_params()),
-            "weights_source": metrics["weights_source"],
-            "notes": metrics.get("notes", ""),
-            "onnx": {
-                "file": "model.onnx",
-                "sha256": data.file_sha256(onnx_path),
-                "bytes": size,
-                "opset": OPSET,
-            },
-            "created_at": utc_now(),
-        }
-        write_json(staging / "card.json", card)
+        latency = measure_latency(
+            ort_session(onnx_path, threads), test.images, threads=threads, input_name=INPUT_NAME
+        )
+        card = ModelCard(
+            architecture=metrics.architecture,
+            framework=FRAMEWORK,
+            run_id=run_id,
+            training_mode=metrics.training_mode,
+            classes=metrics.classes,
+            input={"name": INPUT_NAME, "height": policy.size, "width": policy.size},
+            output={"name": OUTPUT_NAME},
+            resize_policy=policy,
+            metrics={"test": metrics.final.test.model_copy(update={"loss": None})},
+            latency_ms=latency,
+            parity=check,
+            parameters=int(model.count_params()),
+            weights_source=metrics.weights_source,
+            onnx={"sha256": sha256_file(onnx_path), "bytes": size, "opset": OPSET},
+            created_at=datetime.now(UTC).replace(microsecond=0),
+            notes=metrics.notes or None,
+        )
+        write_json_atomic(staging / "card.json", card.model_dump(mode="json", exclude_none=True))
         if out_dir.exists():
             shutil.rmtree(out_dir)
         staging.chmod(0o755)

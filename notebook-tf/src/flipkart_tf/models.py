@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import keras
+from flipkart_contract.run_id import TRAINING_MODES
 
-MODES = ("freeze", "finetune")
 _REGISTRY: dict[str, Callable[..., keras.Model]] = {}
 
 
 class ModelError(ValueError):
-    """Unknown model name, bad mode, or weights that cannot be used."""
+    """Unknown architecture, bad training mode, or weights that cannot be used."""
 
 
 def register_model(name: str) -> Callable:
@@ -40,7 +40,7 @@ def canonical_name(name: str) -> str:
     for known in _REGISTRY:
         if key in (known, known.replace("_", "")):
             return known
-    raise ModelError(f"unknown model {name!r}; choose one of {list_models()}")
+    raise ModelError(f"unknown architecture {name!r}; choose one of {list_models()}")
 
 
 @register_model("efficientnet_b0")
@@ -141,21 +141,21 @@ def _find_backbone(saved: keras.Model, backbone: keras.Model) -> keras.Model:
 
 
 def create_model(
-    name: str,
+    architecture: str,
     num_classes: int,
     image_size: int,
     weights: str = "none",
-    mode: str = "finetune",
+    training_mode: str = "finetune",
     dropout: float = 0.2,
     bn_momentum: float | None = None,
 ) -> BuiltModel:
-    if mode not in MODES:
-        raise ModelError(f"mode must be one of {MODES}, got {mode!r}")
+    if training_mode not in TRAINING_MODES:
+        raise ModelError(f"training mode must be one of {TRAINING_MODES}, got {training_mode!r}")
     if num_classes < 2:
         raise ModelError(f"need at least 2 classes, got {num_classes}")
-    name = canonical_name(name)
+    name = canonical_name(architecture)
     backbone, source = _backbone(name, image_size, weights)
-    backbone.trainable = mode == "finetune"
+    backbone.trainable = training_mode == "finetune"
     if bn_momentum is not None:
         # Keras' 0.99 lets the moving statistics lag for hundreds of steps: from scratch on a
         # small split, inference then sees the initial mean/variance and predicts one class.
@@ -164,7 +164,7 @@ def create_model(
                 layer.momentum = bn_momentum
     pixels = keras.Input((image_size, image_size, 3), name="pixels")
     # training=False keeps a frozen backbone's batch-norm statistics fixed (Keras' recipe)
-    features = backbone(pixels, training=False) if mode == "freeze" else backbone(pixels)
+    features = backbone(pixels, training=False) if training_mode == "freeze" else backbone(pixels)
     features = keras.layers.Dropout(dropout, name="head_dropout")(features)
     logits = keras.layers.Dense(num_classes, name="logits")(features)
     classifier = keras.Model(pixels, logits, name=f"{name}_classifier")

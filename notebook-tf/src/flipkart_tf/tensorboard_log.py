@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
+from flipkart_contract.schema import SplitMetrics
 from PIL import Image, ImageDraw
 from tensorboard.plugins.hparams import api as hp
 
@@ -37,17 +38,17 @@ def confusion_image(matrix: list[list[int]], classes: list[str], cell: int = 56)
 def write_final(
     writer: tf.summary.SummaryWriter,
     step: int,
-    test: dict[str, Any],
+    test: SplitMetrics,
     test_ms_per_image: float,
     classes: list[str],
     hparams: dict[str, Any],
 ) -> None:
     with writer.as_default():
-        tf.summary.scalar("test/accuracy", test["accuracy"], step=step)
-        tf.summary.scalar("test/macro_f1", test["macro_f1"], step=step)
+        tf.summary.scalar("test/accuracy", test.accuracy, step=step)
+        tf.summary.scalar("test/macro_f1", test.macro_f1, step=step)
         tf.summary.scalar("perf/test_ms_per_image", test_ms_per_image, step=step)
-        tf.summary.text("test/classification_report", report_markdown(test), step=step)
-        image = confusion_image(test["confusion_matrix"], classes)
+        tf.summary.text("test/classification_report", report_markdown(test, classes), step=step)
+        image = confusion_image(test.confusion_matrix, classes)
         tf.summary.image("test/confusion_matrix", image[None], step=step)
         hp.hparams(_hparam_values(hparams), trial_id=hparams.get("run_id"))
     writer.flush()

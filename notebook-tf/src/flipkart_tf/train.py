@@ -5,14 +5,25 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
+from flipkart_contract import (
+    ResizePolicy,
+    RunMetrics,
+    class_names,
+    layout,
+    make_run_id,
+    sha256_file,
+    write_json_atomic,
+)
+from flipkart_contract.classes import SPLITS
 
-from flipkart_tf import data, hardware, paths
+from flipkart_tf import data, hardware
 from flipkart_tf.budget import WallClockBudget
 from flipkart_tf.callbacks import (
     ContractScalars,
@@ -20,10 +31,8 @@ from flipkart_tf.callbacks import (
     inference_function,
     predict_logits,
 )
-from flipkart_tf.jsonio import utc_now, utc_stamp, write_json
 from flipkart_tf.metrics import classification_summary
 from flipkart_tf.models import canonical_name, create_model
-from flipkart_tf.preprocess import ResizePolicy
 from flipkart_tf.schedule import WarmupCosine
 from flipkart_tf.tensorboard_log import write_final
 
@@ -33,8 +42,8 @@ SCRATCH_NOTE = "no pretrained weights: the backbone was trained from random init
 
 @dataclass
 class TrainConfig:
-    model: str = "efficientnet_b0"
-    mode: str = "finetune"
+    architecture: str = "efficientnet_b0"
+    training_mode: str = "finetune"
     weights: str = "none"
     epochs: int = 15
     batch_size: int = 32
@@ -47,7 +56,7 @@ class TrainConfig:
     patience: int = 5
     max_minutes: float = 0.0
     image_size: int = 224
-    resize_mode: str = "pad"
+    resize_method: str = "pad"
     interpolation: str = "bicubic"
     crop_pct: float = 1.0
     pad_color: tuple[int, int, int] = (255, 255, 255)
@@ -56,15 +65,13 @@ class TrainConfig:
     limit_per_split: int | None = None
     budget: str = ""
     note: str = ""
-    splits_csv: str = field(default_factory=lambda: str(paths.splits_csv()))
-    images_dir: str = field(default_factory=lambda: str(paths.images_dir()))
-    runs_dir: str = field(default_factory=lambda: str(paths.runs_dir()))
-    checkpoints_dir: str = field(default_factory=lambda: str(paths.checkpoints_dir()))
+    splits_csv: str = field(default_factory=lambda: str(layout.splits_csv()))
+    images_dir: str = field(default_factory=lambda: str(layout.images_dir()))
+    runs_dir: str = field(default_factory=lambda: str(layout.runs_dir(FRAMEWORK)))
+    checkpoints_dir: str = field(default_factory=lambda: str(layout.checkpoints_dir(FRAMEWORK)))
 
     def policy(self) -> ResizePolicy:
-        return ResizePolicy(
-            self.resize_mode, self.image_size, self.interpolation, self.crop_pct, self.pad_color
-        )
+        return policy_from_config(asdict(self))
 
     def hyperparameters(self) -> dict[str, Any]:
         """Every hyper-parameter, without the file locations."""
@@ -72,6 +79,16 @@ class TrainConfig:
         values = {k: v for k, v in asdict(self).items() if k not in skip}
         values["pad_color"] = list(self.pad_color)
         return values
+
+
+def policy_from_config(config: dict[str, Any]) -> ResizePolicy:
+    """The card's resize policy from a run's config (a ValidationError names a bad value).
+
+    Runs written before the schema-2 vocabulary called the method `resize_mode`.
+    """
+    method = config["resize_method"] if "resize_method" in config else config["resize_mode"]
+    fields = {key: config[key] for key in ("interpolation", "crop_pct", "pad_color")}
+    return ResizePolicy(method=method, size=config["image_size"], **fields)
 
 
 def checkpoint_path(checkpoints_dir: str | Path, run_id: str) -> Path:
@@ -94,19 +111,19 @@ def train(config: TrainConfig) -> Path:
     started = time.perf_counter()
     hardware.set_threads(config.threads)
     keras.utils.set_random_seed(config.seed)
-    config.model = canonical_name(config.model)
+    config.architecture = canonical_name(config.architecture)
     policy = config.policy()
     if config.epochs < 1 or config.batch_size < 1:
         raise ValueError("epochs and batch_size must be at least 1")
 
-    frame = data.read_splits(config.splits_csv)
-    classes = data.class_names(frame)
-    log(f"loading the split ({policy.mode} {policy.size}px, {policy.interpolation})")
+    rows = data.read_splits(config.splits_csv)
+    classes = class_names(config.splits_csv)
+    log(f"loading the split ({policy.method} {policy.size}px, {policy.interpolation})")
     splits = {
         name: data.load_split(
-            frame, name, config.images_dir, classes, policy, config.limit_per_split
+            rows, name, config.images_dir, classes, policy, config.limit_per_split
         )
-        for name in data.SPLITS
+        for name in SPLITS
     }
     num_classes = len(classes)
     train_ds = data.make_dataset(
@@ -115,7 +132,7 @@ def train(config: TrainConfig) -> Path:
     val_ds = data.make_dataset(splits["val"], num_classes, config.batch_size, False)
     test_ds = data.make_dataset(splits["test"], num_classes, config.batch_size, False)
 
-    run_id = f"{utc_stamp()}_{config.model}_{config.mode}"
+    run_id = make_run_id(config.architecture, config.training_mode)
     run_dir = Path(config.runs_dir) / run_id
     run_dir.mkdir(parents=True, exist_ok=False)
     best_path = checkpoint_path(config.checkpoints_dir, run_id)
@@ -124,11 +141,11 @@ def train(config: TrainConfig) -> Path:
     steps_per_epoch = int(np.ceil(len(splits["train"].labels) / config.batch_size))
     with hardware.strategy().scope():
         built = create_model(
-            config.model,
+            config.architecture,
             num_classes,
             config.image_size,
             config.weights,
-            config.mode,
+            config.training_mode,
             config.dropout,
             config.bn_momentum,
         )
@@ -196,29 +213,28 @@ def train(config: TrainConfig) -> Path:
     write_final(writer, len(history), test, test_ms, classes, hparams)
     writer.close()
 
-    metrics = {
-        "schema_version": 1,
-        "run_id": run_id,
-        "framework": FRAMEWORK,
-        "model": config.model,
-        "mode": config.mode,
-        "classes": classes,
-        "config": config.hyperparameters(),
-        "budget": config.budget or f"{config.epochs} epochs at {config.image_size} px",
-        "hardware": hardware.describe(),
-        "weights_source": built.weights_source,
-        "data": {
-            "splits_sha256": data.file_sha256(config.splits_csv),
+    metrics = RunMetrics(
+        run_id=run_id,
+        framework=FRAMEWORK,
+        architecture=config.architecture,
+        training_mode=config.training_mode,
+        classes=classes,
+        config=config.hyperparameters(),
+        budget=config.budget or f"{config.epochs} epochs at {config.image_size} px",
+        hardware=hardware.describe(),
+        weights_source=built.weights_source,
+        data={
+            "splits_sha256": sha256_file(config.splits_csv),
             "num_train": len(splits["train"].labels),
             "num_val": len(splits["val"].labels),
             "num_test": len(splits["test"].labels),
             "skipped_images": sorted(s for arr in splits.values() for s in arr.skipped),
         },
-        "epochs_run": len(history),
-        "stopped_by_wall_clock_budget": bool(budget and budget.stopped_at_epoch),
-        "best_epoch": best_index + 1,
-        "wall_time_s": round(time.perf_counter() - started, 2),
-        "final": {
+        epochs_run=len(history),
+        stopped_by_wall_clock_budget=bool(budget and budget.stopped_at_epoch),
+        best_epoch=best_index + 1,
+        wall_time_s=round(time.perf_counter() - started, 2),
+        final={
             "val": {
                 "accuracy": best["val_accuracy"],
                 "macro_f1": best["val_macro_f1"],
@@ -231,14 +247,14 @@ def train(config: TrainConfig) -> Path:
                 "test_ms_per_image": test_ms,
             },
         },
-        "parameters": int(model.count_params()),
-        "checkpoint": paths.relative_to_root(best_path),
-        "notes": run_notes(built.weights_source, config.note),
-        "created_at": utc_now(),
-    }
-    write_json(run_dir / "metrics.json", metrics)
+        parameters=int(model.count_params()),
+        checkpoint=layout.relative_to_root(best_path),
+        notes=run_notes(built.weights_source, config.note) or None,
+        created_at=datetime.now(UTC).replace(microsecond=0),
+    )
+    write_json_atomic(run_dir / "metrics.json", metrics.model_dump(mode="json", exclude_none=True))
     log(
-        f"done: test accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f} "
+        f"done: test accuracy {test.accuracy:.4f}, macro-F1 {test.macro_f1:.4f} "
         f"(best epoch {best_index + 1}/{len(history)}) → {run_dir}"
     )
     return run_dir

@@ -1,15 +1,15 @@
-"""The original app's routes: `POST /predict` and `POST /normalize` with `{"image": base64}`."""
+"""The original app's routes: `POST /predict` and `POST /normalize` with `{"image": base64}`.
+
+`/normalize` keeps its original name; it answers the model's view of the image (the resize
+policy applied), not a normalised tensor: the normalisation is inside the ONNX graph.
+"""
 
 import base64
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 
-from flipkart_api import service
-from flipkart_api.inputs import read_sources
+from flipkart_api.deps import OneImage, OriginDep, PredictionServiceDep, ProductionModel, rate_limit
 from flipkart_api.schemas import ERROR_RESPONSES, IMAGE_BODY, NormalizeResponse, PredictResponse
-from flipkart_api.state import AppState, get_state
-from flipkart_api.store import serving
 
 router = APIRouter(tags=["compatibility"])
 
@@ -19,13 +19,13 @@ router = APIRouter(tags=["compatibility"])
     response_model=PredictResponse,
     responses=ERROR_RESPONSES,
     openapi_extra=IMAGE_BODY,
+    dependencies=[Depends(rate_limit)],
     summary="Original route; same answer as /v1/predict on the production model",
 )
-async def legacy_predict(request: Request, state: Annotated[AppState, Depends(get_state)]) -> dict:
-    loaded = state.store.current.resolve(None)
-    [source] = await read_sources(request, state.settings, batch=False)
-    k = len(loaded.classes)
-    return await serving.predict(request, source, loaded, k, state)
+async def legacy_predict(
+    model: ProductionModel, source: OneImage, service: PredictionServiceDep, origin: OriginDep
+) -> dict:
+    return await service.predict(source, model, len(model.classes), origin)
 
 
 @router.post(
@@ -36,9 +36,7 @@ async def legacy_predict(request: Request, state: Annotated[AppState, Depends(ge
     summary="Original route; the model's view of the image as base64 PNG",
 )
 async def legacy_normalize(
-    request: Request, state: Annotated[AppState, Depends(get_state)]
+    model: ProductionModel, source: OneImage, service: PredictionServiceDep
 ) -> dict:
-    loaded = state.store.current.resolve(None)
-    [source] = await read_sources(request, state.settings, batch=False)
-    png = await service.model_view_png(source, loaded, state.settings)
+    png = await service.model_view_png(source, model)
     return {"image": base64.b64encode(png).decode("ascii")}

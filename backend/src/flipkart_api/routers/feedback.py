@@ -1,12 +1,9 @@
-from typing import Annotated
-
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from flipkart_api.errors import ApiError
+from flipkart_api.deps import DatabaseDep
 from flipkart_api.schemas import ErrorBody
-from flipkart_api.store import repository
-from flipkart_api.store.predictions import PredictionStore, StoreUnavailable, get_predictions
+from flipkart_api.services.feedback import record_feedback
 
 router = APIRouter(prefix="/v1", tags=["feedback"])
 
@@ -30,31 +27,5 @@ class FeedbackResponse(BaseModel):
     responses={code: {"model": ErrorBody} for code in (404, 422, 503)},
     summary="The true label of a stored prediction (a second feedback replaces the first)",
 )
-async def feedback(
-    body: FeedbackRequest,
-    predictions: Annotated[PredictionStore, Depends(get_predictions)],
-) -> dict:
-    try:
-        row = await predictions.run(repository.get_prediction, body.prediction_id)
-        if row is None:
-            raise ApiError(
-                404, "unknown_prediction", f"No stored prediction has id {body.prediction_id!r}."
-            )
-        labels = [p["label"] for p in row.probabilities]
-        if body.label not in labels:
-            raise ApiError(
-                422,
-                "unknown_label",
-                f"Unknown label {body.label!r}. Valid labels: {', '.join(sorted(labels))}.",
-            )
-        replaced = await predictions.run(repository.set_feedback, row.id, body.label)
-        await predictions.keep_after_feedback(row.image_sha256)
-    except StoreUnavailable as exc:
-        raise ApiError(503, "database_unavailable", f"Feedback not recorded: {exc}") from exc
-    return {
-        "prediction_id": row.id,
-        "label": body.label,
-        "predicted_label": row.label,
-        "correct": body.label == row.label,
-        "replaced": replaced,
-    }
+async def feedback(body: FeedbackRequest, database: DatabaseDep) -> dict:
+    return await record_feedback(database, body.prediction_id, body.label)

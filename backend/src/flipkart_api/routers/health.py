@@ -1,12 +1,10 @@
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from flipkart_api.deps import CatalogDep, MetricsDep, OptionalDatabaseDep
 from flipkart_api.schemas import Health, Ready
-from flipkart_api.state import AppState, get_state
-from flipkart_api.store.predictions import database_problem
+from flipkart_api.services.monitoring import readiness
 
 router = APIRouter(tags=["operations"])
 
@@ -20,18 +18,11 @@ async def health() -> dict:
     "/ready",
     response_model=Ready,
     responses={503: {"model": Ready}},
-    summary="The production model is loaded",
+    summary="The production model is loaded (degraded: predictions are not being stored)",
 )
-async def ready(request: Request, state: Annotated[AppState, Depends(get_state)]) -> JSONResponse:
-    current = state.store.current
-    if current.ready:
-        problem = await database_problem(request)  # predictions still answered, not stored
-        if problem is not None:
-            return JSONResponse(
-                {"status": "degraded", "model": current.production, "reason": problem}
-            )
-        return JSONResponse({"status": "ready", "model": current.production})
-    return JSONResponse({"status": "not_ready", "reason": current.reason}, status_code=503)
+async def ready(catalog: CatalogDep, database: OptionalDatabaseDep) -> JSONResponse:
+    status, body = await readiness(catalog, database)
+    return JSONResponse(body, status_code=status)
 
 
 @router.get(
@@ -40,5 +31,5 @@ async def ready(request: Request, state: Annotated[AppState, Depends(get_state)]
     responses={200: {"content": {"text/plain": {}}}},
     summary="Prometheus metrics",
 )
-async def metrics(state: Annotated[AppState, Depends(get_state)]) -> Response:
-    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+async def metrics(metrics: MetricsDep) -> Response:
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,16 +1,14 @@
-from typing import Annotated
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Depends
-
+from flipkart_api.deps import CatalogDep
 from flipkart_api.schemas import ERROR_RESPONSES, ModelItem, ModelList
-from flipkart_api.state import AppState, get_state
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
 
 @router.get("", response_model=ModelList, summary="Registered models with their cards")
-async def list_models(state: Annotated[AppState, Depends(get_state)]) -> dict:
-    current = state.store.current
+async def list_models(catalog: CatalogDep) -> dict:
+    current = catalog.current
     return {
         "production": current.production,
         "models": [m.describe(current.production) for m in current.models.values()],
@@ -18,11 +16,11 @@ async def list_models(state: Annotated[AppState, Depends(get_state)]) -> dict:
 
 
 @router.get(
-    "/{name}",
+    "/{model}",
     response_model=ModelItem,
     responses=ERROR_RESPONSES,
-    summary="One model by run_id or card name",
+    summary="One model by run_id or architecture",
 )
-async def get_model(name: str, state: Annotated[AppState, Depends(get_state)]) -> dict:
-    current = state.store.current
-    return current.resolve(name).describe(current.production)
+async def get_model(model: str, catalog: CatalogDep) -> dict:
+    current = catalog.current
+    return current.resolve(model).describe(current.production)

@@ -1,13 +1,20 @@
 import asyncio
 import logging
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
-from flipkart_api import service
+from flipkart_api.deps import (
+    BatchImages,
+    OneImage,
+    OriginDep,
+    PredictionServiceDep,
+    SelectedModel,
+    TopK,
+    rate_limit,
+)
 from flipkart_api.errors import ApiError
-from flipkart_api.inputs import read_sources
+from flipkart_api.inputs import Source
 from flipkart_api.schemas import (
     BATCH_BODY,
     ERROR_RESPONSES,
@@ -15,16 +22,9 @@ from flipkart_api.schemas import (
     BatchResponse,
     PredictResponse,
 )
-from flipkart_api.state import AppState, get_state
-from flipkart_api.store import serving
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["predict"])
-
-TopK = Annotated[int | None, Query(ge=1, description="How many classes to return (default: all).")]
-ModelName = Annotated[
-    str | None, Query(max_length=200, description="run_id or card name (default: production).")
-]
 
 
 @router.post(
@@ -32,18 +32,17 @@ ModelName = Annotated[
     response_model=PredictResponse,
     responses=ERROR_RESPONSES,
     openapi_extra=IMAGE_BODY,
+    dependencies=[Depends(rate_limit)],
     summary="Classify one image (multipart `file`, JSON base64 `image`, or JSON `url`)",
 )
 async def predict(
-    request: Request,
-    state: Annotated[AppState, Depends(get_state)],
-    top_k: TopK = None,
-    model: ModelName = None,
+    model: SelectedModel,
+    k: TopK,
+    source: OneImage,
+    service: PredictionServiceDep,
+    origin: OriginDep,
 ) -> dict:
-    loaded = state.store.current.resolve(model)
-    k = service.check_top_k(top_k, loaded)
-    [source] = await read_sources(request, state.settings, batch=False)
-    return await serving.predict(request, source, loaded, k, state)
+    return await service.predict(source, model, k, origin)
 
 
 @router.post(
@@ -51,21 +50,19 @@ async def predict(
     response_model=BatchResponse,
     responses=ERROR_RESPONSES,
     openapi_extra=BATCH_BODY,
+    dependencies=[Depends(rate_limit)],
     summary="Classify several images; a bad image fails only its own slot",
 )
 async def predict_batch(
-    request: Request,
-    state: Annotated[AppState, Depends(get_state)],
-    top_k: TopK = None,
-    model: ModelName = None,
+    model: SelectedModel,
+    k: TopK,
+    sources: BatchImages,
+    service: PredictionServiceDep,
+    origin: OriginDep,
 ) -> dict:
-    loaded = state.store.current.resolve(model)
-    k = service.check_top_k(top_k, loaded)
-    sources = await read_sources(request, state.settings, batch=True)
-
-    async def one(source) -> dict:
+    async def one(source: Source) -> dict:
         try:
-            return await serving.predict(request, source, loaded, k, state)
+            return await service.predict(source, model, k, origin)
         except ApiError as exc:
             return exc.body()
         except Exception:
@@ -80,14 +77,10 @@ async def predict_batch(
     response_class=Response,
     responses={200: {"content": {"image/png": {}}}, **ERROR_RESPONSES},
     openapi_extra=IMAGE_BODY,
-    summary="The model's view of the image (after the card's resize), as PNG",
+    summary="The model's view of the image (after the card's resize policy), as PNG",
 )
 async def preprocess(
-    request: Request,
-    state: Annotated[AppState, Depends(get_state)],
-    model: ModelName = None,
+    model: SelectedModel, source: OneImage, service: PredictionServiceDep
 ) -> Response:
-    loaded = state.store.current.resolve(model)
-    [source] = await read_sources(request, state.settings, batch=False)
-    png = await service.model_view_png(source, loaded, state.settings)
+    png = await service.model_view_png(source, model)
     return Response(content=png, media_type="image/png")

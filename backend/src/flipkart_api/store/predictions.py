@@ -9,12 +9,10 @@ import threading
 import time
 from pathlib import Path
 
-from fastapi import Request
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
-from flipkart_api.errors import ApiError
 from flipkart_api.settings import Settings
 from flipkart_api.store import repository
 from flipkart_api.store.database import database_url, make_engine, migrate
@@ -145,20 +143,3 @@ class PredictionStore:
         except StoreUnavailable as exc:
             return str(exc)
         return None
-
-
-def get_predictions(request: Request) -> PredictionStore:
-    predictions = getattr(request.app.state, "predictions", None)
-    if predictions is None:
-        raise ApiError(
-            503,
-            "store_disabled",
-            "The prediction store is disabled on this server (FLIPKART_STORE_ENABLED=false).",
-        )
-    return predictions
-
-
-async def database_problem(request: Request) -> str | None:
-    """Why predictions are not being stored right now, for `/ready`; None when all is well."""
-    predictions = getattr(request.app.state, "predictions", None)
-    return None if predictions is None else await predictions.check()

@@ -15,7 +15,7 @@ from flipkart_api.store.tables import Feedback, KeptImage, Prediction, utcnow
 class NewPrediction:
     image_sha256: str
     run_id: str
-    model_name: str
+    architecture: str
     label: str
     confidence: float
     uncertain: bool

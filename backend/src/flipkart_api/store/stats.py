@@ -1,8 +1,6 @@
 """Monitoring figures over the stored predictions (ChampiPy's triggers for retraining)."""
 
-import json
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 from sqlalchemy import Engine, case, func, select
@@ -15,25 +13,6 @@ MAX_LATENCY_SAMPLES = 100_000
 
 def iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def promotion_time(artifacts_root: Path) -> tuple[str | None, datetime | None]:
-    """The production run_id and when it was last promoted, from registry.json's history."""
-    try:
-        registry = json.loads((artifacts_root / "registry.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None, None
-    if not isinstance(registry, dict):
-        return None, None
-    production = registry.get("production")
-    for entry in reversed(registry.get("history") or []):
-        if isinstance(entry, dict) and entry.get("run_id") == production:
-            try:
-                at = datetime.strptime(str(entry.get("at")), "%Y-%m-%dT%H:%M:%SZ")
-            except ValueError:
-                return production, None
-            return production, at
-    return production, None
 
 
 def compute_stats(
@@ -55,6 +34,13 @@ def compute_stats(
         by_model = dict(
             session.execute(
                 select(Prediction.run_id, func.count()).where(in_window).group_by(Prediction.run_id)
+            ).all()
+        )
+        by_architecture = dict(
+            session.execute(
+                select(Prediction.architecture, func.count())
+                .where(in_window)
+                .group_by(Prediction.architecture)
             ).all()
         )
         total = sum(by_label.values())
@@ -91,7 +77,8 @@ def compute_stats(
         "window": {"from": iso(start), "to": iso(end), "hours": window_hours},
         "predictions": total,
         "by_label": by_label,
-        "by_model": by_model,
+        "by_model": by_model,  # by run_id
+        "by_architecture": by_architecture,
         "uncertain_share": (uncertain / total) if total else None,
         "latency_ms": _percentiles(latencies),
         "last_n": {

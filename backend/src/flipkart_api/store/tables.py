@@ -28,7 +28,7 @@ class Prediction(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, index=True)
     image_sha256: Mapped[str] = mapped_column(String(64))
     run_id: Mapped[str] = mapped_column(String(200), index=True)
-    model_name: Mapped[str] = mapped_column(String(200))
+    architecture: Mapped[str] = mapped_column(String(200))  # the card's (column 0003)
     label: Mapped[str] = mapped_column(String(200))
     confidence: Mapped[float] = mapped_column(Float)
     uncertain: Mapped[bool]

@@ -1,4 +1,5 @@
-"""`python -m flipkart_api.evaluate`: figures, thresholds, bad input, skipped images, model choice.
+"""`python -m flipkart_api.tools.evaluate`: figures, thresholds, bad input, skipped images,
+the model chosen by run id.
 
 Most tests drive `main(argv)` in-process on a "colour" model whose predictions we control: it
 classifies an image by the nearest of 7 prototype colours to its mean colour, so a solid image
@@ -6,8 +7,6 @@ of class k's colour is predicted as class k.
 """
 
 import csv
-import hashlib
-import io
 import json
 import os
 import subprocess
@@ -18,10 +17,14 @@ import numpy as np
 import onnx
 import pytest
 from conftest import OTHER, PROD
-from flipkart_api import evaluate
-from helpers import CLASSES, gradient_image, image_bytes, write_model, write_registry
+from flipkart_api.tools import evaluate
+from flipkart_contract import sha256_bytes
+from flipkart_contract.testing import FLIPKART_CLASSES, encode, gradient_image, image_bytes
+from helpers import write_model, write_registry
 from onnx import TensorProto, helper, numpy_helper
+from test_tools_leaderboard import edit_card
 
+CLASSES = FLIPKART_CLASSES
 COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (255, 0, 255), (0, 255, 255)]
 COLOURS.append((0, 0, 0))  # one prototype colour per class, in CLASSES order
 COLOUR_RUN = "20261201-090000_colour_net_finetune"
@@ -55,15 +58,17 @@ def colour_classifier(shift: int) -> bytes:
     return model.SerializeToString()
 
 
-def write_colour_model(root: Path, run_id: str, name: str, shift: int = 0) -> Path:
+def write_colour_model(root: Path, run_id: str, shift: int = 0) -> Path:
     """The helpers' model folder and card, with the colour classifier as its graph."""
-    folder = write_model(root, run_id, name=name)
+    folder = write_model(root, run_id)
     data = colour_classifier(shift)
     (folder / "model.onnx").write_bytes(data)
-    card = json.loads((folder / "card.json").read_text())
-    card["onnx"].update(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
-    card["metrics"]["test"]["accuracy"] = 0.9
-    (folder / "card.json").write_text(json.dumps(card))
+    edit_card(
+        folder,
+        onnx__sha256=sha256_bytes(data),
+        onnx__bytes=len(data),
+        metrics__test__accuracy=0.9,
+    )
     return folder
 
 
@@ -89,8 +94,8 @@ def write_splits(path: Path, rows: list[tuple[str, str, str]]) -> None:
 def root(tmp_path: Path) -> Path:
     """artifacts/ (colour model in production, shifted model registered), images/, splits.csv."""
     artifacts = tmp_path / "artifacts"
-    write_colour_model(artifacts, COLOUR_RUN, "colour_net")
-    write_colour_model(artifacts, SHIFTED_RUN, "shifted_net", shift=1)
+    write_colour_model(artifacts, COLOUR_RUN)
+    write_colour_model(artifacts, SHIFTED_RUN, shift=1)
     write_registry(artifacts, COLOUR_RUN, [COLOUR_RUN, SHIFTED_RUN])
     images = tmp_path / "images"
     images.mkdir()
@@ -122,7 +127,11 @@ def run(root: Path, *extra: str, artifacts: bool = True) -> tuple[int, dict | No
 def test_passing_run_reports_hand_computed_figures(root, capsys):
     code, report = run(root, "--split", "test", "--min-accuracy", "0.7", "--batch-size", "3")
     assert code == 0
-    assert report["model"] == COLOUR_RUN and report["model_name"] == "colour_net"
+    assert report["schema_version"] == 2
+    assert report["run_id"] == COLOUR_RUN and report["architecture"] == "colour_net"
+    assert report["training_mode"] == "finetune" and report["framework"] == "pytorch"
+    assert report["resize_policy"]["method"] == "pad" and report["resize_policy"]["size"] == 32
+    assert "model" not in report and "model_name" not in report
     assert report["split"] == "test" and report["classes"] == CLASSES
     assert report["registered"] is True and report["is_production"] is True
     assert report["num_images"] == 7 and report["num_skipped"] == 0 and report["skipped"] == []
@@ -169,26 +178,34 @@ def test_another_split(root):
     assert code == 0 and report["num_images"] == 3 and report["accuracy"] == 1.0
 
 
-def test_model_override_by_run_id_and_by_name(root):
-    for name in (SHIFTED_RUN, "shifted_net"):
-        code, report = run(root, "--model", name, "--min-accuracy", "0.5")
-        assert code == 3
-        assert report["model"] == SHIFTED_RUN and report["is_production"] is False
-        assert report["accuracy"] == 0.0  # every class moved by one
+@pytest.mark.parametrize("option", ["--run-id", "--model"])  # --model: the old spelling
+def test_a_model_chosen_by_run_id(root, option):
+    code, report = run(root, option, SHIFTED_RUN, "--min-accuracy", "0.5")
+    assert code == 3
+    assert report["run_id"] == SHIFTED_RUN and report["is_production"] is False
+    assert report["architecture"] == "shifted_net" and report["training_mode"] == "freeze"
+    assert report["accuracy"] == 0.0  # every class moved by one
+
+
+def test_the_help_names_run_id_only(capsys):
+    with pytest.raises(SystemExit):
+        evaluate.parse_args(["--help"])
+    out = capsys.readouterr().out
+    assert "--run-id" in out and "--model" not in out
 
 
 def test_an_exported_but_unregistered_model_can_be_checked(root):
     candidate = "20261202-000000_candidate_net_finetune"
-    write_colour_model(root / "artifacts", candidate, "candidate_net")
-    code, report = run(root, "--model", candidate)
-    assert code == 0 and report["model"] == candidate and report["registered"] is False
+    write_colour_model(root / "artifacts", candidate)
+    code, report = run(root, "--run-id", candidate)
+    assert code == 0 and report["run_id"] == candidate and report["registered"] is False
 
 
 def test_artifacts_root_from_the_environment(root, monkeypatch):
     monkeypatch.setenv("FLIPKART_ARTIFACTS_ROOT", str(root / "artifacts"))
     code, report = run(root, "--min-accuracy", "0.7", artifacts=False)
     assert code == 0
-    assert report["model"] == COLOUR_RUN and report["artifacts_root"] == str(root / "artifacts")
+    assert report["run_id"] == COLOUR_RUN and report["artifacts_root"] == str(root / "artifacts")
 
 
 def test_unreadable_images_are_skipped_and_listed(root, capsys):
@@ -249,12 +266,15 @@ def test_an_image_missing_from_the_folder(root, capsys):
 
 def test_splits_file_without_the_columns(root, capsys):
     (root / "splits.csv").write_text("file,class\na.png,Watches\n")
-    assert "lacks the column(s) image, label, split" in bad_input(root, capsys)
+    message = bad_input(root, capsys)
+    assert "missing column(s) ['image', 'label', 'split']" in message
 
 
-def test_unknown_model(root, capsys):
-    message = bad_input(root, capsys, "--model", "resnet_9000")
-    assert "Unknown model 'resnet_9000'" in message and COLOUR_RUN in message
+@pytest.mark.parametrize("name", ["resnet_9000", "20261201-090000_nope_finetune", "../models"])
+def test_unknown_run_id(root, capsys, name):
+    message = bad_input(root, capsys, "--run-id", name)
+    assert f"unknown run id {name!r}" in message
+    assert COLOUR_RUN in message and SHIFTED_RUN in message  # what exists
 
 
 def test_missing_artifacts_folder(root, capsys):
@@ -264,16 +284,42 @@ def test_missing_artifacts_folder(root, capsys):
 
 def test_no_registry(root, capsys):
     (root / "artifacts" / "registry.json").unlink()
-    assert "no registry" in bad_input(root, capsys)
+    message = bad_input(root, capsys)
+    assert "no registry" in message and "--run-id" in message
+    code, report = run(root, "--run-id", COLOUR_RUN)  # an explicit export needs no registry
+    assert code == 0 and report["registered"] is False and report["is_production"] is False
+
+
+def test_invalid_registry(root, capsys):
+    (root / "artifacts" / "registry.json").write_text('{"production": 3}')
+    assert "is not a valid registry: production" in bad_input(root, capsys)
 
 
 def test_model_failing_its_sha256_check(root, capsys):
     model = root / "artifacts" / "models" / COLOUR_RUN / "model.onnx"
     model.write_bytes(model.read_bytes() + b"tampered")
+    for extra in ((), ("--run-id", COLOUR_RUN)):
+        message = bad_input(root, capsys, *extra)
+        assert f"model {COLOUR_RUN} cannot be loaded" in message
+        assert "sha256 does not match its card" in message
+
+
+def test_model_whose_onnx_is_not_present(root, capsys):
+    (root / "artifacts" / "models" / SHIFTED_RUN / "model.onnx").unlink()
+    message = bad_input(root, capsys, "--run-id", SHIFTED_RUN)
+    assert "model.onnx not present" in message
+
+
+def test_model_with_an_invalid_card(root, capsys):
+    edit_card(root / "artifacts" / "models" / COLOUR_RUN, classes=["one"])
     message = bad_input(root, capsys)
-    assert "sha256 mismatch" in message and COLOUR_RUN in message
-    message = bad_input(root, capsys, "--model", COLOUR_RUN)
-    assert "cannot be loaded" in message and "sha256 mismatch" in message
+    assert "invalid card.json: classes" in message and "at least 2 classes" in message
+
+
+def test_a_graph_without_the_cards_input_name(root, capsys):
+    edit_card(root / "artifacts" / "models" / COLOUR_RUN, input__name="images")
+    message = bad_input(root, capsys)
+    assert "the graph has inputs ['pixels']" in message and "'images'" in message
 
 
 def test_labels_the_card_does_not_know(root, capsys):
@@ -294,7 +340,7 @@ def test_unexpected_failure_exits_1(root, capsys, monkeypatch):
     def broken(*_):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(evaluate, "classification_figures", broken)
+    monkeypatch.setattr(evaluate, "split_metrics", broken)
     code, report = run(root)
     assert code == 1 and report is None
     assert "RuntimeError: boom" in capsys.readouterr().err
@@ -306,15 +352,15 @@ def test_predictions_match_the_service(artifacts, client, tmp_path):
     images.mkdir()
     rows = []
     for i, size in enumerate([(80, 50), (50, 80), (33, 33), (300, 120)]):
-        buffer = io.BytesIO()
-        gradient_image(size, seed=i).save(buffer, format="JPEG" if i % 2 else "PNG")
-        (images / f"{i}.img").write_bytes(buffer.getvalue())
+        data = encode(gradient_image(size, seed=i), "JPEG" if i % 2 else "PNG")
+        (images / f"{i}.img").write_bytes(data)
         rows.append((f"{i}.img", CLASSES[0], "test"))
     write_splits(tmp_path / "splits.csv", rows)
     for run_id in (PROD, OTHER):
-        code = evaluate.main(args(tmp_path, "--artifacts", str(artifacts), "--model", run_id))
+        code = evaluate.main(args(tmp_path, "--artifacts", str(artifacts), "--run-id", run_id))
         assert code == 0
         report = json.loads((tmp_path / "out" / "report.json").read_text())
+        assert report["resize_policy"]["method"] == ("pad" if run_id == PROD else "crop")
         for prediction in report["predictions"]:
             data = (images / prediction["image"]).read_bytes()
             served = client.post(f"/v1/predict?model={run_id}", files={"file": ("x", data)})
@@ -324,7 +370,7 @@ def test_predictions_match_the_service(artifacts, client, tmp_path):
 
 def test_the_module_runs_as_a_command(root):
     result = subprocess.run(
-        [sys.executable, "-m", "flipkart_api.evaluate", *args(root, "--min-accuracy", "0.7")],
+        [sys.executable, "-m", "flipkart_api.tools.evaluate", *args(root, "--min-accuracy", "0.7")],
         env=os.environ | {"FLIPKART_ARTIFACTS_ROOT": str(root / "nowhere")},  # --artifacts wins
         capture_output=True,
         text=True,

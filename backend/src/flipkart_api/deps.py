@@ -1,0 +1,137 @@
+"""Every FastAPI dependency of the routes, in one place.
+
+`create_app` puts the shared objects on `app.state` (settings, catalog, metrics, database,
+rate_limiter); the routes receive them, or what is derived from them (the model a request asks
+for, the prediction service, admin access), through the `Annotated` aliases below.
+"""
+
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+
+from flipkart_api.auth import check_admin
+from flipkart_api.catalog import LoadedModel, ModelCatalog
+from flipkart_api.errors import ApiError
+from flipkart_api.inputs import Source, read_sources
+from flipkart_api.metrics import Metrics
+from flipkart_api.services.prediction import Origin, PredictionService, check_top_k
+from flipkart_api.settings import Settings
+from flipkart_api.store.predictions import PredictionStore
+
+
+def app_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def catalog(request: Request) -> ModelCatalog:
+    return request.app.state.catalog
+
+
+def metrics(request: Request) -> Metrics:
+    return request.app.state.metrics
+
+
+def optional_database(request: Request) -> PredictionStore | None:
+    """The prediction store; None when it is disabled (`FLIPKART_STORE_ENABLED=false`)."""
+    return request.app.state.database
+
+
+SettingsDep = Annotated[Settings, Depends(app_settings)]
+CatalogDep = Annotated[ModelCatalog, Depends(catalog)]
+MetricsDep = Annotated[Metrics, Depends(metrics)]
+OptionalDatabaseDep = Annotated[PredictionStore | None, Depends(optional_database)]
+
+
+def database(found: OptionalDatabaseDep) -> PredictionStore:
+    """The prediction store, or 503 `store_disabled` for routes that cannot work without it."""
+    if found is None:
+        raise ApiError(
+            503,
+            "store_disabled",
+            "The prediction store is disabled on this server (FLIPKART_STORE_ENABLED=false).",
+        )
+    return found
+
+
+DatabaseDep = Annotated[PredictionStore, Depends(database)]
+
+
+def prediction_service(
+    settings: SettingsDep, metrics: MetricsDep, database: OptionalDatabaseDep
+) -> PredictionService:
+    return PredictionService(settings, metrics, database)
+
+
+PredictionServiceDep = Annotated[PredictionService, Depends(prediction_service)]
+
+
+def selected_model(
+    catalog: CatalogDep,
+    model: Annotated[
+        str | None,
+        Query(max_length=200, description="run_id or architecture (default: production)."),
+    ] = None,
+) -> LoadedModel:
+    """The model of the `model` query parameter; 404/422/503 when there is none to use."""
+    return catalog.current.resolve(model)
+
+
+def production_model(catalog: CatalogDep) -> LoadedModel:
+    return catalog.current.resolve(None)
+
+
+SelectedModel = Annotated[LoadedModel, Depends(selected_model)]
+ProductionModel = Annotated[LoadedModel, Depends(production_model)]
+
+
+def top_k(
+    model: SelectedModel,
+    top_k: Annotated[
+        int | None, Query(ge=1, description="How many classes to return (default: all).")
+    ] = None,
+) -> int:
+    return check_top_k(top_k, model)
+
+
+TopK = Annotated[int, Depends(top_k)]
+
+
+async def one_image(request: Request, settings: SettingsDep) -> Source:
+    """The request's image (multipart `file`, JSON `image` or `url`, or a raw image body)."""
+    [source] = await read_sources(request, settings, batch=False)
+    return source
+
+
+async def batch_images(request: Request, settings: SettingsDep) -> list[Source]:
+    """The request's images, one slot each (a bad image spoils only its slot)."""
+    return await read_sources(request, settings, batch=True)
+
+
+OneImage = Annotated[Source, Depends(one_image)]
+BatchImages = Annotated[list[Source], Depends(batch_images)]
+
+
+def origin(request: Request) -> Origin:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return Origin(content_type=content_type, route=request.url.path)
+
+
+OriginDep = Annotated[Origin, Depends(origin)]
+
+
+def require_admin(request: Request, settings: SettingsDep) -> None:
+    """The admin routes' guard: a valid API key (see flipkart_api.auth)."""
+    check_admin(request, settings)
+
+
+def stats_access(request: Request, settings: SettingsDep) -> None:
+    """`/v1/stats` is public unless `FLIPKART_STATS_PRIVATE=true`."""
+    if settings.stats_private:
+        check_admin(request, settings)
+
+
+def rate_limit(request: Request) -> None:
+    """Per-client token buckets on the routes that run a model (off unless configured)."""
+    limiter = request.app.state.rate_limiter
+    if limiter is not None:
+        limiter.check(request)

@@ -1,0 +1,188 @@
+"""One prediction: image bytes (fetched when a URL) → stored answer, or model input → batched
+inference → probabilities → committed to the database → answered with its id.
+
+When this image met this model before, the stored row answers (`cached`), and the model does not
+run. A database outage still answers, without an id: nothing unstored is acknowledged.
+"""
+
+import io
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from flipkart_contract import sha256_bytes
+from PIL import Image
+from starlette.concurrency import run_in_threadpool
+
+from flipkart_api.catalog import LoadedModel
+from flipkart_api.errors import ApiError
+from flipkart_api.fetch import fetch_image
+from flipkart_api.inputs import Source
+from flipkart_api.metrics import Metrics
+from flipkart_api.preprocess import model_input
+from flipkart_api.settings import Settings
+from flipkart_api.store.predictions import PredictionStore
+from flipkart_api.store.repository import NewPrediction
+from flipkart_api.store.tables import Prediction
+
+SOURCE_KINDS = {"multipart/form-data": "upload", "application/json": "base64"}
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a request's images came from, as the stored rows record it."""
+
+    content_type: str = ""
+    route: str = ""
+
+    def source_kind(self, source: Source) -> str:
+        """upload | base64 | url | raw"""
+        return "url" if source.url is not None else SOURCE_KINDS.get(self.content_type, "raw")
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits.astype(np.float64) - np.max(logits)
+    exp = np.exp(shifted)
+    return exp / exp.sum()
+
+
+def check_top_k(top_k: int | None, model: LoadedModel) -> int:
+    count = len(model.classes)
+    if top_k is None:
+        return count
+    if not 1 <= top_k <= count:
+        raise ApiError(422, "invalid_top_k", f"top_k must be between 1 and {count}.")
+    return top_k
+
+
+UNCALIBRATED_THRESHOLD = 0.5
+
+
+def uncertain_below(settings: Settings, model: LoadedModel) -> float:
+    """The setting when given, else the model's calibrated threshold, else 0.5."""
+    if settings.uncertain_threshold is not None:
+        return settings.uncertain_threshold
+    calibration = model.card.calibration
+    return calibration.uncertain_below if calibration is not None else UNCALIBRATED_THRESHOLD
+
+
+def elapsed_ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 3)
+
+
+class PredictionService:
+    def __init__(
+        self, settings: Settings, metrics: Metrics, database: PredictionStore | None
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.database = database  # None: the prediction store is disabled
+
+    async def image_bytes(self, source: Source) -> bytes:
+        if source.error is not None:
+            raise source.error
+        if source.url is not None:
+            settings = self.settings
+            return await fetch_image(
+                source.url,
+                max_bytes=settings.max_upload_bytes,
+                timeout_s=settings.url_timeout_s,
+                max_redirects=settings.url_max_redirects,
+                allow_private=settings.url_allow_private,
+            )
+        return source.data or b""
+
+    async def predict(self, source: Source, model: LoadedModel, top_k: int, origin: Origin) -> dict:
+        start = time.perf_counter()
+        data = await self.image_bytes(source)
+        if self.database is None:
+            result = await self.run_model(data, model, start)
+        else:
+            kind = origin.source_kind(source)
+            result = await self._predict_stored(data, model, start, kind, origin.route)
+        result["probabilities"] = result["probabilities"][:top_k]
+        result["latency_ms"]["total"] = elapsed_ms(start)
+        return result
+
+    async def _predict_stored(
+        self, data: bytes, model: LoadedModel, start: float, source_kind: str, route: str
+    ) -> dict:
+        sha256 = sha256_bytes(data)
+        if self.settings.prediction_cache:
+            row = await self.database.lookup(sha256, model.run_id)
+            if row is not None:
+                self.metrics.predictions.labels(model.run_id, row.label).inc()
+                return self.cached_answer(row, model)
+        result = await self.run_model(data, model, start)
+        row = await self.database.save(
+            NewPrediction(
+                image_sha256=sha256,
+                run_id=model.run_id,
+                architecture=model.architecture,
+                label=result["label"],
+                confidence=result["confidence"],
+                uncertain=result["uncertain"],
+                probabilities=result["probabilities"],
+                latency_ms=dict(result["latency_ms"], total=elapsed_ms(start)),
+                source=source_kind,
+                route=route[:64],
+            ),
+            data,
+        )
+        if row is not None:  # committed: acknowledged with its id (None = not stored)
+            result["id"] = row.id
+        return result
+
+    async def run_model(self, data: bytes, model: LoadedModel, start: float) -> dict:
+        """The model's answer on every class, sorted by probability (not stored)."""
+        timings: dict[str, float] = {}
+        pixels = await run_in_threadpool(
+            model_input, data, model.policy, self.settings.max_pixels, timings=timings
+        )
+        inference_start = time.perf_counter()
+        logits = await model.batcher.submit(pixels)
+        inference_ms = (time.perf_counter() - inference_start) * 1000
+        probabilities = softmax(logits)
+        order = np.argsort(-probabilities, kind="stable")
+        classes = model.classes
+        best = int(order[0])
+        confidence = float(probabilities[best])
+        self.metrics.predictions.labels(model.run_id, classes[best]).inc()
+        return {
+            "id": None,
+            "cached": False,
+            "model": model.ref(),
+            "label": classes[best],
+            "confidence": confidence,
+            "uncertain": confidence < uncertain_below(self.settings, model),
+            "probabilities": [
+                {"label": classes[int(i)], "probability": float(probabilities[int(i)])}
+                for i in order
+            ],
+            "latency_ms": {
+                "decode": round(timings["decode"], 3),
+                "preprocess": round(timings["preprocess"], 3),
+                "inference": round(inference_ms, 3),
+                "total": elapsed_ms(start),
+            },
+        }
+
+    def cached_answer(self, row: Prediction, model: LoadedModel) -> dict:
+        return {
+            "id": row.id,
+            "cached": True,
+            "model": model.ref(),
+            "label": row.label,
+            "confidence": row.confidence,
+            "uncertain": row.confidence < uncertain_below(self.settings, model),
+            "probabilities": list(row.probabilities),
+            "latency_ms": {"decode": 0.0, "preprocess": 0.0, "inference": 0.0, "total": 0.0},
+        }
+
+    async def model_view_png(self, source: Source, model: LoadedModel) -> bytes:
+        """What the model sees of the image (`model_input`, as 8-bit RGB), encoded as PNG."""
+        data = await self.image_bytes(source)
+        pixels = await run_in_threadpool(model_input, data, model.policy, self.settings.max_pixels)
+        buffer = io.BytesIO()
+        Image.fromarray(pixels.astype(np.uint8), "RGB").save(buffer, format="PNG")
+        return buffer.getvalue()
