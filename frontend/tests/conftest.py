@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from PIL import Image
+from flipkart_contract.testing import FLIPKART_CLASSES, image_bytes
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests import fake_backend
 
-from fake_backend import CLASSES, FakeBackend
+from fake_backend import FakeBackend
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -19,7 +19,7 @@ def make_assets(root: Path, per_class: int = 6) -> Path:
     rng = random.Random(0)
     rows, samples = [], []
     (root / "images").mkdir(parents=True)
-    for c, label in enumerate(CLASSES):
+    for c, label in enumerate(FLIPKART_CLASSES):
         for i in range(per_class):
             width, height = rng.choice([(500, 500), (400, 300), (300, 512)])
             image = f"{c}_{i}.jpg"
@@ -40,7 +40,9 @@ def make_assets(root: Path, per_class: int = 6) -> Path:
             )
             if i < 2:
                 colour = (30 * c, 255 - 30 * c, 60 * i)
-                Image.new("RGB", (24 + i, 20), colour).save(root / "images" / image)
+                (root / "images" / image).write_bytes(
+                    image_bytes((24 + i, 20), "JPEG", color=colour)
+                )
                 samples.append(
                     {
                         "image": image,

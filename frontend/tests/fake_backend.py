@@ -16,17 +16,10 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from flipkart_contract.run_id import parse_run_id
+from flipkart_contract.testing import FLIPKART_CLASSES, card_dict, image_bytes
 from PIL import Image
 
-CLASSES = [
-    "Baby Care",
-    "Beauty and Personal Care",
-    "Computers",
-    "Home Decor & Festive Needs",
-    "Home Furnishing",
-    "Kitchen & Dining",
-    "Watches",
-]
 RUN_IDS = ["20261123-101500_efficientnet_lite0_finetune", "20261123-111500_efficientnet_b0_freeze"]
 
 
@@ -34,51 +27,63 @@ def error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
-def card(run_id: str, name: str, framework: str, accuracy: float, latency: float) -> dict:
-    n = len(CLASSES)
-    # 20 right per class, one confused with the next class
-    matrix = [[20 if i == j else int(j == (i + 1) % n) for j in range(n)] for i in range(n)]
-    per_class = {
-        c: {"precision": 0.9, "recall": 0.8, "f1": round(0.7 + i / 50, 3), "support": 21}
-        for i, c in enumerate(CLASSES)
-    }
-    return {
-        "schema_version": 1,
-        "name": name,
-        "framework": framework,
-        "run_id": run_id,
-        "mode": run_id.rsplit("_", 1)[1],
-        "classes": CLASSES,
-        "metrics": {
-            "test": {
-                "accuracy": accuracy,
-                "macro_f1": accuracy - 0.01,
-                "num_images": 147,
-                "per_class": per_class,
-                "confusion_matrix": matrix,
-            }
+def card(run_id: str, framework: str, accuracy: float, latency: float) -> dict[str, Any]:
+    """A valid schema-2 card (the contract's fixture) with this run's figures."""
+    _, architecture, training_mode = parse_run_id(run_id)
+    return card_dict(
+        f"onnx of {run_id}".encode(),
+        run_id,
+        architecture=architecture,
+        framework=framework,
+        training_mode=training_mode,
+        accuracy=accuracy,
+        latency_ms={
+            "batch_1": latency,
+            "batch_16_per_image": latency / 3,
+            "threads": 1,
+            "hardware": "test",
         },
-        "latency_ms": {"batch_1": latency, "batch_16_per_image": latency / 3},
-        "parameters": 3_380_000,
-        "created_at": "2026-11-23T10:40:00Z",
+        parameters=3_380_000,
+    )
+
+
+def model_item(card: dict[str, Any], production: str | None) -> dict[str, Any]:
+    """One item of GET /v1/models for a card."""
+    return {
+        "run_id": card["run_id"],
+        "architecture": card["architecture"],
+        "framework": card["framework"],
+        "training_mode": card["training_mode"],
+        "is_production": card["run_id"] == production,
+        "card": card,
     }
+
+
+def models_answer(production: str | None = RUN_IDS[0]) -> dict[str, Any]:
+    """The answer of GET /v1/models: the two models of RUN_IDS, the first in production."""
+    cards = [
+        card(RUN_IDS[0], "pytorch", 0.86, 2.9),
+        card(RUN_IDS[1], "tensorflow", 0.79, 6.1),
+    ]
+    return {"production": production, "models": [model_item(c, production) for c in cards]}
 
 
 def fake_prediction(data: bytes) -> dict[str, Any]:
     """Deterministic answer from the image bytes (tests read it back from `calls`)."""
     digest = hashlib.sha256(data).digest()
-    top = digest[0] % len(CLASSES)
+    classes = FLIPKART_CLASSES
+    top = digest[0] % len(classes)
     confidence = 0.35 + (digest[1] % 60) / 100  # 0.35 .. 0.94
-    rest = (1 - confidence) / (len(CLASSES) - 1)
+    rest = (1 - confidence) / (len(classes) - 1)
     probabilities = [
-        {"label": c, "probability": confidence if i == top else rest} for i, c in enumerate(CLASSES)
+        {"label": c, "probability": confidence if i == top else rest} for i, c in enumerate(classes)
     ]
     probabilities.sort(key=lambda p: -p["probability"])
     return {
         "id": digest[2:8].hex(),
         "cached": False,
-        "model": {"name": "efficientnet_lite0", "run_id": RUN_IDS[0], "framework": "pytorch"},
-        "label": CLASSES[top],
+        "model": {"run_id": RUN_IDS[0], "architecture": "efficientnet_lite0"},
+        "label": classes[top],
         "confidence": confidence,
         "uncertain": confidence < 0.5,
         "probabilities": probabilities,
@@ -141,30 +146,11 @@ def create_app(behaviour: Behaviour) -> FastAPI:
         data = await read_image(request)
         if isinstance(data, JSONResponse):
             return data
-        buffer = io.BytesIO()
-        Image.new("RGB", (16, 16), (255, 255, 255)).save(buffer, format="PNG")
-        return Response(buffer.getvalue(), media_type="image/png")
+        return Response(image_bytes((16, 16), color=(255, 255, 255)), media_type="image/png")
 
     @app.get("/v1/models")
     async def models():
-        items = [
-            card(RUN_IDS[0], "efficientnet_lite0", "pytorch", 0.86, 2.9),
-            card(RUN_IDS[1], "efficientnet_b0", "tensorflow", 0.79, 6.1),
-        ]
-        return {
-            "production": RUN_IDS[0],
-            "models": [
-                {
-                    "run_id": c["run_id"],
-                    "name": c["name"],
-                    "framework": c["framework"],
-                    "mode": c["mode"],
-                    "is_production": c["run_id"] == RUN_IDS[0],
-                    "card": c,
-                }
-                for c in items
-            ],
-        }
+        return models_answer()
 
     @app.get("/v1/stats")
     async def stats(window_hours: float = 24.0):
@@ -202,7 +188,7 @@ def create_app(behaviour: Behaviour) -> FastAPI:
         body = await request.json()
         if not str(body.get("prediction_id", "")).isalnum():
             return error(404, "unknown_prediction", "no stored prediction has this id")
-        if body.get("label") not in CLASSES:
+        if body.get("label") not in FLIPKART_CLASSES:
             return error(422, "unknown_label", f"unknown label {body.get('label')!r}")
         behaviour.calls.append({"path": "/v1/feedback", **body})
         return {"prediction_id": body["prediction_id"], "label": body["label"]}

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 from fake_backend import free_port
+from flipkart_contract import ModelCard
 
 REPO = Path(__file__).resolve().parents[2]
 UV = os.environ.get("UV") or shutil.which("uv") or str(REPO / ".tools" / "bin" / "uv")
@@ -75,7 +76,10 @@ class RealBackend:
             self.process.kill()
             self.process.wait(timeout=10)
 
-    def production_classes(self) -> list[str]:
+    def production_card(self) -> ModelCard:
         models = httpx.get(f"{self.url}/v1/models", timeout=10).json()
         (entry,) = [m for m in models["models"] if m["run_id"] == models["production"]]
-        return entry["card"]["classes"]
+        return ModelCard.model_validate(entry["card"])
+
+    def production_classes(self) -> list[str]:
+        return self.production_card().classes

@@ -3,15 +3,14 @@
 import io
 
 import pytest
-from fake_backend import CLASSES, free_port
+from fake_backend import RUN_IDS, free_port
+from flipkart_contract.testing import FLIPKART_CLASSES, image_bytes
 from flipkart_ui.api_client import ApiClient, ApiError, ImageInput
 from PIL import Image
 
 
 def png_bytes(colour=(200, 10, 10)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (12, 9), colour).save(buffer, format="PNG")
-    return buffer.getvalue()
+    return image_bytes((12, 9), color=colour)
 
 
 @pytest.fixture()
@@ -27,13 +26,13 @@ def test_predict_sends_the_file_field_and_returns_the_answer(client, backend):
     assert call["source"] == "file" and call["bytes"] == len(png_bytes())
     assert call["query"] == {"top_k": "3"}
     assert answer == call["answer"]
-    assert answer["label"] in CLASSES
+    assert answer["label"] in FLIPKART_CLASSES
 
 
 def test_predict_from_a_path(client, tmp_path):
     path = tmp_path / "a.png"
     path.write_bytes(png_bytes((0, 0, 255)))
-    assert client.predict(ImageInput.from_path(path))["label"] in CLASSES
+    assert client.predict(ImageInput.from_path(path))["label"] in FLIPKART_CLASSES
 
 
 def test_rejected_image_carries_the_backend_message(client):
@@ -63,9 +62,32 @@ def test_preprocess_returns_png(client):
     assert Image.open(io.BytesIO(data)).size == (16, 16)
 
 
+def test_predict_names_the_model_by_run_id_and_architecture(client):
+    answer = client.predict(ImageInput(data=png_bytes(), filename="x.png"))
+    assert answer["model"] == {"run_id": RUN_IDS[0], "architecture": "efficientnet_lite0"}
+
+
 def test_models(client):
     models = client.models()
     assert models["production"] == models["models"][0]["run_id"]
+    first = models["models"][0]
+    assert set(first) == {
+        "run_id",
+        "architecture",
+        "framework",
+        "training_mode",
+        "is_production",
+        "card",
+    }
+    assert first["card"]["resize_policy"]["method"] in ("crop", "pad")
+
+
+def test_a_model_list_item_without_run_id_is_a_bad_response(client, monkeypatch):
+    answer = {"production": None, "models": [{"architecture": "x"}]}
+    monkeypatch.setattr(client, "_json", lambda *args, **kwargs: answer)
+    with pytest.raises(ApiError) as info:
+        client.models()
+    assert info.value.kind == "bad_response" and "run_id" in info.value.message
 
 
 def test_ready_503_is_data_not_an_error(client):

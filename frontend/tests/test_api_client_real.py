@@ -4,6 +4,8 @@ serving the committed production model): the contract both projects must agree o
 import io
 
 import pytest
+from flipkart_contract import ModelCard
+from flipkart_contract.testing import image_bytes
 from flipkart_ui.api_client import ApiClient, ApiError, ImageInput
 from PIL import Image
 from real_backend import RealBackend, missing
@@ -27,27 +29,37 @@ def client(backend):
 
 
 def png(size=(120, 80), colour=(30, 120, 200)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, colour).save(buffer, format="PNG")
-    return buffer.getvalue()
+    return image_bytes(size, color=colour)
 
 
 def test_predict_answers_with_the_production_model(client, backend):
     answer = client.predict(ImageInput(data=png(), filename="blue.png"), top_k=3)
     classes = backend.production_classes()
     assert answer["label"] in classes
-    assert answer["model"]["run_id"] in client.models()["production"]
+    production = backend.production_card()
+    assert answer["model"] == {"run_id": production.run_id, "architecture": production.architecture}
     probabilities = {p["label"]: p["probability"] for p in answer["probabilities"]}
     assert set(probabilities) <= set(classes) and len(probabilities) >= 3
     assert sum(probabilities.values()) <= 1.0 + 1e-6
     assert answer["id"]  # stored: feedback can refer to it
 
 
-def test_preprocess_returns_what_the_model_sees(client):
+def test_every_listed_model_has_a_card_this_app_reads(client):
+    models = client.models()
+    assert models["models"] and [m["run_id"] for m in models["models"] if m["is_production"]] == [
+        models["production"]
+    ]
+    for item in models["models"]:
+        card = ModelCard.model_validate(item["card"])
+        assert (item["run_id"], item["architecture"]) == (card.run_id, card.architecture)
+        assert (item["framework"], item["training_mode"]) == (card.framework, card.training_mode)
+
+
+def test_preprocess_returns_what_the_model_sees(client, backend):
     data = client.preprocess(ImageInput(data=png((300, 100)), filename="wide.png"))
     image = Image.open(io.BytesIO(data))
-    card = next(m for m in client.models()["models"] if m["is_production"])["card"]
-    assert image.size == (card["input"]["width"], card["input"]["height"])
+    size = backend.production_card().resize_policy.size
+    assert image.size == (size, size)
 
 
 def test_feedback_on_a_stored_prediction(client):

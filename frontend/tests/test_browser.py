@@ -9,8 +9,8 @@ import re
 
 import pytest
 from fake_backend import FakeBackend
+from flipkart_contract.testing import image_bytes
 from flipkart_ui.assets import load_samples
-from PIL import Image
 from ui_harness import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -83,7 +83,7 @@ def test_pick_a_sample_shows_the_prediction(page, browser_backend, assets_dir):
 
 def test_upload_a_file(page, browser_backend, tmp_path):
     path = tmp_path / "upload.png"
-    Image.new("RGB", (30, 40), (12, 200, 90)).save(path)
+    path.write_bytes(image_bytes((30, 40), color=(12, 200, 90)))
     page.locator("#upload input[type=file]").set_input_files(path)
     expect(page.locator("#prediction-details")).to_contain_text("with a confidence of")
     answer = last_prediction(browser_backend)

@@ -2,7 +2,8 @@
 
 import pandas as pd
 import pytest
-from fake_backend import CLASSES, RUN_IDS, card
+from fake_backend import RUN_IDS, card, model_item
+from flipkart_contract.testing import FLIPKART_CLASSES
 from flipkart_ui import charts
 from flipkart_ui.assets import AssetsError, load_dashboard, load_samples
 from flipkart_ui.palette import OKABE_ITO, category_colors
@@ -15,7 +16,7 @@ def frame(assets_dir):
 
 def test_category_counts_and_filter(frame):
     counts = charts.category_counts(frame)
-    assert counts["label"].tolist() == CLASSES
+    assert counts["label"].tolist() == FLIPKART_CLASSES
     assert counts["count"].tolist() == [6] * 7
     shown = charts.filter_categories(frame, ["Watches", "Computers"])
     assert charts.category_counts(shown).to_dict("list") == {
@@ -26,7 +27,7 @@ def test_category_counts_and_filter(frame):
 
 def test_counts_chart_bars_follow_the_filter(frame):
     shown = charts.filter_categories(frame, ["Watches", "Computers"])
-    fig = charts.counts_chart(shown, "en", CLASSES)
+    fig = charts.counts_chart(shown, "en", FLIPKART_CLASSES)
     bars = {trace.name: list(trace.y) for trace in fig.data}
     assert bars == {"Computers": [6], "Watches": [6]}
     # colours stay attached to the category whatever the filter
@@ -38,30 +39,30 @@ def test_counts_chart_bars_follow_the_filter(frame):
 
 def test_every_dataset_chart_builds_and_is_translated(frame):
     for build in charts.DATASET_CHARTS:
-        en, fr = build(frame, "en", CLASSES), build(frame, "fr", CLASSES)
+        en, fr = build(frame, "en", FLIPKART_CLASSES), build(frame, "fr", FLIPKART_CLASSES)
         assert en.layout.title.text and fr.layout.title.text != en.layout.title.text
         assert len(en.data) >= 1
 
 
 def test_file_size_chart_is_in_kilobytes(frame):
-    fig = charts.file_size_chart(frame, "en", CLASSES)
+    fig = charts.file_size_chart(frame, "en", FLIPKART_CLASSES)
     values = sorted(v for trace in fig.data for v in trace.x)
     assert values[0] == pytest.approx(20_000 / 1024)
     assert values[-1] == pytest.approx(25_000 / 1024)
 
 
 def test_price_chart_drops_missing_prices(frame):
-    fig = charts.price_chart(frame, "en", CLASSES)
+    fig = charts.price_chart(frame, "en", FLIPKART_CLASSES)
     assert sum(len(trace.y) for trace in fig.data) == len(frame) - 7  # one missing per class
 
 
 def test_empty_selection_gives_a_no_data_figure(frame):
-    fig = charts.counts_chart(charts.filter_categories(frame, []), "fr", CLASSES)
+    fig = charts.counts_chart(charts.filter_categories(frame, []), "fr", FLIPKART_CLASSES)
     assert fig.layout.annotations[0].text == "Aucune donnée"
 
 
 def test_resolution_scatter_has_product_names_on_hover(frame):
-    fig = charts.resolution_chart(frame, "en", CLASSES)
+    fig = charts.resolution_chart(frame, "en", FLIPKART_CLASSES)
     watches = next(trace for trace in fig.data if trace.name == "Watches")
     assert "Watches product 0" in list(watches.hovertext)
 
@@ -75,70 +76,103 @@ def test_probability_chart_sorted_with_percent_text():
 
 
 def models_answer() -> dict:
-    items = [
-        card(RUN_IDS[1], "efficientnet_b0", "tensorflow", 0.79, 6.1),
-        card(RUN_IDS[0], "efficientnet_lite0", "pytorch", 0.86, 2.9),
+    """/v1/models as the backend answers it, plus the promotion history (optional field)."""
+    cards = [
+        card(RUN_IDS[1], "tensorflow", 0.79, 6.1),
+        card(RUN_IDS[0], "pytorch", 0.86, 2.9),
     ]
     return {
         "production": RUN_IDS[0],
         "history": [{"at": "2026-11-23T11:00:00Z", "run_id": RUN_IDS[0]}],
-        "models": [
-            {
-                "run_id": c["run_id"],
-                "name": c["name"],
-                "framework": c["framework"],
-                "is_production": c["run_id"] == RUN_IDS[0],
-                "card": c,
-            }
-            for c in items
-        ],
+        "models": [model_item(c, RUN_IDS[0]) for c in cards],
     }
 
 
 def test_leaderboard_best_macro_f1_first():
-    table = charts.leaderboard(models_answer())
-    assert table["name"].tolist() == ["efficientnet_lite0", "efficientnet_b0"]
-    assert table["accuracy"].tolist() == [0.86, 0.79]
-    assert table["macro_f1"].tolist() == pytest.approx([0.85, 0.78])
+    answer = models_answer()
+    lite, b0 = answer["models"][1]["card"], answer["models"][0]["card"]
+    table = charts.leaderboard(answer)
+    assert table["architecture"].tolist() == ["efficientnet_lite0", "efficientnet_b0"]
+    assert table["run_id"].tolist() == [RUN_IDS[0], RUN_IDS[1]]
+    tests = [lite["metrics"]["test"], b0["metrics"]["test"]]
+    assert table["accuracy"].tolist() == [m["accuracy"] for m in tests]
+    assert table["macro_f1"].tolist() == [m["macro_f1"] for m in tests]
+    assert tests[0]["macro_f1"] > tests[1]["macro_f1"]  # the order is not the answer's order
     assert table["latency_ms"].tolist() == [2.9, 6.1]
     assert table["parameters_m"].tolist() == [3.38, 3.38]
     assert table["is_production"].tolist() == [True, False]
-    assert table["mode"].tolist() == ["finetune", "freeze"]  # from the card when the item lacks it
+    assert table["training_mode"].tolist() == ["finetune", "freeze"]
     shown = charts.leaderboard_display(table, "fr")
     assert "Exactitude" in shown.columns and shown["Production"].tolist() == ["oui", ""]
+    assert "Entraînement" in shown.columns and "Architecture" in shown.columns
 
 
-def test_leaderboard_tolerates_missing_card_fields():
-    table = charts.leaderboard({"models": [{"run_id": "r", "name": "m", "card": {}}]})
-    assert table["accuracy"].isna().all()
-    assert charts.accuracy_latency_chart(table, "en").layout.annotations[0].text == "No data"
+def test_an_unreadable_card_is_listed_with_its_figures_unavailable():
+    answer = models_answer()
+    answer["models"][0]["card"] = {"schema_version": 1, "name": "efficientnet_b0"}  # old schema
+    answer["models"].append({"run_id": "r", "architecture": "m", "card": None})
+    table = charts.leaderboard(answer)
+    assert table["architecture"].tolist() == ["efficientnet_lite0", "efficientnet_b0", "m"]
+    assert table["accuracy"].isna().tolist() == [False, True, True]
+    assert charts.unreadable_cards(answer) == [RUN_IDS[1], "r"]
+    assert set(charts.per_class_f1(answer)["architecture"]) == {"efficientnet_lite0"}
+    no_cards = {"models": [{"run_id": "r", "architecture": "m", "card": {}}]}
+    figure = charts.accuracy_latency_chart(charts.leaderboard(no_cards), "en")
+    assert figure.layout.annotations[0].text == "No data"
+
+
+def test_the_item_fields_win_and_the_card_fills_the_gaps():
+    lite = card(RUN_IDS[0], "pytorch", 0.86, 2.9)
+    (entry,) = charts.model_entries({"production": RUN_IDS[0], "models": [{"card": lite}]})
+    assert (entry.run_id, entry.architecture, entry.training_mode) == (
+        RUN_IDS[0],
+        "efficientnet_lite0",
+        "finetune",
+    )
+    assert entry.is_production and entry.card.resize_policy.method == "pad"
 
 
 def test_accuracy_latency_scatter_marks_production():
-    fig = charts.accuracy_latency_chart(charts.leaderboard(models_answer()), "en")
+    answer = models_answer()
+    fig = charts.accuracy_latency_chart(charts.leaderboard(answer), "en")
     pytorch = next(trace for trace in fig.data if trace.name == "pytorch")
     assert list(pytorch.marker.symbol) == ["star"]
-    assert list(pytorch.x) == [2.9] and list(pytorch.y) == [0.86]
+    assert list(pytorch.text) == ["efficientnet_lite0"]
+    accuracy = answer["models"][1]["card"]["metrics"]["test"]["accuracy"]
+    assert list(pytorch.x) == [2.9] and list(pytorch.y) == [accuracy]
 
 
 def test_per_class_f1_and_confusion():
     answer = models_answer()
+    lite_card = answer["models"][1]["card"]
     f1 = charts.per_class_f1(answer)
     assert len(f1) == 2 * 7
-    lite = f1[f1["model"] == "efficientnet_lite0"].set_index("label")["f1"]
-    assert lite["Watches"] == pytest.approx(0.82)
-    item = charts.production_item(answer)
-    assert item["run_id"] == RUN_IDS[0]
-    heatmap = charts.confusion_chart(item, "en").data[0]
-    assert list(heatmap.x) == CLASSES and heatmap.z[0][0] == 20 and heatmap.z[0][1] == 1
-    assert charts.production_since(answer, item) == "2026-11-23T11:00:00Z"
-    assert charts.production_since({"models": []}, item) is None
+    lite = f1[f1["architecture"] == "efficientnet_lite0"].set_index("label")["f1"]
+    per_class = lite_card["metrics"]["test"]["per_class"]
+    assert lite.to_dict() == {label: scores["f1"] for label, scores in per_class.items()}
+    entry = charts.production_entry(answer)
+    assert entry.run_id == RUN_IDS[0]
+    figure = charts.confusion_chart(entry, "en")
+    assert figure.layout.title.text == "Confusion matrix of efficientnet_lite0 (test split)"
+    heatmap = figure.data[0]
+    assert list(heatmap.x) == FLIPKART_CLASSES
+    assert [list(row) for row in heatmap.z] == lite_card["metrics"]["test"]["confusion_matrix"]
+    assert charts.production_since(answer, entry) == "2026-11-23T11:00:00Z"
+    assert charts.production_since({"models": []}, entry) is None
 
 
-def test_confusion_matrix_of_the_wrong_size_is_not_drawn():
-    metrics = {"test": {"confusion_matrix": [[1]]}}
-    item = {"name": "m", "card": {"classes": ["a", "b"], "metrics": metrics}}
-    assert charts.confusion_chart(item, "en").layout.annotations[0].text == "No data"
+def test_confusion_matrix_needs_a_readable_card():
+    assert charts.confusion_chart(None, "en").layout.annotations[0].text == "No data"
+    bad = charts.model_entries({"models": [{"run_id": "r", "architecture": "m", "card": {}}]})
+    figure = charts.confusion_chart(bad[0], "en")
+    assert figure.layout.annotations[0].text == "No data" and "of m " in figure.layout.title.text
+
+
+def test_a_card_with_a_matrix_of_the_wrong_size_is_unreadable():
+    broken = card(RUN_IDS[0], "pytorch", 0.86, 2.9)
+    broken["metrics"]["test"]["confusion_matrix"] = [[1]]
+    assert charts.parse_card(broken) is None
+    assert charts.parse_card(card(RUN_IDS[0], "pytorch", 0.86, 2.9)) is not None
 
 
 def stats(by_label: dict[str, int]) -> dict:
@@ -212,10 +246,10 @@ def test_samples_skip_missing_images(assets_dir, tmp_path):
 
 def test_monitoring_keeps_each_category_colour():
     windows = {24: stats({"Computers": 2})}
-    fig = charts.timeline_chart(windows, "en", CLASSES)
+    fig = charts.timeline_chart(windows, "en", FLIPKART_CLASSES)
     assert fig.data[0].marker.color == OKABE_ITO[2]  # Computers' colour on the dashboard too
     probabilities = [{"label": "Watches", "probability": 1.0}]
     assert (
-        charts.probability_chart(probabilities, "en", CLASSES).data[0].marker.color[0]
+        charts.probability_chart(probabilities, "en", FLIPKART_CLASSES).data[0].marker.color[0]
         == (OKABE_ITO[6])
     )

@@ -13,8 +13,8 @@ import time
 
 import httpx
 import pytest
+from flipkart_contract.testing import image_bytes
 from flipkart_ui.assets import load_samples
-from PIL import Image
 from real_backend import RealBackend, missing
 from ui_harness import (
     CHROMIUM,
@@ -95,7 +95,7 @@ def test_feedback_is_recorded_by_the_backend(page, backend):
 def test_upload_a_file(page, backend, tmp_path):
     before = stored_predictions(backend)
     path = tmp_path / "upload.png"
-    Image.new("RGB", (300, 200), (240, 240, 240)).save(path)
+    path.write_bytes(image_bytes((300, 200), color=(240, 240, 240)))
     details = page.locator("#prediction-details")
     previous = details.inner_text()
     page.locator("#upload input[type=file]").set_input_files(path)

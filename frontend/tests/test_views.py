@@ -1,11 +1,11 @@
 """What the UI shows for answers and failures: friendly sentences, never a stack trace."""
 
 import pytest
-from fake_backend import fake_prediction
+from fake_backend import RUN_IDS, fake_prediction, models_answer
 from flipkart_ui import views
 from flipkart_ui.api_client import ApiError
-from flipkart_ui.app import Frontend
 from flipkart_ui.config import load_settings
+from flipkart_ui.handlers import Frontend
 
 
 @pytest.fixture()
@@ -104,6 +104,21 @@ def test_preview_failure_keeps_the_prediction(assets_dir, backend, monkeypatch):
     outputs = ui.classify(ui.samples[0].image, None, None, "en")
     assert outputs[1] is None and outputs[3] == ""
     assert "preview of the transformed image is unavailable" in outputs[6]
+
+
+def test_models_view_says_which_cards_cannot_be_read():
+    answer = models_answer()
+    answer["models"][1]["card"] = {"schema_version": 1, "name": "efficientnet_b0"}
+    status, production, table, *_ = views.render_models({"response": answer}, "en")
+    assert status == (
+        f"2 models from the backend. The card of `{RUN_IDS[1]}` cannot be read by this app: "
+        "its figures are unavailable."
+    )
+    assert "In production: **efficientnet_lite0**" in production
+    assert table["Accuracy"].isna().tolist() == [False, True]
+    answer["models"][0]["card"] = None  # the production model's card: no confusion matrix
+    *_, confusion = views.render_models({"response": answer}, "fr")
+    assert confusion.layout.annotations[0].text == "Aucune donnée"
 
 
 def test_models_and_stats_views(assets_dir, backend):

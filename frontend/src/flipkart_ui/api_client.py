@@ -112,6 +112,8 @@ class ApiClient:
     def predict(
         self, image: ImageInput, top_k: int | None = None, model: str | None = None
     ) -> dict[str, Any]:
+        """The answer: label, confidence, uncertain, probabilities, latency_ms, the stored `id`
+        and `model` = {run_id, architecture}. `model` picks one by run_id (default: production)."""
         params = {k: v for k, v in {"top_k": top_k, "model": model}.items() if v is not None}
         body = self._json("POST", "/v1/predict", params=params, **self._image_kwargs(image))
         for key in ("label", "confidence", "probabilities"):
@@ -129,9 +131,14 @@ class ApiClient:
         return response.content
 
     def models(self) -> dict[str, Any]:
+        """{production, models: [{run_id, architecture, framework, training_mode, is_production,
+        card}]}; each card is a `flipkart_contract.ModelCard` (charts.model_entries parses it)."""
         body = self._json("GET", "/v1/models")
-        if not isinstance(body.get("models"), list):
+        models = body.get("models")
+        if not isinstance(models, list):
             raise ApiError("bad_response", "the model list has no 'models' array")
+        if not all(isinstance(item, dict) and item.get("run_id") for item in models):
+            raise ApiError("bad_response", "a model in the list has no 'run_id'")
         return body
 
     def stats(self, window_hours: float | None = None) -> dict[str, Any]:

@@ -1,10 +1,12 @@
 """Plotly figures and the aggregates behind them. Pure functions: data in, figure out."""
 
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
+from flipkart_contract import ModelCard
 
 from flipkart_ui.i18n import t
 from flipkart_ui.palette import OKABE_ITO, SEQUENTIAL, category_colors
@@ -158,35 +160,81 @@ def probability_chart(
 # ---- model cards (Models tab) --------------------------------------------------------------
 
 
-def _get(mapping: Any, *keys: str) -> Any:
-    for key in keys:
-        if not isinstance(mapping, dict) or key not in mapping:
-            return None
-        mapping = mapping[key]
-    return mapping
+@dataclass(frozen=True)
+class ModelEntry:
+    """One item of `GET /v1/models`, its card parsed with the contract's `ModelCard`.
+
+    `card` is None when the item has no card or one this app cannot read (another schema
+    version, a missing field): the model is still listed, its figures shown as unavailable.
+    """
+
+    run_id: str
+    architecture: str
+    framework: str | None
+    training_mode: str | None
+    is_production: bool
+    card: ModelCard | None
+
+
+def parse_card(data: Any) -> ModelCard | None:
+    try:
+        return ModelCard.model_validate(data)
+    except ValueError:  # pydantic's ValidationError
+        return None
+
+
+def model_entries(models: dict[str, Any]) -> list[ModelEntry]:
+    entries = []
+    for item in models.get("models") or []:
+        if not isinstance(item, dict):
+            continue
+        card = parse_card(item.get("card"))
+        run_id = str(item.get("run_id") or (card.run_id if card else "?"))
+        entries.append(
+            ModelEntry(
+                run_id=run_id,
+                architecture=str(item.get("architecture") or (card.architecture if card else "?")),
+                framework=item.get("framework") or (card.framework if card else None),
+                training_mode=item.get("training_mode") or (card.training_mode if card else None),
+                is_production=bool(item.get("is_production")) or run_id == models.get("production"),
+                card=card,
+            )
+        )
+    return entries
+
+
+LEADERBOARD_COLUMNS = {  # column -> i18n key of its heading
+    "architecture": "col_architecture",
+    "run_id": "col_run_id",
+    "framework": "col_framework",
+    "training_mode": "col_training_mode",
+    "accuracy": "col_accuracy",
+    "macro_f1": "col_macro_f1",
+    "latency_ms": "col_latency",
+    "parameters_m": "col_parameters",
+    "is_production": "col_production",
+}
 
 
 def leaderboard(models: dict[str, Any]) -> pd.DataFrame:
-    """One row per model, best test macro-F1 first. Missing card fields stay empty (NaN)."""
+    """One row per model, best test macro-F1 first. Figures of an unreadable card stay NaN."""
     rows = []
-    for item in models.get("models", []):
-        card = item.get("card") or {}
-        parameters = card.get("parameters")
+    for entry in model_entries(models):
+        card = entry.card
         rows.append(
             {
-                "name": item.get("name") or card.get("name"),
-                "run_id": item.get("run_id") or card.get("run_id"),
-                "framework": item.get("framework") or card.get("framework"),
-                "mode": item.get("mode") or card.get("mode"),
-                "accuracy": _get(card, "metrics", "test", "accuracy"),
-                "macro_f1": _get(card, "metrics", "test", "macro_f1"),
-                "latency_ms": _get(card, "latency_ms", "batch_1"),
-                "parameters_m": parameters / 1e6 if isinstance(parameters, int | float) else None,
-                "is_production": bool(item.get("is_production")),
+                "architecture": entry.architecture,
+                "run_id": entry.run_id,
+                "framework": entry.framework,
+                "training_mode": entry.training_mode,
+                "accuracy": card.metrics.test.accuracy if card else None,
+                "macro_f1": card.metrics.test.macro_f1 if card else None,
+                "latency_ms": card.latency_ms.batch_1 if card else None,
+                "parameters_m": card.parameters / 1e6 if card else None,
+                "is_production": entry.is_production,
             }
         )
-    columns = ["name", "run_id", "framework", "mode", "accuracy", "macro_f1", "latency_ms"]
-    frame = pd.DataFrame(rows, columns=[*columns, "parameters_m", "is_production"])
+    frame = pd.DataFrame(rows, columns=list(LEADERBOARD_COLUMNS))
     for column in ("accuracy", "macro_f1", "latency_ms", "parameters_m"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
     return frame.sort_values("macro_f1", ascending=False, na_position="last", ignore_index=True)
@@ -199,18 +247,7 @@ def leaderboard_display(table: pd.DataFrame, lang: str) -> pd.DataFrame:
         shown[column] = shown[column].round(3)
     shown["latency_ms"] = shown["latency_ms"].round(2)
     shown["parameters_m"] = shown["parameters_m"].round(2)
-    names = {
-        "name": "col_model",
-        "run_id": "col_run_id",
-        "framework": "col_framework",
-        "mode": "col_mode",
-        "accuracy": "col_accuracy",
-        "macro_f1": "col_macro_f1",
-        "latency_ms": "col_latency",
-        "parameters_m": "col_parameters",
-        "is_production": "col_production",
-    }
-    return shown.rename(columns={k: t(v, lang) for k, v in names.items()})
+    return shown.rename(columns={k: t(v, lang) for k, v in LEADERBOARD_COLUMNS.items()})
 
 
 def accuracy_latency_chart(table: pd.DataFrame, lang: str) -> go.Figure:
@@ -228,7 +265,7 @@ def accuracy_latency_chart(table: pd.DataFrame, lang: str) -> go.Figure:
                 y=group["accuracy"],
                 mode="markers+text",
                 name=str(framework),
-                text=group["name"],
+                text=group["architecture"],
                 textposition="top center",
                 marker={
                     "size": [18 if p else 11 for p in group["is_production"]],
@@ -239,7 +276,7 @@ def accuracy_latency_chart(table: pd.DataFrame, lang: str) -> go.Figure:
                 hovertemplate="%{text}<br>%{customdata}<br>%{y:.3f} / %{x:.2f} ms<extra></extra>",
             )
         )
-    # room around the points so that the model names written beside them stay inside
+    # room around the points so that the architectures written beside them stay inside
     x_max = float(points["latency_ms"].max())
     y_min, y_max = float(points["accuracy"].min()), float(points["accuracy"].max())
     fig.update_layout(
@@ -252,14 +289,13 @@ def accuracy_latency_chart(table: pd.DataFrame, lang: str) -> go.Figure:
 
 
 def per_class_f1(models: dict[str, Any]) -> pd.DataFrame:
-    rows = []
-    for item in models.get("models", []):
-        card = item.get("card") or {}
-        per_class = _get(card, "metrics", "test", "per_class") or {}
-        for label, scores in per_class.items():
-            if isinstance(scores, dict) and "f1" in scores:
-                rows.append({"model": item.get("name"), "label": label, "f1": scores["f1"]})
-    return pd.DataFrame(rows, columns=["model", "label", "f1"])
+    rows = [
+        {"architecture": entry.architecture, "label": label, "f1": scores.f1}
+        for entry in model_entries(models)
+        if entry.card is not None
+        for label, scores in (entry.card.metrics.test.per_class or {}).items()
+    ]
+    return pd.DataFrame(rows, columns=["architecture", "label", "f1"])
 
 
 def per_class_f1_chart(models: dict[str, Any], lang: str) -> go.Figure:
@@ -271,29 +307,31 @@ def per_class_f1_chart(models: dict[str, Any], lang: str) -> go.Figure:
         frame,
         x="label",
         y="f1",
-        color="model",
+        color="architecture",
         barmode="group",
         color_discrete_sequence=OKABE_ITO[4:] + OKABE_ITO[:4],
-        labels={"label": t("axis_category", lang), "f1": t("axis_f1", lang), "model": ""},
+        labels={"label": t("axis_category", lang), "f1": t("axis_f1", lang), "architecture": ""},
     )
     fig.update_layout(title=title, yaxis_range=[0, 1], **LAYOUT)
     return fig
 
 
-def production_item(models: dict[str, Any]) -> dict[str, Any] | None:
-    for item in models.get("models", []):
-        if item.get("is_production") or item.get("run_id") == models.get("production"):
-            return item
-    return None
+def production_entry(models: dict[str, Any]) -> ModelEntry | None:
+    return next((entry for entry in model_entries(models) if entry.is_production), None)
 
 
-def confusion_chart(item: dict[str, Any] | None, lang: str) -> go.Figure:
-    card = (item or {}).get("card") or {}
-    title = t("chart_confusion", lang, name=card.get("name") or (item or {}).get("name") or "?")
-    matrix = _get(card, "metrics", "test", "confusion_matrix")
-    classes = card.get("classes") or []
-    if not matrix or len(matrix) != len(classes):
+def unreadable_cards(models: dict[str, Any]) -> list[str]:
+    """Run ids of the models whose card this app cannot read."""
+    return [entry.run_id for entry in model_entries(models) if entry.card is None]
+
+
+def confusion_chart(entry: ModelEntry | None, lang: str) -> go.Figure:
+    title = t("chart_confusion", lang, architecture=entry.architecture if entry else "?")
+    # the card's own checks guarantee a classes x classes matrix when there is one
+    matrix = entry.card.metrics.test.confusion_matrix if entry and entry.card else None
+    if not matrix:
         return empty_figure(title, lang)
+    classes = entry.card.classes
     fig = go.Figure(
         go.Heatmap(
             z=matrix,
@@ -315,15 +353,14 @@ def confusion_chart(item: dict[str, Any] | None, lang: str) -> go.Figure:
     return fig
 
 
-def production_since(models: dict[str, Any], item: dict[str, Any] | None) -> str | None:
+def production_since(models: dict[str, Any], entry: ModelEntry | None) -> str | None:
     """When the production model was promoted, if the backend says so (contract field optional)."""
-    if item is None:
+    if entry is None:
         return None
-    for value in (item.get("promoted_at"), models.get("production_since")):
-        if value:
-            return str(value)
+    if models.get("production_since"):
+        return str(models["production_since"])
     history = models.get("history") or []
-    promotions = [h for h in history if isinstance(h, dict) and h.get("run_id") == item["run_id"]]
+    promotions = [h for h in history if isinstance(h, dict) and h.get("run_id") == entry.run_id]
     return str(promotions[-1].get("at")) if promotions and promotions[-1].get("at") else None
 
 

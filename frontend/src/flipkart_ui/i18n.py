@@ -36,9 +36,9 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "details": {"en": "Details", "fr": "Détails"},
     "result_line": {
-        "en": "**{label}** with a confidence of **{confidence}** — model `{model}`, "
+        "en": "**{label}** with a confidence of **{confidence}** — model `{architecture}`, "
         "{latency} ms on the server.",
-        "fr": "**{label}** avec une confiance de **{confidence}** — modèle `{model}`, "
+        "fr": "**{label}** avec une confiance de **{confidence}** — modèle `{architecture}`, "
         "{latency} ms côté serveur.",
     },
     "uncertain": {
@@ -112,8 +112,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "refresh": {"en": "Refresh", "fr": "Actualiser"},
     "leaderboard": {"en": "Leaderboard", "fr": "Classement"},
     "production_line": {
-        "en": "In production: **{name}** (`{run_id}`, {framework}) since {since}.",
-        "fr": "En production : **{name}** (`{run_id}`, {framework}) depuis {since}.",
+        "en": "In production: **{architecture}** (`{run_id}`, {framework}) since {since}.",
+        "fr": "En production : **{architecture}** (`{run_id}`, {framework}) depuis {since}.",
     },
     "production_unknown": {
         "en": "No model is marked as in production.",
@@ -123,17 +123,17 @@ TEXTS: dict[str, dict[str, str]] = {
     "chart_acc_latency": {"en": "Accuracy vs latency", "fr": "Exactitude et latence"},
     "chart_f1": {"en": "F1 per category", "fr": "F1 par catégorie"},
     "chart_confusion": {
-        "en": "Confusion matrix of {name} (test split)",
-        "fr": "Matrice de confusion de {name} (jeu de test)",
+        "en": "Confusion matrix of {architecture} (test split)",
+        "fr": "Matrice de confusion de {architecture} (jeu de test)",
     },
     "axis_accuracy": {"en": "Test accuracy", "fr": "Exactitude (test)"},
     "axis_latency": {"en": "Latency, batch 1 (ms)", "fr": "Latence, lot de 1 (ms)"},
     "axis_f1": {"en": "F1", "fr": "F1"},
     "axis_true": {"en": "True category", "fr": "Vraie catégorie"},
     "axis_predicted": {"en": "Predicted category", "fr": "Catégorie prédite"},
-    "col_model": {"en": "Model", "fr": "Modèle"},
+    "col_architecture": {"en": "Architecture", "fr": "Architecture"},
     "col_framework": {"en": "Framework", "fr": "Framework"},
-    "col_mode": {"en": "Mode", "fr": "Mode"},
+    "col_training_mode": {"en": "Training", "fr": "Entraînement"},
     "col_accuracy": {"en": "Accuracy", "fr": "Exactitude"},
     "col_macro_f1": {"en": "Macro-F1", "fr": "Macro-F1"},
     "col_latency": {"en": "Latency (ms)", "fr": "Latence (ms)"},
@@ -141,6 +141,11 @@ TEXTS: dict[str, dict[str, str]] = {
     "col_production": {"en": "Production", "fr": "Production"},
     "col_run_id": {"en": "Run", "fr": "Exécution"},
     "yes": {"en": "yes", "fr": "oui"},
+    "cards_unavailable": {
+        "en": "The card of {run_ids} cannot be read by this app: its figures are unavailable.",
+        "fr": "La fiche de {run_ids} est illisible pour cette application : "
+        "ses chiffres sont indisponibles.",
+    },
     "models_loaded": {
         "en": "{count} models from the backend.",
         "fr": "{count} modèles fournis par le backend.",

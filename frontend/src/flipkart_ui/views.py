@@ -68,7 +68,7 @@ def render_prediction(
             lang,
             label=response["label"],
             confidence=_percent(float(response["confidence"])),
-            model=model.get("name") or model.get("run_id") or "?",
+            architecture=model.get("architecture") or model.get("run_id") or "?",
             latency="—" if latency is None else f"{float(latency):.1f}",
         )
     ]
@@ -132,27 +132,31 @@ def render_models(
             charts.confusion_chart(None, lang),
         )
     table = charts.leaderboard(models)
-    item = charts.production_item(models)
-    if item is None:
+    entry = charts.production_entry(models)
+    if entry is None:
         production = t("production_unknown", lang)
     else:
-        since = charts.production_since(models, item) or t("since_unknown", lang)
+        since = charts.production_since(models, entry) or t("since_unknown", lang)
         production = t(
             "production_line",
             lang,
-            name=item.get("name", "?"),
-            run_id=item.get("run_id", "?"),
-            framework=item.get("framework", "?"),
+            architecture=entry.architecture,
+            run_id=entry.run_id,
+            framework=entry.framework or "?",
             since=since,
         )
-    status = status or t("models_loaded", lang, count=len(table))
+    if not status:
+        status = t("models_loaded", lang, count=len(table))
+        if unreadable := charts.unreadable_cards(models):
+            run_ids = ", ".join(f"`{run_id}`" for run_id in unreadable)
+            status += " " + t("cards_unavailable", lang, run_ids=run_ids)
     return (
         status,
         production,
         charts.leaderboard_display(table, lang),
         charts.accuracy_latency_chart(table, lang),
         charts.per_class_f1_chart(models, lang),
-        charts.confusion_chart(item, lang),
+        charts.confusion_chart(entry, lang),
     )
 
 

@@ -1,0 +1,172 @@
+"""What the app does when a user acts: classify, send feedback, fetch models and statistics,
+draw the dashboard. Each handler returns the stored answer and its rendering (views.py); the
+tabs (tabs.py) wire them to components."""
+
+import io
+import threading
+from typing import Any
+
+import gradio as gr
+from PIL import Image
+
+from flipkart_ui import views
+from flipkart_ui.api_client import ApiClient, ApiError, ImageInput
+from flipkart_ui.assets import Sample, load_dashboard, load_samples
+from flipkart_ui.config import Settings
+from flipkart_ui.i18n import t
+
+STATS_WINDOWS_H = (1, 24, 168)
+
+
+class Frontend:
+    """Everything the event handlers need: settings, the backend client and the assets."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.client = ApiClient(settings.api_url, settings.api_timeout_s)
+        self.dashboard = load_dashboard(settings.assets_dir)
+        self.samples = load_samples(settings.assets_dir)
+        self.samples_by_image = {s.image: s for s in self.samples}
+        labels = self.dashboard["label"] if self.dashboard is not None else []
+        self.categories = sorted({*labels, *(s.label for s in self.samples)})
+        self._dashboard_cache: dict[tuple, tuple[Any, ...]] = {}
+        self._dashboard_lock = threading.Lock()
+
+    # ---- Classification ----------------------------------------------------------------
+
+    def _choose_input(
+        self, sample: str | None, upload: str | None, url: str | None
+    ) -> tuple[ImageInput, str | None, Sample | None]:
+        """The image to classify, what to display for it, and the sample when it is one."""
+        if upload:
+            return ImageInput.from_path(upload), upload, None
+        if url and url.strip():
+            return ImageInput.from_url(url), None, None
+        if sample:
+            chosen = self.samples_by_image.get(sample)
+            if chosen is None:
+                raise KeyError(sample)
+            return ImageInput.from_path(chosen.path), str(chosen.path), chosen
+        raise LookupError("nothing to classify")
+
+    def classify(
+        self,
+        sample: str | None,
+        upload: str | None,
+        url: str | None,
+        lang: str,
+        progress: gr.Progress | None = None,
+    ) -> tuple[Any, ...]:
+        """Outputs: shown image, transformed image, state, status, label, chart, details."""
+        state: dict[str, Any] = {"response": None, "message": None}
+        shown: str | None = None
+        preview: Image.Image | None = None
+        try:
+            image, shown, chosen = self._choose_input(sample, upload, url)
+        except LookupError as exc:
+            key = "err_unknown_sample" if isinstance(exc, KeyError) else "no_image"
+            state["message"] = (key, {"name": str(sample)})
+            return (None, None, state, *views.render_prediction(state, lang, self.categories))
+        except ValueError:
+            state["message"] = ("err_bad_url", {})
+            return (None, None, state, *views.render_prediction(state, lang, self.categories))
+        except OSError as exc:
+            state["message"] = ("err_file", {"reason": exc.strerror or type(exc).__name__})
+            return (None, None, state, *views.render_prediction(state, lang, self.categories))
+        if progress is not None:
+            progress(0.1, desc=t("sending", lang))
+        try:
+            state["response"] = self.client.predict(image)
+        except ApiError as exc:
+            state["message"] = views.error_message(exc, self.settings, "/v1/predict")
+            return (shown, None, state, *views.render_prediction(state, lang, self.categories))
+        state["true_label"] = chosen.label if chosen else None
+        if progress is not None:
+            progress(0.6, desc=t("previewing", lang))
+        try:
+            preview = decode_preview(self.client.preprocess(image))
+        except ApiError as exc:
+            reason = views.render_message(
+                views.error_message(exc, self.settings, "/v1/preprocess"), lang
+            )
+            state["preview_message"] = ("preview_missing", {"reason": reason.strip("*❌ ")})
+        return (shown, preview, state, *views.render_prediction(state, lang, self.categories))
+
+    def send_feedback(self, state: dict[str, Any], label: str | None, lang: str) -> tuple[Any, ...]:
+        response = (state or {}).get("response")
+        if response is None:
+            message: views.Message = ("feedback_no_prediction", {})
+        elif not label:
+            message = ("feedback_pick_label", {})
+        elif response.get("id") is None:
+            message = ("feedback_no_id", {})
+        else:
+            try:
+                self.client.feedback(response["id"], label)
+                message = ("feedback_thanks", {})
+            except ApiError as exc:
+                message = views.error_message(exc, self.settings, "/v1/feedback")
+        return message, views.render_message(message, lang)
+
+    def confirm_feedback(self, state: dict[str, Any], lang: str) -> tuple[Any, ...]:
+        response = (state or {}).get("response") or {}
+        return self.send_feedback(state, response.get("label"), lang)
+
+    # ---- Models and Monitoring -----------------------------------------------------------
+
+    def fetch_models(self, lang: str) -> tuple[Any, ...]:
+        state: dict[str, Any] = {"response": None, "message": None}
+        try:
+            state["response"] = self.client.models()
+        except ApiError as exc:
+            state["message"] = views.error_message(exc, self.settings, "/v1/models")
+            return (state, *views.render_models(state, lang))
+        try:  # /v1/models has no promotion date; /v1/stats has it when deployed and public
+            promotion = self.client.stats().get("since_promotion") or {}
+            if promotion.get("promoted_at") and promotion.get("production") == (
+                state["response"].get("production")
+            ):
+                state["response"]["production_since"] = promotion["promoted_at"]
+        except ApiError:
+            pass
+        return (state, *views.render_models(state, lang))
+
+    def fetch_stats(self, lang: str) -> tuple[Any, ...]:
+        state: dict[str, Any] = {"response": None, "message": None}
+        try:
+            # one call per window: the API gives totals over a window ending now
+            state["windows"] = {h: self.client.stats(window_hours=h) for h in STATS_WINDOWS_H}
+            state["response"] = state["windows"][24]
+            state["fetched_at"] = views.now_utc()
+        except ApiError as exc:
+            state["message"] = views.error_message(exc, self.settings, "/v1/stats")
+        return (state, *views.render_stats(state, lang, self.categories))
+
+    # ---- Dashboard ---------------------------------------------------------------------
+
+    def dashboard_view(self, categories: list[str] | None, lang: str) -> tuple[Any, ...]:
+        summary, figures, gallery = self.dashboard_parts(categories, lang)
+        return (summary, *figures, gallery)
+
+    def dashboard_parts(self, categories: list[str] | None, lang: str) -> tuple[Any, ...]:
+        """The dataset never changes while the app runs: each selection is drawn once."""
+        key = (None if categories is None else tuple(sorted(categories)), lang)
+        with self._dashboard_lock:
+            cached = self._dashboard_cache.get(key)
+        if cached is None:
+            cached = views.render_dashboard(
+                self.dashboard, self.samples, categories, lang, self.settings
+            )
+            with self._dashboard_lock:
+                if len(self._dashboard_cache) >= 256:
+                    self._dashboard_cache.clear()
+                self._dashboard_cache[key] = cached
+        return cached
+
+
+def decode_preview(data: bytes) -> Image.Image:
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.convert("RGB")
+    except (OSError, Image.DecompressionBombError) as exc:
+        raise ApiError("bad_response", "the preview is not a readable image") from exc

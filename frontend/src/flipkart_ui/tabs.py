@@ -1,0 +1,409 @@
+"""The app's layout: the header and one builder per tab.
+
+Each builder lays its components out inside the current `gr.Blocks`, wires their events to the
+handlers, and returns the tab as a dataclass of its components. `relabel(lang, values)` gives
+every text of the tab in another language as named updates ({component: new value or
+gr.update}), re-rendered from the answers stored in the tab's states, so switching language
+calls no backend. Gradio's own `gr.I18n` is not used: it follows the browser's locale, not a
+selector, and translates fixed strings only, while most of what the tabs show is rendered.
+"""
+
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
+
+import gradio as gr
+from gradio.blocks import Block
+
+from flipkart_ui import views
+from flipkart_ui.config import Settings
+from flipkart_ui.handlers import Frontend
+from flipkart_ui.i18n import t
+
+LANGUAGE_CHOICES = [("English", "en"), ("Français", "fr")]
+EMPTY_ANSWER = {"response": None, "message": None}
+
+Updates = dict[Block, Any]
+Values = dict[Block, Any]  # the value of each component of `relabel_inputs()`
+P = TypeVar("P", bound="Part")
+
+
+@dataclass
+class Part:
+    """The header or a tab, as the assembler sees it: a dataclass of its components."""
+
+    def blocks(self) -> list[Block]:
+        """Every component `relabel` may update (the states and timers excluded)."""
+        found = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            found += value if isinstance(value, list) else [value]
+        return [b for b in found if isinstance(b, Block) and not isinstance(b, gr.State | gr.Timer)]
+
+    def relabel_inputs(self) -> list[Block]:
+        """The components whose values `relabel` reads."""
+        return []
+
+    def relabel(self, lang: str, values: Values) -> Updates:
+        raise NotImplementedError
+
+
+def _from_locals(cls: type[P], scope: dict[str, Any]) -> P:
+    """The part `cls` from the builder's local variables named like its fields."""
+    return cls(**{f.name: scope[f.name] for f in fields(cls)})
+
+
+def _backend_call(settings: Settings) -> dict[str, Any]:
+    """Calls to the backend share one queue: at most `settings.concurrency` at once."""
+    return {"concurrency_limit": settings.concurrency, "concurrency_id": "backend"}
+
+
+# ---- header ------------------------------------------------------------------------------
+
+
+@dataclass
+class Header(Part):
+    settings: Settings
+    title: gr.Markdown
+    subtitle: gr.Markdown
+    lang: gr.Radio
+
+    def relabel(self, lang: str, values: Values) -> Updates:
+        return {
+            self.title: t("title", lang),
+            self.subtitle: t("subtitle", lang, api_url=self.settings.api_url),
+            self.lang: gr.update(label=t("language", lang)),
+        }
+
+
+def build_header(settings: Settings) -> Header:
+    lang0 = settings.language
+    with gr.Row():
+        with gr.Column(scale=5):
+            title = gr.Markdown(t("title", lang0))
+            subtitle = gr.Markdown(t("subtitle", lang0, api_url=settings.api_url))
+        with gr.Column(scale=1, min_width=180):
+            lang = gr.Radio(
+                LANGUAGE_CHOICES, value=lang0, label=t("language", lang0), elem_id="language"
+            )
+    return _from_locals(Header, locals())
+
+
+# ---- Classification ----------------------------------------------------------------------
+
+
+@dataclass
+class ClassificationTab(Part):
+    ui: Frontend
+    tab: gr.Tab
+    prediction_state: gr.State
+    sample: gr.Dropdown
+    upload: gr.Image
+    url: gr.Textbox
+    classify_button: gr.Button
+    shown_image: gr.Image
+    transformed: gr.Image
+    status: gr.Markdown
+    label: gr.Label
+    details: gr.Markdown
+    probabilities: gr.Plot
+    feedback_title: gr.Markdown
+    correct: gr.Button
+    right_label: gr.Dropdown
+    send_correction: gr.Button
+    feedback_state: gr.State
+    feedback_status: gr.Markdown
+
+    def relabel_inputs(self) -> list[Block]:
+        return [self.prediction_state, self.feedback_state]
+
+    def relabel(self, lang: str, values: Values) -> Updates:
+        status, label, chart, details = views.render_prediction(
+            values[self.prediction_state], lang, self.ui.categories
+        )
+        return {
+            self.tab: gr.update(label=t("tab_classify", lang)),
+            self.sample: gr.update(label=t("sample", lang)),
+            self.upload: gr.update(label=t("upload", lang)),
+            self.url: gr.update(label=t("url", lang)),
+            self.classify_button: gr.update(value=t("classify", lang)),
+            self.shown_image: gr.update(label=t("image", lang)),
+            self.transformed: gr.update(label=t("transformed", lang)),
+            self.status: status,
+            self.label: gr.update(value=label, label=t("prediction", lang)),
+            self.probabilities: chart,
+            self.details: details,
+            self.feedback_title: f"**{t('feedback_title', lang)}**",
+            self.correct: gr.update(value=t("feedback_correct", lang)),
+            self.right_label: gr.update(label=t("feedback_label", lang)),
+            self.send_correction: gr.update(value=t("feedback_send", lang)),
+            self.feedback_status: views.render_message(values[self.feedback_state], lang),
+        }
+
+    def prediction_outputs(self) -> list[Block]:
+        """What `Frontend.classify` returns, in its order."""
+        return [
+            self.shown_image,
+            self.transformed,
+            self.prediction_state,
+            self.status,
+            self.label,
+            self.probabilities,
+            self.details,
+        ]
+
+
+def build_classification_tab(ui: Frontend, lang: gr.Radio) -> ClassificationTab:
+    lang0 = ui.settings.language
+    with gr.Tab(t("tab_classify", lang0), id="classify") as tab:
+        prediction_state = gr.State(dict(EMPTY_ANSWER))
+        with gr.Row():
+            with gr.Column(scale=1):
+                sample = gr.Dropdown(
+                    [(s.title, s.image) for s in ui.samples],
+                    value=None,
+                    label=t("sample", lang0),
+                    elem_id="sample",
+                )
+                upload = gr.Image(
+                    type="filepath",
+                    sources=["upload", "clipboard"],
+                    label=t("upload", lang0),
+                    elem_id="upload",
+                    height=220,
+                )
+                url = gr.Textbox(label=t("url", lang0), placeholder="https://…", elem_id="url")
+                classify_button = gr.Button(
+                    t("classify", lang0), variant="primary", elem_id="classify"
+                )
+                with gr.Row():
+                    shown_image = gr.Image(label=t("image", lang0), interactive=False, height=220)
+                    transformed = gr.Image(
+                        label=t("transformed", lang0),
+                        interactive=False,
+                        height=220,
+                        elem_id="transformed",
+                    )
+            with gr.Column(scale=1):
+                status = gr.Markdown(elem_id="classify-status")
+                label = gr.Label(
+                    num_top_classes=3, label=t("prediction", lang0), elem_id="prediction"
+                )
+                details = gr.Markdown(elem_id="prediction-details")
+                probabilities = gr.Plot(elem_id="probabilities", show_label=False)
+                feedback_title = gr.Markdown(f"**{t('feedback_title', lang0)}**")
+                with gr.Row():
+                    correct = gr.Button(t("feedback_correct", lang0), size="sm")
+                    right_label = gr.Dropdown(
+                        ui.categories, label=t("feedback_label", lang0), value=None
+                    )
+                    send_correction = gr.Button(t("feedback_send", lang0), size="sm")
+                feedback_state = gr.State(None)
+                feedback_status = gr.Markdown(elem_id="feedback-status")
+    part = _from_locals(ClassificationTab, locals())
+    _wire_classification(part, lang)
+    return part
+
+
+def _wire_classification(part: ClassificationTab, lang: gr.Radio) -> None:
+    ui, backend = part.ui, _backend_call(part.ui.settings)
+    outputs = part.prediction_outputs()
+
+    def classify(sample_value, upload_value, url_value, lang_value, progress=gr.Progress()):  # noqa: B008
+        return ui.classify(sample_value, upload_value, url_value, lang_value, progress)
+
+    # Choosing one source clears the other two, so that "Classify" reruns what is shown.
+    def classify_sample(sample_value, lang_value, progress=gr.Progress()):  # noqa: B008
+        return (None, "", *ui.classify(sample_value, None, None, lang_value, progress))
+
+    def classify_upload(upload_value, lang_value, progress=gr.Progress()):  # noqa: B008
+        return (None, "", *ui.classify(None, upload_value, None, lang_value, progress))
+
+    def classify_url(url_value, lang_value, progress=gr.Progress()):  # noqa: B008
+        return (None, None, *ui.classify(None, None, url_value, lang_value, progress))
+
+    sample, upload, url = part.sample, part.upload, part.url
+    sample.input(classify_sample, [sample, lang], [upload, url, *outputs], **backend)
+    upload.upload(classify_upload, [upload, lang], [sample, url, *outputs], **backend)
+    url.submit(classify_url, [url, lang], [sample, upload, *outputs], **backend)
+    part.classify_button.click(classify, [sample, upload, url, lang], outputs, **backend)
+
+    # A new prediction (or failure) makes the previous feedback message stale.
+    feedback = [part.feedback_state, part.feedback_status]
+    part.prediction_state.change(lambda: (None, ""), None, feedback)
+    part.correct.click(
+        ui.confirm_feedback, [part.prediction_state, lang], feedback, concurrency_id="backend"
+    )
+    part.send_correction.click(
+        ui.send_feedback,
+        [part.prediction_state, part.right_label, lang],
+        feedback,
+        concurrency_id="backend",
+    )
+
+
+# ---- Dashboard ---------------------------------------------------------------------------
+
+
+@dataclass
+class DashboardTab(Part):
+    ui: Frontend
+    tab: gr.Tab
+    summary: gr.Markdown
+    category_filter: gr.CheckboxGroup
+    plots: list[gr.Plot]  # one per chart of charts.DATASET_CHARTS, in its order
+    gallery: gr.Gallery
+
+    def relabel_inputs(self) -> list[Block]:
+        return [self.category_filter]
+
+    def relabel(self, lang: str, values: Values) -> Updates:
+        summary, figures, _ = self.ui.dashboard_parts(values[self.category_filter], lang)
+        return {
+            self.tab: gr.update(label=t("tab_dashboard", lang)),
+            self.summary: summary,
+            self.category_filter: gr.update(label=t("category_filter", lang)),
+            **dict(zip(self.plots, figures, strict=True)),
+            self.gallery: gr.update(label=t("gallery", lang)),
+        }
+
+
+def build_dashboard_tab(ui: Frontend, lang: gr.Radio, demo: gr.Blocks) -> DashboardTab:
+    lang0 = ui.settings.language
+    with gr.Tab(t("tab_dashboard", lang0), id="dashboard") as tab:
+        summary = gr.Markdown(elem_id="dashboard-summary")
+        category_filter = gr.CheckboxGroup(
+            ui.categories,
+            value=ui.categories,
+            label=t("category_filter", lang0),
+            elem_id="category-filter",
+        )
+        plots = []
+        for row in (["counts", "resolution"], ["aspect", "size"], ["price"]):
+            with gr.Row():
+                plots += [gr.Plot(elem_id=f"chart-{name}", show_label=False) for name in row]
+        gallery = gr.Gallery(label=t("gallery", lang0), columns=7, height="auto", elem_id="gallery")
+    outputs = [summary, *plots, gallery]  # what Frontend.dashboard_view returns
+    category_filter.change(ui.dashboard_view, [category_filter, lang], outputs)
+    demo.load(ui.dashboard_view, [category_filter, lang], outputs)
+    return _from_locals(DashboardTab, locals())
+
+
+# ---- Models ------------------------------------------------------------------------------
+
+
+@dataclass
+class ModelsTab(Part):
+    tab: gr.Tab
+    state: gr.State
+    refresh: gr.Button
+    status: gr.Markdown
+    production: gr.Markdown
+    board: gr.Dataframe
+    plots: list[gr.Plot]  # accuracy vs latency, F1 per class, confusion matrix
+
+    def relabel_inputs(self) -> list[Block]:
+        return [self.state]
+
+    def relabel(self, lang: str, values: Values) -> Updates:
+        status, production, board, *figures = views.render_models(values[self.state], lang)
+        return {
+            self.tab: gr.update(label=t("tab_models", lang)),
+            self.refresh: gr.update(value=t("refresh", lang)),
+            self.status: status,
+            self.production: production,
+            self.board: gr.update(value=board, label=t("leaderboard", lang)),
+            **dict(zip(self.plots, figures, strict=True)),
+        }
+
+
+def build_models_tab(ui: Frontend, lang: gr.Radio, demo: gr.Blocks) -> ModelsTab:
+    lang0 = ui.settings.language
+    with gr.Tab(t("tab_models", lang0), id="models") as tab:
+        state = gr.State(dict(EMPTY_ANSWER))
+        refresh = gr.Button(t("refresh", lang0), size="sm")
+        status = gr.Markdown(elem_id="models-status")
+        production = gr.Markdown(elem_id="production")
+        board = gr.Dataframe(label=t("leaderboard", lang0), interactive=False, wrap=True)
+        with gr.Row():
+            plots = [gr.Plot(show_label=False), gr.Plot(show_label=False)]
+        plots.append(gr.Plot(show_label=False))
+    outputs = [state, status, production, board, *plots]  # Frontend.fetch_models's order
+    backend = _backend_call(ui.settings)
+    refresh.click(ui.fetch_models, [lang], outputs, **backend)
+    demo.load(ui.fetch_models, [lang], outputs, **backend)
+    return _from_locals(ModelsTab, locals())
+
+
+# ---- Monitoring --------------------------------------------------------------------------
+
+
+@dataclass
+class MonitoringTab(Part):
+    ui: Frontend
+    tab: gr.Tab
+    state: gr.State
+    intro: gr.Markdown
+    refresh: gr.Button
+    status: gr.Markdown
+    kpis: gr.Markdown
+    plots: list[gr.Plot]  # timeline, latency percentiles, quality indicators
+    timer: gr.Timer
+
+    def relabel_inputs(self) -> list[Block]:
+        return [self.state]
+
+    def relabel(self, lang: str, values: Values) -> Updates:
+        status, kpis, *figures = views.render_stats(values[self.state], lang, self.ui.categories)
+        seconds = f"{self.ui.settings.monitoring_refresh_s:g}"
+        return {
+            self.tab: gr.update(label=t("tab_monitoring", lang)),
+            self.intro: t("monitoring_intro", lang, seconds=seconds),
+            self.refresh: gr.update(value=t("refresh", lang)),
+            self.status: status,
+            self.kpis: kpis,
+            **dict(zip(self.plots, figures, strict=True)),
+        }
+
+
+def build_monitoring_tab(ui: Frontend, lang: gr.Radio, demo: gr.Blocks) -> MonitoringTab:
+    settings = ui.settings
+    lang0 = settings.language
+    with gr.Tab(t("tab_monitoring", lang0), id="monitoring") as tab:
+        state = gr.State(dict(EMPTY_ANSWER))
+        seconds = f"{settings.monitoring_refresh_s:g}"
+        intro = gr.Markdown(t("monitoring_intro", lang0, seconds=seconds))
+        refresh = gr.Button(t("refresh", lang0), size="sm")
+        status = gr.Markdown(elem_id="stats-status")
+        kpis = gr.Markdown(elem_id="kpis")
+        with gr.Row():
+            plots = [gr.Plot(show_label=False), gr.Plot(show_label=False)]
+        plots.append(gr.Plot(show_label=False))
+        timer = gr.Timer(settings.monitoring_refresh_s)
+    outputs = [state, status, kpis, *plots]  # Frontend.fetch_stats's order
+    backend = _backend_call(settings)
+    refresh.click(ui.fetch_stats, [lang], outputs, **backend)
+    timer.tick(ui.fetch_stats, [lang], outputs, show_progress="hidden", **backend)
+    demo.load(ui.fetch_stats, [lang], outputs, **backend)
+    return _from_locals(MonitoringTab, locals())
+
+
+# ---- language ----------------------------------------------------------------------------
+
+
+def relabel_all(parts: list[Part], lang: str, values: Values) -> Updates:
+    updates: Updates = {}
+    for part in parts:
+        updates |= part.relabel(lang, values)
+    return updates
+
+
+def wire_language(lang: gr.Radio, parts: list[Part]) -> None:
+    """One event re-labels every part and re-renders it from its stored answers."""
+    inputs = {lang, *(block for part in parts for block in part.relabel_inputs())}
+    outputs = [block for part in parts for block in part.blocks()]
+    lang.change(
+        lambda values: relabel_all(parts, values[lang], values),
+        inputs,  # a set: Gradio passes one {component: value} dict
+        outputs,
+        show_progress="hidden",
+    )

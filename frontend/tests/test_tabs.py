@@ -1,0 +1,68 @@
+"""The layout's parts and the language switch: every component is re-labelled by name."""
+
+import gradio as gr
+import pytest
+from fake_backend import fake_prediction
+from flipkart_ui.app import build_app, build_parts
+from flipkart_ui.config import load_settings
+from flipkart_ui.handlers import Frontend
+from flipkart_ui.tabs import relabel_all
+
+
+@pytest.fixture()
+def settings(assets_dir):
+    return load_settings({"API_URL": "http://127.0.0.1:9", "ASSETS_DIR": str(assets_dir)})
+
+
+@pytest.fixture()
+def parts(settings):
+    with gr.Blocks() as demo:
+        header, tabs = build_parts(Frontend(settings), demo)
+    return [header, *tabs]
+
+
+def start_values(parts) -> dict:
+    return {block: block.value for part in parts for block in part.relabel_inputs()}
+
+
+def test_switching_language_updates_every_component_of_every_part(parts):
+    updates = relabel_all(parts, "fr", start_values(parts))
+    outputs = [block for part in parts for block in part.blocks()]
+    assert len(set(outputs)) == len(outputs)
+    assert set(updates) == set(outputs)  # nothing forgotten, nothing outside the outputs
+    assert not any(isinstance(block, gr.State | gr.Timer) for block in outputs)
+    header, classification, dashboard, models, monitoring = parts
+    assert updates[header.title] == "# Classifieur de produits Flipkart"
+    assert updates[header.lang]["label"] == "Langue"
+    assert updates[classification.classify_button]["value"] == "Classer"
+    assert updates[dashboard.tab]["label"] == "Tableau de bord"
+    assert updates[dashboard.summary].startswith("Le jeu de données Flipkart")
+    assert updates[dashboard.plots[0]].layout.title.text == "Images par catégorie"
+    assert updates[models.board]["label"] == "Classement"
+    assert updates[monitoring.intro].startswith("Statistiques de production")
+
+
+def test_relabel_re_renders_the_stored_answers(parts):
+    _, classification, dashboard, models, _ = parts
+    values = start_values(parts)
+    values[classification.prediction_state] = {"response": fake_prediction(b"x"), "message": None}
+    values[classification.feedback_state] = ("feedback_thanks", {})
+    values[models.state] = {"response": None, "message": ("err_unreachable", {"api_url": "u"})}
+    values[dashboard.category_filter] = ["Watches"]
+    updates = relabel_all(parts, "fr", values)
+    assert "avec une confiance de" in updates[classification.details]
+    assert updates[classification.feedback_status] == "Merci, votre avis est enregistré."
+    assert "injoignable" in updates[models.status]
+    assert "(6 images affichées)" in updates[dashboard.summary]
+    english = relabel_all(parts, "en", values)
+    assert "with a confidence of" in english[classification.details]
+
+
+def test_the_language_event_updates_every_visible_component_of_the_app(settings):
+    demo = build_app(settings)
+    (lang,) = [b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "language"]
+    (event,) = [fn for fn in demo.fns.values() if (lang._id, "change") in fn.targets]
+    layout = (gr.Row, gr.Column, gr.Tabs, gr.layouts.Form, gr.State, gr.Timer)
+    shown = {b for b in demo.blocks.values() if not isinstance(b, layout)}
+    assert set(event.outputs) == shown and len(shown) == 44
+    assert event.inputs_as_dict  # named values in, named updates out
