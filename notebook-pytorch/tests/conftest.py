@@ -1,8 +1,13 @@
-"""A tiny synthetic Flipkart-like split: 3 classes of off-square product-on-white images."""
+"""A tiny synthetic Flipkart-like split: 3 classes of off-square product-on-white images.
+
+The class names say what is drawn (the real seven are `flipkart_contract.testing`'s
+FLIPKART_CLASSES, used where no image is drawn).
+"""
 
 from __future__ import annotations
 
 import csv
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +17,13 @@ from PIL import Image, ImageDraw
 
 CLASSES = ["Circles", "Squares", "Stripes"]
 TINY_MODEL = "test_efficientnet"
+
+
+def tiny_run_id(training_mode: str = "finetune", second: int = 0) -> str:
+    """A well-formed run id of the tiny model, fixed in time."""
+    from flipkart_contract import make_run_id
+
+    return make_run_id(TINY_MODEL, training_mode, datetime(2026, 1, 1, 0, 0, second, tzinfo=UTC))
 
 
 def draw(label: str, rng: np.random.Generator) -> Image.Image:
@@ -61,8 +73,8 @@ def tiny_config(data: Path, out: Path, **overrides):
     from flipkart_torch.train import TrainConfig
 
     values = dict(
-        model=TINY_MODEL,
-        mode="finetune",
+        architecture=TINY_MODEL,
+        training_mode="finetune",
         epochs=1,
         batch_size=6,
         image_size=32,

@@ -8,40 +8,45 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import CLASSES, TINY_MODEL
+from conftest import TINY_MODEL, tiny_run_id
+from flipkart_contract import ResizePolicy, write_json_atomic
+from flipkart_contract.testing import FLIPKART_CLASSES, card_dict
 from flipkart_torch.bench import run_bench
 from flipkart_torch.cli import run
-from flipkart_torch.export import PixelsModel, export_onnx, sha256
+from flipkart_torch.export import PixelsModel, export_onnx
 from flipkart_torch.models.factory import create_model
-from flipkart_torch.run_log import write_json
-from flipkart_torch.train import model_norm
+from flipkart_torch.transforms import model_norm
 
 SIZE = 32
 
 
-def write_model(models_dir: Path, run_id: str, mode: str, framework: str = "pytorch") -> None:
+def write_model(
+    models_dir: Path, run_id: str, framework: str = "pytorch", keep_onnx: bool = True
+) -> None:
     folder = models_dir / run_id
     folder.mkdir(parents=True)
-    model = create_model(TINY_MODEL, num_classes=len(CLASSES))
+    model = create_model(TINY_MODEL, num_classes=len(FLIPKART_CLASSES))
     export_onnx(PixelsModel(model, *model_norm(model)), SIZE, folder / "model.onnx")
-    card = {
-        "name": TINY_MODEL,
-        "framework": framework,
-        "run_id": run_id,
-        "mode": mode,
-        "classes": CLASSES,
-        "input": {"name": "pixels", "height": SIZE, "width": SIZE},
-        "onnx": {"file": "model.onnx", "sha256": sha256(folder / "model.onnx")},
-    }
-    write_json(folder / "card.json", card)
+    card = card_dict(
+        (folder / "model.onnx").read_bytes(),
+        run_id,
+        architecture=run_id.split("_", 1)[1].rsplit("_", 1)[0],
+        framework=framework,
+        training_mode=run_id.rsplit("_", 1)[1],
+        policy=ResizePolicy(method="pad", size=SIZE),
+    )
+    write_json_atomic(folder / "card.json", card)
+    if not keep_onnx:  # as git leaves every model but production's: card only
+        (folder / "model.onnx").unlink()
 
 
 @pytest.fixture(scope="module")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("models")
-    write_model(root, f"20260101-000000_{TINY_MODEL}_finetune", "finetune")
-    write_model(root, f"20260101-000001_{TINY_MODEL}_freeze", "freeze")
-    write_model(root, "20260101-000002_keras_model_finetune", "finetune", framework="tensorflow")
+    write_model(root, tiny_run_id("finetune", second=0))
+    write_model(root, tiny_run_id("freeze", second=1))
+    write_model(root, "20260101-000002_keras_model_finetune", framework="tensorflow")
+    write_model(root, tiny_run_id("finetune", second=3), keep_onnx=False)
     return root
 
 
@@ -50,7 +55,7 @@ def positive(value: object) -> bool:
 
 
 def check_model(entry: dict) -> None:
-    assert entry["name"] == TINY_MODEL and entry["image_size"] == SIZE
+    assert entry["architecture"] == TINY_MODEL and entry["image_size"] == SIZE
     assert positive(entry["train"]["images_per_s"]) and positive(entry["parameters"])
     for stat in ("median", "p90"):
         assert positive(entry["train"]["step_ms"][stat])
@@ -59,6 +64,9 @@ def check_model(entry: dict) -> None:
         for engine in ("eager", "onnxruntime"):
             assert all(positive(timings[engine][k]) for k in ("median", "p90", "median_per_image"))
         assert all(positive(timings["ort_over_eager"][k]) for k in ("median", "p90"))
+    latency = entry["latency_ms"]  # the card's figure, measured the contract's way
+    assert positive(latency["batch_1"]) and positive(latency["batch_16_per_image"])
+    assert latency["threads"] == 1
 
 
 def test_cli_bench_measures_every_pytorch_model(models_dir: Path, tmp_path: Path) -> None:
@@ -68,7 +76,9 @@ def test_cli_bench_measures_every_pytorch_model(models_dir: Path, tmp_path: Path
     assert run([*args, *quick]) == 0
     result = json.loads(output.read_text())
     assert result["framework"] == "pytorch" and result["selective_scan"] is None
-    assert [m["mode"] for m in result["models"]] == ["finetune", "freeze"]  # not the Keras model
+    # Neither the Keras model nor the one whose ONNX is absent.
+    assert [m["training_mode"] for m in result["models"]] == ["finetune", "freeze"]
+    assert result["skipped_without_onnx"] == [tiny_run_id("finetune", second=3)]
     for entry in result["models"]:
         check_model(entry)
     machine = result["machine"]
@@ -92,7 +102,7 @@ def test_bench_includes_the_selective_scan_and_filters_models(
     )
     result = json.loads(output.read_text())
     (entry,) = result["models"]
-    assert entry["mode"] == "freeze"
+    assert entry["training_mode"] == "freeze" and entry["train"]["training_mode"] == "freeze"
     check_model(entry)
     scan = result["selective_scan"]
     assert scan["benchmark"] == "selective_scan"

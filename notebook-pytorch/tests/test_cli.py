@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from flipkart_torch.cli import main
+from flipkart_torch.cli import build_parser, main, train_config
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str]:
@@ -14,12 +14,30 @@ def run(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str]:
     return exit_info.value.code, capsys.readouterr().err
 
 
-def test_unknown_model_lists_valid_names(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    code, err = run(["train", "--model", "efficientnet_litte0"], capsys)
-    assert code == 2 and "unknown model" in err and "efficientnet_lite0" in err
+def test_unknown_architecture_lists_valid_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    code, err = run(["train", "--architecture", "efficientnet_litte0"], capsys)
+    assert code == 2 and "unknown architecture" in err and "efficientnet_lite0" in err
+
+
+def test_old_flag_spellings_are_aliases() -> None:
+    new = ["--architecture", "m", "--training-mode", "freeze", "--resize-method", "crop"]
+    old = ["--model", "m", "--mode", "freeze", "--resize-mode", "crop"]
+    configs = [train_config(build_parser().parse_args(["train", *argv])) for argv in (new, old)]
+    assert configs[0] == configs[1]
+    assert (configs[0].architecture, configs[0].training_mode) == ("m", "freeze")
+    assert configs[0].resize_method == "crop"
+
+
+def test_a_bad_run_id_is_an_error_not_a_traceback(capsys: pytest.CaptureFixture) -> None:
+    argv = ["train", "--architecture", "test_efficientnet", "--run-id", "my run"]
+    code, err = run(argv, capsys)
+    assert code == 2 and "not a run id" in err
 
 
 def test_missing_data_says_make_data(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    argv = ["train", "--model", "test_efficientnet", "--splits-csv", str(tmp_path / "splits.csv")]
+    splits = str(tmp_path / "splits.csv")
+    argv = ["train", "--architecture", "test_efficientnet", "--splits-csv", splits]
     code, err = run(argv, capsys)
     assert code == 2 and "make data" in err

@@ -1,12 +1,13 @@
 """The comparison helpers behind merged_notebook.ipynb, on runs written by both writers."""
 
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from flipkart_contract import write_json_atomic
+from flipkart_contract.testing import metrics_dict, registry_dict
 from flipkart_torch import compare
 from tensorboard.compat.proto.event_pb2 import Event
 from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
@@ -18,26 +19,19 @@ CLASSES = ["A a", "B b", "C c"]
 
 
 def write_metrics(run_dir: Path, framework: str, f1: list[float], matrix) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    metrics = {
-        "run_id": run_dir.name,
-        "framework": framework,
-        "model": run_dir.name.split("_", 1)[1].rsplit("_", 1)[0],
-        "mode": run_dir.name.rsplit("_", 1)[1],
-        "weights_source": "none",
-        "classes": CLASSES,
-        "config": {"image_size": 64},
-        "wall_time_s": 90,
-        "final": {
-            "test": {
-                "accuracy": 0.5,
-                "macro_f1": float(np.mean(f1)),
-                "per_class": {c: {"f1": v} for c, v in zip(CLASSES, f1, strict=True)},
-                "confusion_matrix": matrix,
-            }
+    metrics = metrics_dict(run_dir.name, framework=framework, classes=CLASSES)
+    metrics["config"] = {"image_size": 64}
+    metrics["wall_time_s"] = 90
+    metrics["final"]["test"] |= {
+        "accuracy": 0.5,
+        "macro_f1": float(np.mean(f1)),
+        "per_class": {
+            c: {"precision": v, "recall": v, "f1": v, "support": 3}
+            for c, v in zip(CLASSES, f1, strict=True)
         },
+        "confusion_matrix": matrix,
     }
-    (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    write_json_atomic(run_dir / "metrics.json", metrics)
 
 
 @pytest.fixture
@@ -79,6 +73,9 @@ def test_scalars_from_both_writers(runs):
 def test_runs_table_and_per_class_f1(runs):
     table = compare.load_runs(runs)
     assert sorted(table.framework) == ["pytorch", "tensorflow"]
+    tiny = table.set_index("run_id").loc["20261123-100000_tiny_net_finetune"]
+    assert (tiny.architecture, tiny.training_mode, tiny.image_size) == ("tiny_net", "finetune", 64)
+    assert tiny.wall_time_min == 1.5 and tiny.test_macro_f1 == pytest.approx(0.6)
     f1 = compare.per_class_f1(table)
     tiny = f1[f1.run_id.str.contains("tiny_net")].set_index("class").f1
     assert tiny.to_dict() == {"A a": 0.5, "B b": 0.6, "C c": 0.7}
@@ -101,12 +98,14 @@ def test_figures_have_one_trace_per_run_and_panel(runs):
 
     leaderboard = pd.DataFrame(
         [
-            {"run_id": "r1", "model": "m", "mode": "finetune", "framework": "pytorch",
-             "latency_ms_batch_1": 3.0, "test_accuracy": 0.8, "test_macro_f1": 0.79,
-             "parameters": 4e6, "weights_source": "none", "status": "exported"},
-            {"run_id": "r2", "model": "n", "mode": "freeze", "framework": "tensorflow",
-             "latency_ms_batch_1": None, "test_accuracy": 0.7, "test_macro_f1": 0.69,
-             "parameters": None, "weights_source": "none", "status": "not exported"},
+            {"run_id": "r1", "architecture": "m", "training_mode": "finetune",
+             "framework": "pytorch", "latency_ms_batch_1": 3.0, "test_accuracy": 0.8,
+             "test_macro_f1": 0.79, "parameters": 4e6, "weights_source": "none",
+             "status": "exported"},
+            {"run_id": "r2", "architecture": "n", "training_mode": "freeze",
+             "framework": "tensorflow", "latency_ms_batch_1": None, "test_accuracy": 0.7,
+             "test_macro_f1": 0.69, "parameters": None, "weights_source": "none",
+             "status": "not exported"},
         ]
     )  # fmt: skip
     scatter = compare.accuracy_latency_figure(leaderboard)
@@ -130,7 +129,7 @@ def test_same_model_in_both_labs_stays_apart(tmp_path):
         run = root / framework / "20261123-100000_efficientnet_b0_finetune"
         write_metrics(run, framework, f1, [[1, 0, 0], [0, 1, 0], [0, 0, 1]])
     table = compare.load_runs(root)
-    pivot = compare.per_class_f1(table).pivot(index="class", columns="model", values="f1")
+    pivot = compare.per_class_f1(table).pivot(index="class", columns="run", values="f1")
     assert pivot.to_dict() == {
         "efficientnet_b0 finetune (pt)": {"A a": 0.1, "B b": 0.2, "C c": 0.3},
         "efficientnet_b0 finetune (tf)": {"A a": 0.4, "B b": 0.5, "C c": 0.6},
@@ -167,7 +166,7 @@ def test_runs_of_the_same_model_get_distinct_labels(tmp_path):
         run = root / "pytorch" / f"{stamp}_efficientnet_lite0_finetune"
         write_metrics(run, "pytorch", f1, [[1, 0, 0], [0, 1, 0], [0, 0, 1]])
     table = compare.load_runs(root)
-    pivot = compare.per_class_f1(table).pivot(index="class", columns="model", values="f1")
+    pivot = compare.per_class_f1(table).pivot(index="class", columns="run", values="f1")
     assert list(pivot.columns) == [
         "efficientnet_lite0 finetune (pt) @09:38",
         "efficientnet_lite0 finetune (pt) @13:09",
@@ -179,3 +178,30 @@ def test_runs_of_the_same_model_get_distinct_labels(tmp_path):
         "20261123-093858_m_freeze (pytorch)",
         "20261124-093811_m_freeze (pytorch)",
     ]
+
+
+def test_a_schema_1_metrics_json_is_read_with_todays_names(tmp_path):
+    """Runs written before the contract's vocabulary (model, mode) still compare."""
+    run_dir = tmp_path / "runs" / "pytorch" / "20261123-100000_tiny_net_freeze"
+    old = metrics_dict(run_dir.name, classes=CLASSES)
+    old["schema_version"] = 1
+    old["model"], old["mode"] = old.pop("architecture"), old.pop("training_mode")
+    write_json_atomic(run_dir / "metrics.json", old)
+    (row,) = compare.load_runs(tmp_path / "runs").to_dict("records")
+    assert (row["architecture"], row["training_mode"]) == ("tiny_net", "freeze")
+
+
+def test_an_invalid_metrics_json_is_named(tmp_path):
+    run_dir = tmp_path / "runs" / "pytorch" / "20261123-100000_tiny_net_freeze"
+    broken = metrics_dict(run_dir.name, classes=CLASSES)
+    del broken["final"]
+    write_json_atomic(run_dir / "metrics.json", broken)
+    with pytest.raises(ValueError, match="20261123-100000_tiny_net_freeze"):
+        compare.load_runs(tmp_path / "runs")
+
+
+def test_registry_is_read_through_the_contract(tmp_path):
+    assert compare.read_registry(tmp_path / "registry.json") is None
+    run_id = "20261123-100000_tiny_net_freeze"
+    write_json_atomic(tmp_path / "registry.json", registry_dict(run_id, [run_id]))
+    assert compare.read_registry(tmp_path / "registry.json").production == run_id

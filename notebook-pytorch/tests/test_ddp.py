@@ -7,16 +7,16 @@ import sys
 from pathlib import Path
 
 import torch
-from conftest import make_split
+from conftest import make_split, tiny_run_id
 
 SCRIPT = """
 import os, sys, torch
 sys.path.insert(0, {tests!r})
-from conftest import tiny_config
+from conftest import tiny_config, tiny_run_id
 from flipkart_torch.train import train
 torch.set_num_threads(1)
 data, out = map(__import__("pathlib").Path, sys.argv[1:3])
-result = train(tiny_config(data, out, epochs=1, batch_size=3, run_id="ddp"))
+result = train(tiny_config(data, out, epochs=1, batch_size=3, run_id=tiny_run_id()))
 torch.save(result["model"].state_dict(), out / f"rank{{os.environ['RANK']}}.pt")
 """
 
@@ -33,6 +33,6 @@ def test_two_gloo_processes_end_with_identical_weights(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     rank0 = torch.load(tmp_path / "rank0.pt")
     rank1 = torch.load(tmp_path / "rank1.pt")
-    assert (tmp_path / "runs" / "ddp" / "metrics.json").is_file()
+    assert (tmp_path / "runs" / tiny_run_id() / "metrics.json").is_file()
     for key in rank0:
         assert torch.equal(rank0[key], rank1[key]), key

@@ -45,8 +45,8 @@ def test_notebook_runs_one_experiment_on_a_tiny_split(tmp_path: Path, monkeypatc
         str(NOTEBOOK),
         str(executed),
         parameters={
-            "MODEL": TINY_MODEL,
-            "MODE": "finetune",
+            "ARCHITECTURE": TINY_MODEL,
+            "TRAINING_MODE": "finetune",
             "PRETRAINED": False,
             "EPOCHS": 1,
             "IMAGE_SIZE": 32,
@@ -66,7 +66,8 @@ def test_notebook_runs_one_experiment_on_a_tiny_split(tmp_path: Path, monkeypatc
     )
     (run_dir,) = (tmp_path / "runs").iterdir()
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["model"] == TINY_MODEL and metrics["epochs_run"] == 1
+    assert metrics["architecture"] == TINY_MODEL and metrics["training_mode"] == "finetune"
+    assert metrics["epochs_run"] == 1
     assert metrics["data"]["num_train"] == 3 * 3  # LIMIT_PER_CLASS reached train()
     notebook = json.loads(executed.read_text())
     assert not errors(notebook)

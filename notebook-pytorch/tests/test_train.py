@@ -8,8 +8,10 @@ from pathlib import Path
 import flipkart_torch.train as train_module
 import pytest
 import torch
-from conftest import CLASSES, tiny_config
-from flipkart_torch.run_log import EPOCH_TAGS, FINAL_TAGS
+from conftest import CLASSES, TINY_MODEL, tiny_config, tiny_run_id
+from flipkart_contract import load_metrics
+from flipkart_contract.run_tags import EPOCH_TAGS, FINAL_TAGS
+from flipkart_torch.config import TrainConfig
 from flipkart_torch.train import train
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -38,14 +40,22 @@ def test_one_epoch_writes_every_tag_of_the_run_contract(one_epoch_run: dict) -> 
 
 
 def test_metrics_json_follows_the_contract(one_epoch_run: dict) -> None:
-    metrics = json.loads((Path(one_epoch_run["run_dir"]) / "metrics.json").read_text())
-    assert metrics["schema_version"] == 1
+    path = Path(one_epoch_run["run_dir"]) / "metrics.json"
+    load_metrics(path)  # the contract's RunMetrics validates it
+    metrics = json.loads(path.read_text())
+    assert metrics == one_epoch_run["metrics"]
+    assert metrics["schema_version"] == 2
     assert metrics["framework"] == "pytorch"
+    assert metrics["architecture"] == TINY_MODEL and metrics["training_mode"] == "finetune"
     assert metrics["run_id"].endswith("_test_efficientnet_finetune")
     assert Path(one_epoch_run["run_dir"]).name == metrics["run_id"]
     assert metrics["classes"] == CLASSES
     assert metrics["weights_source"] == "none"
-    assert metrics["config"]["ema_decay"] == 0.9 and metrics["config"]["image_size"] == 32
+    config = metrics["config"]
+    assert config["ema_decay"] == 0.9 and config["image_size"] == 32
+    assert config["architecture"] == TINY_MODEL and config["timm_name"] == TINY_MODEL
+    assert config["resize_policy"]["method"] == config["resize_method"] == "pad"
+    assert config["resize_policy"]["size"] == 32
     assert metrics["hardware"]["device"] == "cpu" and metrics["hardware"]["num_threads"] >= 1
     assert metrics["data"]["num_train"] == 18 and len(metrics["data"]["splits_sha256"]) == 64
     assert metrics["epochs_run"] == 1 and metrics["best_epoch"] == 1  # counted from 1
@@ -78,7 +88,7 @@ def test_freeze_trains_only_the_head(tiny_data: Path, tmp_path: Path) -> None:
     from flipkart_torch.models.factory import create_model
 
     start = create_model("test_efficientnet", num_classes=3, drop_rate=0.2).state_dict()
-    result = train(tiny_config(tiny_data, tmp_path, mode="freeze", lr=1e-2))
+    result = train(tiny_config(tiny_data, tmp_path, training_mode="freeze", lr=1e-2))
     end = result["model"].state_dict()
     for key, value in start.items():
         if key.startswith("classifier."):
@@ -88,7 +98,7 @@ def test_freeze_trains_only_the_head(tiny_data: Path, tmp_path: Path) -> None:
 
 
 def test_early_stopping_on_val_macro_f1(tiny_data: Path, tmp_path: Path) -> None:
-    config = tiny_config(tiny_data, tmp_path, mode="freeze", epochs=6, lr=0.0, patience=2)
+    config = tiny_config(tiny_data, tmp_path, training_mode="freeze", epochs=6, lr=0.0, patience=2)
     result = train(config)  # nothing changes: val macro-F1 never improves after epoch 0
     assert result["metrics"]["epochs_run"] == 3  # epoch 0 is best, two more without improvement
 
@@ -97,7 +107,7 @@ def test_resume_after_an_interruption_ends_where_an_uninterrupted_run_ends(
     tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reference = final_weights(
-        train(tiny_config(tiny_data, tmp_path / "ref", epochs=3, run_id="ref"))
+        train(tiny_config(tiny_data, tmp_path / "ref", epochs=3, run_id=tiny_run_id(second=1)))
     )
 
     calls = {"n": 0}
@@ -109,13 +119,14 @@ def test_resume_after_an_interruption_ends_where_an_uninterrupted_run_ends(
             raise KeyboardInterrupt
         return real_evaluate(*args, **kwargs)
 
-    config = tiny_config(tiny_data, tmp_path / "cut", epochs=3, run_id="cut")
+    cut = tiny_run_id(second=2)
+    config = tiny_config(tiny_data, tmp_path / "cut", epochs=3, run_id=cut)
     monkeypatch.setattr(train_module, "evaluate", interrupt_in_second_epoch)
     with pytest.raises(KeyboardInterrupt):
         train(config)
     monkeypatch.setattr(train_module, "evaluate", real_evaluate)
-    resumed = train(tiny_config(tiny_data, tmp_path / "cut", epochs=3), resume="cut")
-    assert resumed["run_id"] == "cut"
+    resumed = train(tiny_config(tiny_data, tmp_path / "cut", epochs=3), resume=cut)
+    assert resumed["run_id"] == cut
     assert resumed["metrics"]["epochs_run"] == 3
     events = EventAccumulator(resumed["run_dir"])
     events.Reload()
@@ -130,6 +141,24 @@ def test_resume_without_a_checkpoint_says_so(tiny_data: Path, tmp_path: Path) ->
         train(tiny_config(tiny_data, tmp_path), resume=True)
 
 
-def test_bad_mode_is_refused(tiny_data: Path, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="mode"):
-        train(tiny_config(tiny_data, tmp_path, mode="partial"))
+def test_bad_training_mode_resize_method_or_run_id_is_refused(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(ValueError, match="training_mode"):
+        train(tiny_config(tiny_data, tmp_path, training_mode="partial"))
+    with pytest.raises(ValueError, match="resize_method"):
+        train(tiny_config(tiny_data, tmp_path, resize_method="stretch"))
+    with pytest.raises(ValueError, match="not a run id"):
+        train(tiny_config(tiny_data, tmp_path, run_id="my run"))
+    assert not (tmp_path / "runs").exists()  # refused before anything was written
+
+
+def test_a_config_saved_with_the_old_key_names_still_loads() -> None:
+    old = {"model": TINY_MODEL, "mode": "freeze", "resize_mode": "crop", "epochs": 2}
+    config = TrainConfig.from_dict(old)
+    assert (config.architecture, config.training_mode, config.resize_method) == (
+        TINY_MODEL,
+        "freeze",
+        "crop",
+    )
+    assert config.epochs == 2

@@ -1,14 +1,16 @@
 """`flipkart-torch bench`: training throughput and inference latency (PyTorch eager vs ONNX
 Runtime) of every committed PyTorch model, plus the selective-scan benchmark, in one run.
 
-Per model (`artifacts/models/*/card.json` with `framework: pytorch`): the eager model is rebuilt
-from the card's name and class count with random weights (speed does not depend on weights)
-and wrapped like the export (NHWC 0-255 pixels in, normalisation inside), so both engines take
-the same input; ONNX Runtime runs the committed `model.onnx`. Both run with the same number of
-threads, in alternation (eager, ORT, eager, ...) so a change in the shared machine's load hits
-both alike, each timed call preceded by an untimed one so that the other engine's spinning
-threads have gone quiet; figures are the median and 90th percentile of the repeats after warm-up,
-and the ORT/eager ratios are computed within the run. Inputs are random pixels.
+Per model (`artifacts/models/*/card.json` with `framework: pytorch` and its `model.onnx`
+present): the eager model is rebuilt from the card's architecture and class count with random
+weights (speed does not depend on weights) and wrapped like the export (NHWC 0-255 pixels in,
+normalisation inside), so both engines take the same input; ONNX Runtime runs the committed
+`model.onnx`. Both run with the same number of threads, in alternation (eager, ORT, eager, ...)
+so a change in the shared machine's load hits both alike, each timed call preceded by an untimed
+one so that the other engine's spinning threads have gone quiet; figures are the median and 90th
+percentile of the repeats after warm-up, and the ORT/eager ratios are computed within the run.
+Inputs are random pixels. `latency_ms` is the card's own figure (`flipkart_contract.latency`,
+the measurement of export, leaderboard and promotion), taken on this machine.
 
 One thread by default, as in `bench_scan`: on the shared 2-core lab machine, with other jobs
 running (load average ~5), two torch threads made eager EfficientNet-Lite0 ~100x slower at
@@ -18,7 +20,6 @@ that says more about the machine than the engines. Use `threads=2` where the cor
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import statistics
@@ -30,13 +31,16 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from flipkart_contract import ModelCard, layout, load_card, sha256_file, write_json_atomic
+from flipkart_contract.latency import cpu_name, measure_latency, ort_session, synthetic_pixels
 
-from flipkart_torch import paths
 from flipkart_torch.bench_scan import interleaved_times, run_scan_benchmark
-from flipkart_torch.export import PixelsModel, ort_session, sha256
+from flipkart_torch.export import PixelsModel
 from flipkart_torch.models.factory import create_model
-from flipkart_torch.run_log import cpu_name, write_json
-from flipkart_torch.train import head_parameters, model_norm, set_train_mode, utc_now
+from flipkart_torch.optim import head_parameters, set_train_mode
+from flipkart_torch.paths import FRAMEWORK
+from flipkart_torch.run_log import utc_now
+from flipkart_torch.transforms import model_norm
 
 BATCH_SIZES = (1, 16)
 
@@ -68,23 +72,25 @@ def summary(times_ms: list[float]) -> dict[str, float]:
     return {"median": round(statistics.median(ordered), 3), "p90": round(p90, 3)}
 
 
-def pytorch_cards(models_dir: str | Path, only: list[str] | None = None) -> list[dict[str, Any]]:
-    """Cards of the PyTorch models under `models_dir`, each with `dir`; `only` keeps those whose
-    run_id or name contains one of its strings."""
+def pytorch_cards(
+    models_dir: str | Path, only: list[str] | None = None
+) -> list[tuple[ModelCard, Path]]:
+    """(card, folder) of the PyTorch models under `models_dir`; `only` keeps those whose run_id
+    contains one of its strings or whose architecture is one of them."""
     cards = []
     for path in sorted(Path(models_dir).glob("*/card.json")):
-        card = json.loads(path.read_text(encoding="utf-8"))
-        if card.get("framework") != "pytorch":
+        card = load_card(path)
+        if card.framework != FRAMEWORK:
             continue
-        if only and not any(s in card["run_id"] or s == card["name"] for s in only):
+        if only and not any(s in card.run_id or s == card.architecture for s in only):
             continue
-        cards.append({**card, "dir": path.parent})
+        cards.append((card, path.parent))
     return cards
 
 
 def train_throughput(
     model: torch.nn.Module,
-    mode: str,
+    training_mode: str,
     size: int,
     num_classes: int,
     batch_size: int,
@@ -93,7 +99,8 @@ def train_throughput(
 ) -> dict[str, Any]:
     """Optimizer steps (AdamW, label-smoothed cross-entropy) on random tensors, as train() does
     them: in `freeze` mode only the classifier learns and the backbone's BatchNorm stays frozen."""
-    trainable = head_parameters(model) if mode == "freeze" else list(model.parameters())
+    freeze = training_mode == "freeze"
+    trainable = head_parameters(model) if freeze else list(model.parameters())
     for parameter in model.parameters():
         parameter.requires_grad_(False)
     for parameter in trainable:
@@ -102,7 +109,7 @@ def train_throughput(
     generator = torch.Generator().manual_seed(0)
     inputs = torch.randn(batch_size, 3, size, size, generator=generator)
     labels = torch.randint(0, num_classes, (batch_size,), generator=generator)
-    set_train_mode(model, mode)
+    set_train_mode(model, training_mode)
 
     def step() -> None:
         loss = F.cross_entropy(model(inputs), labels, label_smoothing=0.1)
@@ -117,7 +124,7 @@ def train_throughput(
     model.eval()
     stats = summary(step_ms)
     return {
-        "mode": mode,
+        "training_mode": training_mode,
         "batch_size": batch_size,
         "timed_steps": steps,
         "warmup_steps": warmup,
@@ -160,23 +167,23 @@ def inference_latency(
 
 
 def bench_model(
-    card: dict[str, Any], threads: int, repeats: int, train_steps: int, batch_size: int
+    card: ModelCard, onnx_path: Path, threads: int, repeats: int, train_steps: int, batch_size: int
 ) -> dict[str, Any]:
-    onnx_path = Path(card["dir"]) / card["onnx"]["file"]
-    if sha256(onnx_path) != card["onnx"]["sha256"]:
+    if sha256_file(onnx_path) != card.onnx.sha256:
         raise ValueError(f"{onnx_path}: sha256 differs from its card; re-export the model")
-    size = card["input"]["height"]
-    num_classes = len(card["classes"])
+    size = card.input.height
+    num_classes = len(card.classes)
     torch.manual_seed(0)
-    model = create_model(card["name"], num_classes=num_classes)
+    model = create_model(card.architecture, num_classes=num_classes)
     mean, std = model_norm(model)
-    label = f"{card['run_id']} ({card['name']} @{size}px)"
+    label = f"{card.run_id} ({card.architecture} @{size}px)"
     log(f"{label}: training throughput, batch {batch_size}, {train_steps} steps")
-    train = train_throughput(model, card["mode"], size, num_classes, batch_size, train_steps)
+    train = train_throughput(model, card.training_mode, size, num_classes, batch_size, train_steps)
     log(f"{label}: {train['images_per_s']:.1f} images/s; eager vs ONNX Runtime latency")
     wrapper = PixelsModel(model, mean, std).eval()
     session = ort_session(onnx_path, threads)
     inference = inference_latency(wrapper, session, size, repeats)
+    latency = measure_latency(session, synthetic_pixels(1, size), threads=threads, repeats=repeats)
     for batch in BATCH_SIZES:
         entry = inference[f"batch_{batch}"]
         log(
@@ -185,15 +192,16 @@ def bench_model(
             f"(ORT/eager {entry['ort_over_eager']['median']:.2f})"
         )
     return {
-        "run_id": card["run_id"],
-        "name": card["name"],
-        "mode": card["mode"],
+        "run_id": card.run_id,
+        "architecture": card.architecture,
+        "training_mode": card.training_mode,
         "image_size": size,
         "num_classes": num_classes,
         "parameters": sum(p.numel() for p in model.parameters()),
-        "onnx": {"file": str(onnx_path.name), "sha256": card["onnx"]["sha256"]},
+        "onnx": {"file": onnx_path.name, "sha256": card.onnx.sha256},
         "train": train,
         "inference_ms": inference,
+        "latency_ms": latency,
     }
 
 
@@ -213,14 +221,22 @@ def measure(
     torch.set_num_threads(threads)
     try:
         description = machine(threads)
-        cards = pytorch_cards(models_dir or paths.models_dir(), models)
-        if not cards:
+        folder = models_dir or layout.models_dir()
+        cards = pytorch_cards(folder, models)
+        present = [(c, d / c.onnx.file) for c, d in cards if (d / c.onnx.file).is_file()]
+        skipped = [c.run_id for c, d in cards if not (d / c.onnx.file).is_file()]
+        for run_id in skipped:  # git tracks only the production model's ONNX
+            log(f"{run_id}: no ONNX file beside its card, skipped")
+        if not present:
             raise FileNotFoundError(
-                f"no PyTorch model (card.json with framework pytorch) under "
-                f"{models_dir or paths.models_dir()}" + (f" matching {models}" if models else "")
+                f"no PyTorch model (card.json with framework pytorch and its ONNX file) under "
+                f"{folder}" + (f" matching {models}" if models else "")
             )
-        log(f"{len(cards)} models, {threads} threads, {repeats} repeats")
-        results = [bench_model(card, threads, repeats, train_steps, batch_size) for card in cards]
+        log(f"{len(present)} models, {threads} threads, {repeats} repeats")
+        results = [
+            bench_model(card, path, threads, repeats, train_steps, batch_size)
+            for card, path in present
+        ]
     finally:
         torch.set_num_threads(previous_threads)
     selective_scan = None
@@ -255,14 +271,15 @@ def measure(
             "inference_batch_sizes": list(BATCH_SIZES),
         },
         "models": results,
+        "skipped_without_onnx": skipped,
         "selective_scan": selective_scan,
         "wall_time_s": round(time.perf_counter() - started, 1),
-        "measured_at": utc_now(),
+        "measured_at": utc_now().isoformat().replace("+00:00", "Z"),
     }
 
 
 def run_bench(output: str | Path | None = None, **kwargs: Any) -> Path:
-    path = Path(output or paths.bench_results())
-    write_json(path, measure(**kwargs))
+    path = Path(output or layout.bench_results(FRAMEWORK))
+    write_json_atomic(path, measure(**kwargs))
     log(f"-> {path}")
     return path

@@ -11,7 +11,6 @@ runs one thread here: on the shared 2-core lab machine two OpenMP threads made e
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -21,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
+from flipkart_contract import layout, write_json_atomic
+from flipkart_contract.latency import cpu_name
 
 from flipkart_torch.models.mambavision import VARIANTS
 from flipkart_torch.ops.selective_scan import (
@@ -30,7 +31,7 @@ from flipkart_torch.ops.selective_scan import (
     selective_scan_torch,
 )
 
-DEFAULT_OUTPUT = Path(__file__).resolve().parents[3] / "bench" / "results" / "pytorch_scan.json"
+DEFAULT_OUTPUT = layout.bench_results("pytorch_scan")
 
 
 def stage3_scan_shape(image_size: int = 224, batch: int = 8) -> dict[str, int]:
@@ -185,7 +186,7 @@ def _run(batch: int, reps: int, backward_reps: int, image_size: int) -> dict:
         "target_speedup": 5.0,
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
-        "machine": f"{platform.machine()} {_cpu_name()}, {os.cpu_count()} logical CPUs",
+        "machine": f"{platform.machine()} {cpu_name()}, {os.cpu_count()} logical CPUs",
         "load_average_1m_at_end": round(os.getloadavg()[0], 2),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
@@ -200,16 +201,6 @@ def _run(batch: int, reps: int, backward_reps: int, image_size: int) -> dict:
     return result
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
@@ -219,8 +210,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (0: leave as is)")
     args = parser.parse_args(argv)
     result = run_scan_benchmark(args.batch, args.reps, args.backward_reps, threads=args.threads)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    write_json_atomic(args.output, result)
     cpu = result["cpu"]
     print(
         f"selective scan {result['shape']}: forward {cpu['forward_ms']} "

@@ -7,16 +7,30 @@ import json
 import sys
 from dataclasses import fields
 
+from flipkart_contract.resize import RESIZE_METHODS
+from flipkart_contract.run_id import TRAINING_MODES
+
+from flipkart_torch.config import TrainConfig
 from flipkart_torch.data import DataError
-from flipkart_torch.train import TrainConfig
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train one model on data/splits.csv, log to runs/pytorch/")
     p.add_argument(
-        "--model", required=True, help="timm name, mambavision_*, efficientnet_lite0/1/2"
+        "--architecture",
+        "--model",
+        dest="architecture",
+        required=True,
+        help="timm name, mambavision_*, efficientnet_lite0/1/2 (--model: old spelling)",
     )
-    p.add_argument("--mode", choices=("freeze", "finetune"), default="finetune")
+    p.add_argument(
+        "--training-mode",
+        "--mode",
+        dest="training_mode",
+        choices=TRAINING_MODES,
+        default="finetune",
+        help="freeze: only the classifier learns; finetune: every layer (--mode: old spelling)",
+    )
     p.add_argument("--pretrained", action="store_true", help="start from ImageNet weights")
     p.add_argument("--weights", help="start from a local weights file (.pth, .pth.tar, checkpoint)")
     p.add_argument("--epochs", type=int, help="default 10; with --resume: a new epoch budget")
@@ -30,7 +44,14 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--accum-steps", type=int, default=1)
     p.add_argument("--drop-rate", type=float, default=0.2)
     p.add_argument("--image-size", type=int, default=224)
-    p.add_argument("--resize-mode", choices=("crop", "pad"), default="pad")
+    p.add_argument(
+        "--resize-method",
+        "--resize-mode",
+        dest="resize_method",
+        choices=RESIZE_METHODS,
+        default="pad",
+        help="the card's resize_policy.method (--resize-mode: old spelling)",
+    )
     p.add_argument("--interpolation", choices=("bilinear", "bicubic"))
     p.add_argument("--crop-pct", type=float)
     p.add_argument("--seed", type=int, default=0)
@@ -50,14 +71,17 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         nargs="?",
         const=True,
         default=False,
-        help="continue the latest checkpoint of --model/--mode, or the given run_id",
+        help="continue the latest checkpoint of --architecture/--training-mode, or the given "
+        "run_id",
     )
     p.add_argument("--no-progress", dest="progress", action="store_false")
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="evaluate a checkpoint on a split")
-    p.add_argument("checkpoint", help="best.pt of a run (artifacts/checkpoints/<run_id>/best.pt)")
+    p.add_argument(
+        "checkpoint", help="a run_id, or a best.pt (artifacts/checkpoints/pytorch/<run_id>/best.pt)"
+    )
     p.add_argument("--split", choices=("train", "val", "test"), default="test")
     p.add_argument("--splits-csv")
     p.add_argument("--images-dir")
@@ -81,7 +105,9 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--output", help="default: bench/results/pytorch.json at the repository root")
     p.add_argument("--models-dir", help="default: artifacts/models")
-    p.add_argument("--models", nargs="+", help="only these models (run_id substring or model name)")
+    p.add_argument(
+        "--models", nargs="+", help="only these models (run_id substring or architecture)"
+    )
     p.add_argument("--repeats", type=int, default=20, help="timed calls per latency figure")
     p.add_argument("--train-steps", type=int, default=5, help="timed optimizer steps")
     p.add_argument("--batch-size", type=int, default=16, help="training batch")
@@ -102,12 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(sub)
     _add_export(sub)
     _add_bench(sub)
-    p = sub.add_parser("models", help="list the model names create_model accepts")
+    p = sub.add_parser("models", help="list the architectures create_model accepts")
     p.add_argument("--filter", default="")
     return parser
 
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
+    """The TrainConfig of `train`'s options (those left out keep TrainConfig's defaults)."""
     names = {f.name for f in fields(TrainConfig)}
     values = {k: v for k, v in vars(args).items() if k in names and v is not None}
     return TrainConfig(**values)
@@ -155,9 +182,9 @@ def run(argv: list[str] | None = None) -> int:
         scan = None if args.skip_scan else {}  # {}: bench_scan's defaults
         run_bench(args.output, scan=scan, **{k: getattr(args, k) for k in options})
     elif args.command == "models":
-        from flipkart_torch.models.factory import valid_model_names
+        from flipkart_torch.models.factory import valid_architectures
 
-        print("\n".join(n for n in valid_model_names() if args.filter in n))
+        print("\n".join(n for n in valid_architectures() if args.filter in n))
     return 0
 
 

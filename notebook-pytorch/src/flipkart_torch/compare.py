@@ -1,8 +1,9 @@
 """Cross-framework comparison for `merged_notebook.ipynb`: read every run's TensorBoard events
 and summaries (both labs), the leaderboard, and build the comparison figures.
 
-Reads only files (the contracts of artifacts/README.md), never the labs' training code, so it
-works the same on PyTorch and TensorFlow runs.
+Reads only files, through the contract's readers (`flipkart_contract.load_metrics` and
+`load_registry`, which also read schema-1 files), never the labs' training code, so it works the
+same on PyTorch and TensorFlow runs.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import numpy as np
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
+from flipkart_contract import Registry, RunMetrics, load_metrics, load_registry
+from flipkart_contract.schema import describe_error
 from plotly.subplots import make_subplots
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.util import tensor_util
@@ -50,33 +53,44 @@ def run_dirs(runs: Path) -> list[Path]:
     return sorted(p.parent for p in runs.glob("*/*/metrics.json"))
 
 
+def read_metrics(path: Path) -> RunMetrics:
+    """A run's metrics.json, validated; ValueError naming the file otherwise."""
+    try:
+        return load_metrics(path)
+    except ValueError as error:
+        raise ValueError(f"{path}: not a valid metrics.json ({describe_error(error)})") from error
+
+
+def run_record(metrics: RunMetrics, run_dir: Path) -> dict:
+    test = metrics.final.test
+    return {
+        "run_id": metrics.run_id,
+        "framework": metrics.framework,
+        "architecture": metrics.architecture,
+        "training_mode": metrics.training_mode,
+        "weights_source": metrics.weights_source,
+        "image_size": metrics.config.get("image_size"),
+        "epochs_run": metrics.epochs_run,
+        "wall_time_min": round(metrics.wall_time_s / 60, 1),
+        "budget": metrics.budget,
+        "test_accuracy": test.accuracy,
+        "test_macro_f1": test.macro_f1,
+        "classes": metrics.classes,
+        "per_class": {k: v.model_dump() for k, v in (test.per_class or {}).items()},
+        "confusion_matrix": test.confusion_matrix,
+        "path": str(run_dir),
+    }
+
+
 def load_runs(runs: Path) -> pd.DataFrame:
     """One row per run (from metrics.json): identity, weights, budget and final figures."""
-    records = []
-    for run_dir in run_dirs(runs):
-        metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
-        final = metrics.get("final") or {}
-        test = final.get("test") or {}
-        records.append(
-            {
-                "run_id": metrics.get("run_id", run_dir.name),
-                "framework": metrics.get("framework", run_dir.parent.name),
-                "model": metrics.get("model", ""),
-                "mode": metrics.get("mode", ""),
-                "weights_source": metrics.get("weights_source", ""),
-                "image_size": (metrics.get("config") or {}).get("image_size"),
-                "epochs_run": metrics.get("epochs_run"),
-                "wall_time_min": round((metrics.get("wall_time_s") or 0) / 60, 1),
-                "budget": metrics.get("budget", ""),
-                "test_accuracy": test.get("accuracy"),
-                "test_macro_f1": test.get("macro_f1"),
-                "classes": metrics.get("classes") or [],
-                "per_class": test.get("per_class") or {},
-                "confusion_matrix": test.get("confusion_matrix"),
-                "path": str(run_dir),
-            }
-        )
+    records = [run_record(read_metrics(d / "metrics.json"), d) for d in run_dirs(runs)]
     return pd.DataFrame.from_records(records)
+
+
+def read_registry(path: Path) -> Registry | None:
+    """`artifacts/registry.json`, validated; None when there is none yet."""
+    return load_registry(path) if path.is_file() else None
 
 
 def load_curves(runs: Path) -> pd.DataFrame:
@@ -93,14 +107,15 @@ def load_curves(runs: Path) -> pd.DataFrame:
 
 
 def label_of(run_id: str, framework: str = "") -> str:
-    """`20261123-1015_efficientnet_lite0_finetune`, `pytorch` -> `efficientnet_lite0 finetune (pt)`.
+    """`20261123-1015_efficientnet_lite0_finetune`, `pytorch` -> `efficientnet_lite0 finetune (pt)`
+    (architecture and training mode).
 
     The framework suffix keeps the labels unique: both labs train an `efficientnet_b0`.
     """
     parts = run_id.split("_", 1)
     if len(parts) == 2 and "_" in parts[1]:
-        name, mode = parts[1].rsplit("_", 1)
-        label = f"{name} {mode}"
+        architecture, training_mode = parts[1].rsplit("_", 1)
+        label = f"{architecture} {training_mode}"
     else:
         label = run_id
     suffix = {"pytorch": "pt", "tensorflow": "tf"}.get(framework, framework)
@@ -109,7 +124,8 @@ def label_of(run_id: str, framework: str = "") -> str:
 
 def labels_for(run_ids: list[str], frameworks: list[str]) -> list[str]:
     """One label per run, unique among these runs: `label_of`, plus the run's start time
-    (`@09:38`) where runs share model, mode and framework, and the run_id as a last resort."""
+    (`@09:38`) where runs share architecture, training mode and framework, and the run_id as a
+    last resort."""
     base = [label_of(r, f) for r, f in zip(run_ids, frameworks, strict=True)]
     labels = list(base)
     for i, (run_id, label) in enumerate(zip(run_ids, base, strict=True)):
@@ -221,20 +237,20 @@ def confusion_figure(runs_table: pd.DataFrame) -> go.Figure:
 
 
 def per_class_f1(runs_table: pd.DataFrame) -> pd.DataFrame:
-    """Long table: run_id, class, f1."""
+    """Long table: run_id, run (its unique label, `labels_for`), class, f1."""
     labels = labels_for(list(runs_table["run_id"]), list(runs_table["framework"]))
     rows = [
-        {"run_id": run.run_id, "model": label, "class": name, "f1": scores.get("f1")}
+        {"run_id": run.run_id, "run": label, "class": name, "f1": scores.get("f1")}
         for label, (_, run) in zip(labels, runs_table.iterrows(), strict=True)
         for name, scores in (run.per_class or {}).items()
     ]
-    return pd.DataFrame(rows, columns=["run_id", "model", "class", "f1"])
+    return pd.DataFrame(rows, columns=["run_id", "run", "class", "f1"])
 
 
 def per_class_f1_figure(runs_table: pd.DataFrame) -> go.Figure:
     data = per_class_f1(runs_table)
     figure = px.bar(
-        data, x="class", y="f1", color="model", barmode="group", color_discrete_sequence=PALETTE,
+        data, x="class", y="f1", color="run", barmode="group", color_discrete_sequence=PALETTE,
         title="Per-class F1 on the test split",
     )  # fmt: skip
     figure.update_yaxes(range=[0, 1])

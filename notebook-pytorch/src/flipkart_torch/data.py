@@ -1,28 +1,28 @@
 """The Flipkart split (`data/splits.csv` + `data/images/`) as cached uint8 arrays.
 
-Images are decoded and resized once per preprocessing policy; the arrays are kept in memory and
-on disk (`artifacts/tmp/image_cache/`, git-ignored), so an epoch never decodes a JPEG.
+Every image goes through `load_eval_view` (the contract's decoding and resize policy), once per
+policy; the arrays are kept in memory and on disk (`artifacts/tmp/image_cache/`, git-ignored),
+so an epoch never decodes a JPEG. Evaluation uses these views as they are; training augments
+them (`flipkart_torch.transforms.augment`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
-from PIL import Image
-
-from flipkart_torch.transforms import apply_policy
+from flipkart_contract import ImageDecodeError, ResizePolicy, model_view
+from flipkart_contract import read_splits as read_splits_rows
 
 SPLITS = ("train", "val", "test")
 PREPARE_HINT = (
     "prepare the data first: `make data` at the repository root "
     "(writes data/splits.csv and data/images/)"
 )
+CACHE_VERSION = 2  # 2: decoded by flipkart_contract (JPEG draft decision included)
 
 
 class DataError(RuntimeError):
@@ -36,26 +36,25 @@ class SplitData:
     names: list[str]
 
 
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+def load_eval_view(path: str | Path, policy: ResizePolicy) -> np.ndarray:
+    """What the lab's models see of one image file: uint8 `[size, size, 3]`.
+
+    The one function behind the lab's evaluation, its training data (before augmentation) and
+    the export's parity check; the contract's `model_view`, so the service sees the same pixels.
+    """
+    return model_view(Path(path), policy)
 
 
 def read_splits(splits_csv: str | Path) -> pd.DataFrame:
+    """`data/splits.csv` as a table, checked by the contract; DataError says how to make it."""
     path = Path(splits_csv)
     if not path.is_file():
         raise DataError(f"{path} not found; {PREPARE_HINT}")
-    table = pd.read_csv(path)
-    missing = {"image", "label", "split"} - set(table.columns)
-    if missing:
-        raise DataError(f"{path} lacks columns {sorted(missing)}; {PREPARE_HINT}")
-    bad = sorted(set(table["split"]) - set(SPLITS))
-    if bad:
-        raise DataError(f"{path}: unknown split names {bad} (expected {SPLITS})")
-    return table
-
-
-def class_names(table: pd.DataFrame) -> list[str]:
-    return sorted(table["label"].unique().tolist())
+    try:
+        rows = read_splits_rows(path)
+    except ValueError as error:
+        raise DataError(f"{error}; {PREPARE_HINT}") from error
+    return pd.DataFrame(rows, columns=["image", "label", "split"])
 
 
 def check_classes(data_classes: list[str], model_classes: list[str]) -> None:
@@ -78,8 +77,8 @@ def check_images(table: pd.DataFrame, images_dir: str | Path) -> None:
         )
 
 
-def _cache_key(names: list[str], images_dir: Path, preprocessing: dict[str, Any]) -> str:
-    digest = hashlib.sha256(json.dumps(preprocessing, sort_keys=True).encode())
+def _cache_key(names: list[str], images_dir: Path, policy: ResizePolicy) -> str:
+    digest = hashlib.sha256(f"v{CACHE_VERSION}:{policy.model_dump_json()}".encode())
     for name in names:
         stat = (images_dir / name).stat()
         digest.update(f"{name}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
@@ -89,29 +88,38 @@ def _cache_key(names: list[str], images_dir: Path, preprocessing: dict[str, Any]
 _MEMORY_CACHE: dict[str, np.ndarray] = {}
 
 
+def decode_views(
+    names: list[str], images_dir: Path, policy: ResizePolicy, progress: bool = False
+) -> np.ndarray:
+    """`load_eval_view` of each file; an unreadable image is a DataError naming it."""
+    from tqdm.auto import tqdm
+
+    arrays = np.empty((len(names), policy.size, policy.size, 3), dtype=np.uint8)
+    for i, name in enumerate(tqdm(names, desc="decode", disable=not progress, leave=False)):
+        try:
+            arrays[i] = load_eval_view(images_dir / name, policy)
+        except ImageDecodeError as error:
+            raise DataError(f"{images_dir / name}: {error.message} ({error.code})") from error
+    return arrays
+
+
 def load_images(
     names: list[str],
     images_dir: str | Path,
-    preprocessing: dict[str, Any],
+    policy: ResizePolicy,
     cache_dir: str | Path | None = None,
     progress: bool = False,
 ) -> np.ndarray:
-    """Decoded, resized uint8 arrays for `names`, from memory, then disk cache, then JPEGs."""
+    """The views of `names`, from memory, then the disk cache, then the image files."""
     images_dir = Path(images_dir)
-    key = _cache_key(names, images_dir, preprocessing)
+    key = _cache_key(names, images_dir, policy)
     if key in _MEMORY_CACHE:
         return _MEMORY_CACHE[key]
     cache_file = Path(cache_dir) / f"{key}.npy" if cache_dir else None
     if cache_file is not None and cache_file.is_file():
         arrays = np.load(cache_file)
     else:
-        from tqdm.auto import tqdm
-
-        size = preprocessing["size"]
-        arrays = np.empty((len(names), size, size, 3), dtype=np.uint8)
-        for i, name in enumerate(tqdm(names, desc="decode", disable=not progress, leave=False)):
-            with Image.open(images_dir / name) as image:
-                arrays[i] = apply_policy(image, preprocessing)
+        arrays = decode_views(names, images_dir, policy, progress)
         if cache_file is not None:
             cache_file.parent.mkdir(parents=True, exist_ok=True)
             tmp = cache_file.with_suffix(".tmp.npy")
@@ -126,7 +134,7 @@ def load_split(
     split: str,
     classes: list[str],
     images_dir: str | Path,
-    preprocessing: dict[str, Any],
+    policy: ResizePolicy,
     cache_dir: str | Path | None = None,
     limit_per_class: int | None = None,
     progress: bool = False,
@@ -139,5 +147,5 @@ def load_split(
     check_classes(sorted(rows["label"].unique()), classes)
     names = rows["image"].tolist()
     labels = np.array([classes.index(c) for c in rows["label"]], dtype=np.int64)
-    images = load_images(names, images_dir, preprocessing, cache_dir, progress)
+    images = load_images(names, images_dir, policy, cache_dir, progress)
     return SplitData(images=images, labels=labels, names=names)

@@ -1,26 +1,32 @@
 """ONNX export per the model contract: NHWC float 0-255 `pixels` in, `logits` out, normalisation
-inside the graph, dynamic batch; parity against PyTorch on real test images before any card."""
+inside the graph, dynamic batch; parity against PyTorch on real test images before any card.
+The card is the contract's `ModelCard`; latency is the contract's `measure_latency`."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
-import statistics
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from flipkart_contract import (
+    ModelCard,
+    class_names,
+    layout,
+    load_metrics,
+    sha256_file,
+    write_json_atomic,
+)
+from flipkart_contract.latency import measure_latency, ort_session, synthetic_pixels
 from torch import nn
 
-from flipkart_torch import paths
-from flipkart_torch.data import check_classes, check_images, class_names, load_split, read_splits
-from flipkart_torch.models.factory import create_model
-from flipkart_torch.run_log import cpu_name, write_json
-from flipkart_torch.train import evaluate, utc_now
+from flipkart_torch import checkpoints
+from flipkart_torch.data import check_classes, check_images, load_split, read_splits
+from flipkart_torch.evaluation import evaluate
+from flipkart_torch.paths import FRAMEWORK
+from flipkart_torch.run_log import utc_now
 
 OPSET = 17
 PARITY_TOLERANCE = 1e-3
@@ -45,30 +51,18 @@ class PixelsModel(nn.Module):
         return self.model((x - self.offset) / self.scale)
 
 
-def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} not found (train first: flipkart-torch train)")
-    best = torch.load(path, map_location="cpu", weights_only=False)
-    model = create_model(best["model_name"], num_classes=len(best["classes"]))
-    model.load_state_dict(best["model"])
-    model.eval()
-    return model, best
-
-
 def export_onnx(wrapper: nn.Module, size: int, path: Path) -> None:
     dummy = torch.rand(2, size, size, 3) * 255
     wrapper.eval()
+    names = {"input_names": ["pixels"], "output_names": ["logits"], "opset_version": OPSET}
     try:
         torch.onnx.export(
             wrapper,
             (dummy,),
             str(path),
-            input_names=["pixels"],
-            output_names=["logits"],
             dynamic_axes={"pixels": {0: "batch"}, "logits": {0: "batch"}},
-            opset_version=OPSET,
             dynamo=False,
+            **names,
         )
     except Exception:  # the TorchScript exporter cannot trace it: try torch.export
         batch = torch.export.Dim("batch", min=1, max=1024)
@@ -76,22 +70,11 @@ def export_onnx(wrapper: nn.Module, size: int, path: Path) -> None:
             wrapper,
             (dummy,),
             str(path),
-            input_names=["pixels"],
-            output_names=["logits"],
             dynamic_shapes=({0: batch},),
-            opset_version=OPSET,
             dynamo=True,
             external_data=False,
+            **names,
         )
-
-
-def ort_session(path: Path, threads: int | None = None):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or torch.get_num_threads()
-    options.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def check_parity(wrapper: nn.Module, session, pixels: np.ndarray) -> dict[str, Any]:
@@ -111,40 +94,45 @@ def check_parity(wrapper: nn.Module, session, pixels: np.ndarray) -> dict[str, A
     return result
 
 
-def median_ms(fn, repeats: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(1000 * (time.perf_counter() - start))
-    return statistics.median(times)
+def split_views(
+    best: dict[str, Any], splits_csv: str | Path | None, images_dir: str | Path | None, split: str
+):
+    """A split of the data, checked against the checkpoint's classes, as the model's views."""
+    splits_csv = Path(splits_csv or layout.splits_csv())
+    images_dir = Path(images_dir or layout.images_dir())
+    table = read_splits(splits_csv)
+    check_images(table, images_dir)
+    check_classes(class_names(splits_csv), best["classes"])
+    return load_split(table, split, best["classes"], images_dir, best["resize_policy"])
 
 
-def ort_latency(session, size: int, repeats: int = 20) -> dict[str, Any]:
-    one = np.random.default_rng(0).uniform(0, 255, (1, size, size, 3)).astype(np.float32)
-    sixteen = np.repeat(one, 16, axis=0)
-    batch_1 = median_ms(lambda: session.run(["logits"], {"pixels": one}), repeats)
-    batch_16 = median_ms(lambda: session.run(["logits"], {"pixels": sixteen}), max(5, repeats // 4))
-    return {
-        "batch_1": round(batch_1, 3),
-        "batch_16_per_image": round(batch_16 / 16, 3),
-        "threads": session.get_session_options().intra_op_num_threads,
-        "provider": "CPUExecutionProvider",
-        "hardware": cpu_name(),
-    }
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def resolve_checkpoint(run: str) -> Path:
-    candidate = Path(run)
-    if candidate.suffix == ".pt":
-        return candidate
-    return paths.checkpoints_dir() / run / "best.pt"
+def build_card(
+    best: dict[str, Any],
+    model: nn.Module,
+    onnx_path: Path,
+    metrics_path: Path,
+    parity: dict[str, Any],
+    latency: dict[str, Any],
+) -> ModelCard:
+    """The card of an exported checkpoint; its test figures are the run's (metrics.json)."""
+    test = load_metrics(metrics_path).final.test.model_copy(update={"loss": None})
+    policy = best["resize_policy"]
+    return ModelCard(
+        architecture=best["architecture"],
+        framework=FRAMEWORK,
+        run_id=best["run_id"],
+        training_mode=best["training_mode"],
+        classes=best["classes"],
+        input={"height": policy.size, "width": policy.size},
+        resize_policy=policy,
+        metrics={"test": test},
+        latency_ms=latency,
+        parity=parity,
+        parameters=sum(p.numel() for p in model.parameters()),
+        weights_source=best["weights_source"],
+        onnx={"sha256": sha256_file(onnx_path), "bytes": onnx_path.stat().st_size, "opset": OPSET},
+        created_at=utc_now(),
+    )
 
 
 def export_run(
@@ -158,36 +146,28 @@ def export_run(
     tamper=None,
 ) -> dict[str, Any]:
     """Export a run's best checkpoint; write model.onnx + card.json only when parity holds.
+    Returns the card as written.
 
     `tamper(path)` (tests only) may alter the ONNX file before the parity check.
     """
-    model, best = load_checkpoint(resolve_checkpoint(run))
+    model, best = checkpoints.load_model(checkpoints.resolve_best(run))
     run_id = best["run_id"]
-    classes = best["classes"]
-    preprocessing = best["preprocessing"]
-    size = preprocessing["size"]
-    metrics_path = Path(runs_dir or paths.runs_dir()) / run_id / "metrics.json"
+    size = best["resize_policy"].size
+    metrics_path = Path(runs_dir or layout.runs_dir(FRAMEWORK)) / run_id / "metrics.json"
     if not metrics_path.is_file():
         raise FileNotFoundError(f"{metrics_path} not found: the card's test metrics come from it")
-    metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
-
-    table = read_splits(splits_csv or paths.splits_csv())
-    check_images(table, images_dir or paths.images_dir())
-    check_classes(class_names(table), classes)
-    test = load_split(
-        table, "test", classes, images_dir or paths.images_dir(), preprocessing, cache_dir=None
-    )
-    pixels = test.images[:parity_images]
+    pixels = split_views(best, splits_csv, images_dir, "test").images[:parity_images]
 
     wrapper = PixelsModel(model, tuple(best["mean"]), tuple(best["std"])).eval()
+    threads = torch.get_num_threads()
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = Path(tmp) / "model.onnx"
         export_onnx(wrapper, size, onnx_path)
         if tamper is not None:
             tamper(onnx_path)
-        session = ort_session(onnx_path)
+        session = ort_session(onnx_path, threads)
         parity = check_parity(wrapper, session, pixels)
-        latency = ort_latency(session, size)
+        latency = measure_latency(session, synthetic_pixels(1, size), threads=threads)
         size_bytes = onnx_path.stat().st_size
         if size_bytes > max_bytes:
             raise ValueError(
@@ -195,45 +175,14 @@ def export_run(
                 f"{max_bytes / 2**20:.0f} MB limit for artifacts/models/ (parity {parity}, "
                 f"latency {latency}); not written"
             )
-        card = {
-            "schema_version": 1,
-            "name": best["model_name"],
-            "framework": "pytorch",
-            "run_id": run_id,
-            "mode": best["config"]["mode"],
-            "classes": classes,
-            "input": {
-                "name": "pixels",
-                "layout": "NHWC",
-                "dtype": "float32",
-                "value_range": [0, 255],
-                "height": size,
-                "width": size,
-            },
-            "output": {"name": "logits"},
-            "preprocessing": preprocessing,
-            "metrics": {"test": {k: metrics["final"]["test"][k] for k in _CARD_TEST_KEYS}},
-            "latency_ms": latency,
-            "parity": parity,
-            "parameters": sum(p.numel() for p in model.parameters()),
-            "weights_source": best["weights_source"],
-            "onnx": {
-                "file": "model.onnx",
-                "sha256": sha256(onnx_path),
-                "bytes": size_bytes,
-                "opset": OPSET,
-            },
-            "created_at": utc_now(),
-        }
-        target = Path(models_dir or paths.models_dir()) / run_id
+        card = build_card(best, model, onnx_path, metrics_path, parity, latency)
+        data = card.model_dump(mode="json", exclude_none=True)
+        target = Path(models_dir or layout.models_dir()) / run_id
         target.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(onnx_path, target / ".model.onnx.tmp")
         (target / ".model.onnx.tmp").replace(target / "model.onnx")
-        write_json(target / "card.json", card)
-    return card
-
-
-_CARD_TEST_KEYS = ("accuracy", "macro_f1", "num_images", "per_class", "confusion_matrix")
+        write_json_atomic(target / "card.json", data)
+    return data
 
 
 def evaluate_checkpoint(
@@ -242,19 +191,10 @@ def evaluate_checkpoint(
     splits_csv: str | Path | None = None,
     images_dir: str | Path | None = None,
 ) -> dict[str, Any]:
-    model, best = load_checkpoint(resolve_checkpoint(str(checkpoint)))
-    table = read_splits(splits_csv or paths.splits_csv())
-    check_images(table, images_dir or paths.images_dir())
-    check_classes(class_names(table), best["classes"])
-    data = load_split(
-        table,
-        split,
-        best["classes"],
-        images_dir or paths.images_dir(),
-        best["preprocessing"],
-        cache_dir=None,
-    )
-    figures = evaluate(
-        model, data, best["classes"], tuple(best["mean"]), tuple(best["std"]), torch.device("cpu")
-    )
-    return {k: v for k, v in figures.items() if k not in ("logits", "preds")}
+    """A checkpoint's figures on a split (the contract's split metrics, plus ms per image)."""
+    model, best = checkpoints.load_model(checkpoints.resolve_best(str(checkpoint)))
+    data = split_views(best, splits_csv, images_dir, split)
+    mean, std = tuple(best["mean"]), tuple(best["std"])
+    result = evaluate(model, data, best["classes"], mean, std, torch.device("cpu"))
+    figures = result.metrics.model_dump(mode="json", exclude_none=True)
+    return {**figures, "ms_per_image": result.ms_per_image}

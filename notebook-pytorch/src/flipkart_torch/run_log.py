@@ -1,11 +1,9 @@
-"""The run contract of artifacts/README.md: TensorBoard tags, HParams, report, confusion image,
-`metrics.json` (written atomically)."""
+"""The run contract: the contract's TensorBoard tags, HParams, classification report, confusion
+image, and `metrics.json` as the contract's `RunMetrics`."""
 
 from __future__ import annotations
 
-import json
-import os
-import platform
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,48 +12,83 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
+from flipkart_contract import RunMetrics, write_json_atomic
+from flipkart_contract.latency import cpu_name
+from flipkart_contract.run_tags import EPOCH_TAGS, FINAL_TAGS
+from flipkart_contract.schema import Hardware, SplitMetrics
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
-EPOCH_TAGS = (
-    "train/loss",
-    "train/accuracy",
-    "val/loss",
-    "val/accuracy",
-    "val/macro_f1",
-    "lr",
-    "perf/train_images_per_s",
-    "perf/epoch_s",
-)
-FINAL_TAGS = ("test/accuracy", "test/macro_f1", "perf/test_ms_per_image")
+from flipkart_torch.paths import FRAMEWORK
 
 
-def write_json(path: str | Path, data: Any) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def hardware(device: torch.device) -> dict[str, Any]:
+def hardware(device: torch.device) -> Hardware:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
-    return {
-        "device": device.type,
-        "device_name": name,
-        "num_threads": torch.get_num_threads(),
-        "gpus": torch.cuda.device_count() if device.type == "cuda" else 0,
-    }
+    return Hardware(
+        device=device.type,
+        device_name=name,
+        num_threads=torch.get_num_threads(),
+        gpus=torch.cuda.device_count() if device.type == "cuda" else 0,
+    )
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def write_run_metrics(run_dir: str | Path, metrics: RunMetrics) -> Path:
+    """`<run_dir>/metrics.json`, written atomically (absent fields left out)."""
+    data = metrics.model_dump(mode="json", exclude_none=True)
+    return write_json_atomic(Path(run_dir) / "metrics.json", data)
+
+
+def run_metrics(
+    *,
+    config: dict[str, Any],
+    classes: list[str],
+    device: torch.device,
+    budget: str | None,
+    weights_source: str,
+    data: dict[str, Any],
+    history: list[dict[str, float]],
+    best_epoch: int,
+    wall_time_s: float,
+    val: SplitMetrics,
+    test: SplitMetrics,
+    test_ms_per_image: float,
+) -> RunMetrics:
+    """A run's `metrics.json`: `config` is the run's TrainConfig (plus what it implied), `data`
+    the split summary, `history` the epoch scalars, `best_epoch` counted from 0."""
+    hw = hardware(device)
+    speeds = [h["perf/train_images_per_s"] for h in history]
+    budget = budget or (
+        f"{hw.device.upper()}, {hw.num_threads} threads, {config['epochs']} epochs at "
+        f"{config['image_size']} px, batch {config['batch_size']}"
+    )
+    return RunMetrics(
+        run_id=config["run_id"],
+        framework=FRAMEWORK,
+        architecture=config["architecture"],
+        training_mode=config["training_mode"],
+        classes=classes,
+        config=config,
+        budget=budget,
+        hardware=hw,
+        weights_source=weights_source,
+        data=data,
+        epochs_run=len(history),
+        best_epoch=best_epoch + 1,  # counted from 1, like the TensorBoard steps
+        wall_time_s=round(wall_time_s, 2),
+        final={
+            "val": SplitMetrics(accuracy=val.accuracy, macro_f1=val.macro_f1, loss=val.loss),
+            "test": test,
+            "perf": {
+                "train_images_per_s": sum(speeds) / len(speeds) if speeds else 0.0,
+                "test_ms_per_image": test_ms_per_image,
+            },
+        },
+        created_at=utc_now(),
+    )
 
 
 def confusion_figure(matrix: list[list[int]], classes: list[str]) -> plt.Figure:

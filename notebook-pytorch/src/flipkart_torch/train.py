@@ -1,579 +1,434 @@
 """One training code path for every model: freeze/finetune, AdamW, warmup+cosine, label
-smoothing, clipping, EMA, accumulation, AMP on CUDA, DDP under torchrun, resume, run logging."""
+smoothing, clipping, EMA, accumulation, AMP on CUDA, DDP under torchrun, resume, run logging.
+
+`train()` reads as the run: set up (`prepare_run`), then per epoch `train_epoch`, `validate`,
+`save_checkpoints` and `log_epoch`, then `final_test` on the best checkpoint.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from flipkart_contract import ResizePolicy, class_names, layout, make_run_id
+from flipkart_contract import sha256_file as file_sha256
+from flipkart_contract.evaluation import report_text
+from flipkart_contract.schema import SplitMetrics
 from torch import nn
 from tqdm.auto import tqdm
 
-from flipkart_torch import paths
-from flipkart_torch.data import (
-    DataError,
-    SplitData,
-    check_images,
-    class_names,
-    file_sha256,
-    load_split,
-    read_splits,
-)
-from flipkart_torch.metrics import classification_figures, report_text
-from flipkart_torch.models.factory import architecture_for, check_model_name, create_model
-from flipkart_torch.run_log import RunLog, hardware, write_json
-from flipkart_torch.transforms import augment, normalize, preprocessing_config
-
-MODES = ("freeze", "finetune")
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from flipkart_torch import checkpoints
+from flipkart_torch.config import TrainConfig
+from flipkart_torch.data import DataError, SplitData, check_images, load_split, read_splits
+from flipkart_torch.devices import Distributed, autocast, pick_device, setup_distributed
+from flipkart_torch.evaluation import evaluate
+from flipkart_torch.models.factory import check_architecture, create_model, timm_name
+from flipkart_torch.optim import Optimisation, set_train_mode
+from flipkart_torch.paths import FRAMEWORK, cache_dir
+from flipkart_torch.run_log import RunLog, run_metrics, write_run_metrics
+from flipkart_torch.transforms import augment, model_norm, normalize, resize_policy_for
 
 
 @dataclass
-class TrainConfig:
-    model: str
-    mode: str = "finetune"
-    pretrained: bool = False
-    weights: str | None = None
-    epochs: int = 10
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 0.05
-    warmup_epochs: float = 1.0
-    min_lr_ratio: float = 0.01
-    label_smoothing: float = 0.1
-    grad_clip: float = 1.0
-    ema_decay: float = 0.0
-    accum_steps: int = 1
-    drop_rate: float = 0.2
-    image_size: int = 224
-    resize_mode: str = "pad"
-    interpolation: str | None = None
-    crop_pct: float | None = None
-    seed: int = 0
-    patience: int = 5
-    amp: bool = True
-    num_threads: int | None = None
-    limit_per_class: int | None = None
-    budget: str | None = None
-    run_id: str | None = None
-    splits_csv: str | None = None
-    images_dir: str | None = None
-    runs_dir: str | None = None
-    checkpoints_dir: str | None = None
-    cache_dir: str | None = None
-    progress: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
+class LabModel:
+    """A freshly built model and what its inputs must look like."""
 
-    def check(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
-        if self.epochs < 1 or self.batch_size < 1 or self.accum_steps < 1:
-            raise ValueError("epochs, batch_size and accum_steps must be at least 1")
-        if not 0 <= self.ema_decay < 1:
-            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+    module: nn.Module
+    mean: tuple
+    std: tuple
+    policy: ResizePolicy
+    weights_source: str
 
 
-def make_run_id(model: str, mode: str, now: datetime | None = None) -> str:
-    now = now or datetime.now(UTC)
-    return f"{now:%Y%m%d-%H%M%S}_{model}_{mode}"
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def build_model(config: TrainConfig, num_classes: int, device: torch.device) -> LabModel:
+    torch.manual_seed(config.seed)
+    np.random.seed(config.seed)
+    model = create_model(
+        config.architecture,
+        num_classes=num_classes,
+        pretrained=config.pretrained,
+        weights=config.weights,
+        drop_rate=config.drop_rate,
+    )
+    policy = resize_policy_for(
+        model, config.resize_method, config.image_size, config.interpolation, config.crop_pct
+    )
+    mean, std = model_norm(model)
+    return LabModel(model.to(device), mean, std, policy, model.weights_source)
 
 
 @dataclass
-class Distributed:
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
+class Progress:
+    """Where a run stands after an epoch: what `last.pt` saves and resume restores."""
+
+    start_epoch: int = 0
+    best_f1: float = -1.0
+    best_epoch: int = -1
+    bad_epochs: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+    wall_before: float = 0.0
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any] | None) -> Progress:
+        if state is None:
+            return cls()
+        return cls(
+            start_epoch=state["epoch"] + 1,
+            best_f1=state["best_f1"],
+            best_epoch=state["best_epoch"],
+            bad_epochs=state["bad_epochs"],
+            history=state["history"],
+            wall_before=state["wall_time_s"],
+        )
+
+    def record(self, epoch: int, val_macro_f1: float) -> bool:
+        """Early-stopping bookkeeping; True when this epoch is the best so far."""
+        if val_macro_f1 > self.best_f1:
+            self.best_f1, self.best_epoch, self.bad_epochs = val_macro_f1, epoch, 0
+            return True
+        self.bad_epochs += 1
+        return False
+
+
+@dataclass
+class SplitLoader:
+    """The run's splits, checked, and how to load one of them as cached views."""
+
+    splits_path: Path
+    table: pd.DataFrame
+    classes: list[str]
+    options: dict[str, Any]  # load_split's images_dir, cache_dir, limit_per_class, progress
+
+    @classmethod
+    def open(cls, config: TrainConfig, progress: bool) -> SplitLoader:
+        splits_path = Path(config.splits_csv or layout.splits_csv())
+        images_dir = Path(config.images_dir or layout.images_dir())
+        table = read_splits(splits_path)
+        check_images(table, images_dir)
+        cache = config.cache_dir if config.cache_dir is not None else cache_dir()
+        options = {
+            "images_dir": images_dir,
+            "cache_dir": cache or None,
+            "limit_per_class": config.limit_per_class,
+            "progress": config.progress and progress,
+        }
+        return cls(splits_path, table, class_names(splits_path), options)
+
+    def load(self, split: str, policy: ResizePolicy) -> SplitData:
+        return load_split(self.table, split, self.classes, policy=policy, **self.options)
+
+
+@dataclass
+class Run:
+    """Everything one run's pieces share."""
+
+    config: TrainConfig
+    distributed: Distributed
+    device: torch.device
+    data: SplitLoader
+    lab: LabModel
+    train_data: SplitData
+    val_data: SplitData
+    optimisation: Optimisation
+    train_model: nn.Module  # the model, wrapped by DDP when there are several processes
+    progress: Progress
+    checkpoints: checkpoints.RunCheckpoints
+    run_dir: Path
+    started: float = field(default_factory=time.perf_counter)
 
     @property
     def main(self) -> bool:
-        return self.rank == 0
+        return self.distributed.main
+
+    @property
+    def classes(self) -> list[str]:
+        return self.data.classes
+
+    @property
+    def num_images(self) -> int:
+        return epoch_images(self.train_data, self.distributed)
+
+    def wall_time(self) -> float:
+        return self.progress.wall_before + time.perf_counter() - self.started
 
 
-def setup_distributed() -> Distributed:
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return Distributed()
-    if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend=backend)
-    return Distributed(
-        rank=dist.get_rank(),
-        world_size=dist.get_world_size(),
-        local_rank=int(os.environ.get("LOCAL_RANK", "0")),
+def resume_state(
+    config: TrainConfig, resume: bool | str, epochs_override: int | None
+) -> tuple[TrainConfig, dict[str, Any]]:
+    """The saved config and `last.pt` of the run to continue."""
+    root = Path(config.checkpoints_dir or checkpoints.default_root())
+    last = checkpoints.find_last(root, resume, config.architecture, config.training_mode)
+    state = checkpoints.read(last)
+    saved = TrainConfig.from_dict(state["config"])
+    saved.progress = config.progress
+    if epochs_override is not None and epochs_override != saved.epochs:
+        changed = {"epochs_planned": saved.epochs, "epochs_changed_at_resume": True}
+        saved.extra = {**saved.extra, **changed}
+        saved.epochs = epochs_override
+    return saved, state
+
+
+def epoch_images(train_data: SplitData, distributed: Distributed) -> int:
+    """Training images per epoch, all processes together (a multiple of their number)."""
+    world = distributed.world_size
+    return len(train_data.labels) // world * world
+
+
+def prepare_run(config: TrainConfig, state: dict[str, Any] | None, distributed: Distributed) -> Run:
+    """Data, model, optimisation and progress of a run, restored from `state` when resuming."""
+    device = pick_device(distributed)
+    check_architecture(config.architecture)  # a typo is reported before anything is read
+    data = SplitLoader.open(config, progress=distributed.main)
+    if state is not None and state["classes"] != data.classes:
+        raise DataError(
+            f"the checkpoint's classes {state['classes']} differ from the data's {data.classes}"
+        )
+    lab = build_model(config, len(data.classes), device)
+    train_data, val_data = data.load("train", lab.policy), data.load("val", lab.policy)
+    per_process = epoch_images(train_data, distributed) // distributed.world_size
+    steps_per_epoch = math.ceil(math.ceil(per_process / config.batch_size) / config.accum_steps)
+    optimisation = Optimisation(lab.module, config, steps_per_epoch, device)
+    if state is not None:
+        lab.module.load_state_dict(state["model"])
+        optimisation.load_state_dict(state)
+        torch.set_rng_state(state["rng"])
+    train_model = lab.module
+    if distributed.world_size > 1:
+        train_model = nn.parallel.DistributedDataParallel(
+            lab.module, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    config.run_id = config.run_id or make_run_id(config.architecture, config.training_mode)
+    root = Path(config.checkpoints_dir or checkpoints.default_root())
+    return Run(
+        config=config, distributed=distributed, device=device, data=data, lab=lab,
+        train_data=train_data, val_data=val_data, optimisation=optimisation,
+        train_model=train_model, progress=Progress.from_state(state),
+        checkpoints=checkpoints.RunCheckpoints(root / config.run_id),
+        run_dir=Path(config.runs_dir or layout.runs_dir(FRAMEWORK)) / config.run_id,
+    )  # fmt: skip
+
+
+def train_epoch(run: Run, epoch: int) -> dict[str, float]:
+    """One pass over this process's shard of the training split; the epoch's train figures
+    (all processes together)."""
+    config, distributed, device = run.config, run.distributed, run.device
+    model, optimisation = run.train_model, run.optimisation
+    started = time.perf_counter()
+    set_train_mode(model, config.training_mode)
+    generator = torch.Generator().manual_seed(config.seed * 1000 + epoch)
+    order = torch.randperm(len(run.train_data.labels), generator=generator)[: run.num_images]
+    shard = order[distributed.rank :: distributed.world_size]
+    aug_generator = torch.Generator().manual_seed(
+        config.seed * 1000 + epoch + 10**6 * distributed.rank
+    )
+    loss_sum = torch.zeros((), dtype=torch.float64)
+    correct = torch.zeros((), dtype=torch.float64)
+    starts = list(range(0, len(shard), config.batch_size))
+    bar = tqdm(
+        starts,
+        desc=f"epoch {epoch + 1}/{config.epochs}",
+        disable=not (config.progress and run.main),
+        leave=False,
+    )
+    optimisation.zero_grad()
+    for micro, start in enumerate(bar):
+        index = shard[start : start + config.batch_size].numpy()
+        pixels = augment(torch.from_numpy(run.train_data.images[index]).float(), aug_generator)
+        labels = torch.from_numpy(run.train_data.labels[index]).to(device)
+        inputs = normalize(pixels.to(device), run.lab.mean, run.lab.std)
+        last_micro = (micro + 1) % config.accum_steps == 0 or micro + 1 == len(starts)
+        sync = last_micro or distributed.world_size == 1
+        context = model.no_sync() if not sync else contextlib.nullcontext()
+        with context, autocast(device):
+            logits = model(inputs)
+            loss = F.cross_entropy(logits.float(), labels, label_smoothing=config.label_smoothing)
+            optimisation.backward(loss * len(index) / (config.batch_size * config.accum_steps))
+        loss_sum += loss.detach().double().cpu() * len(index)
+        correct += (logits.argmax(1) == labels).sum().double().cpu()
+        if last_micro:
+            optimisation.step()
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+    train_s = time.perf_counter() - started
+    totals = torch.stack([loss_sum, correct])
+    if distributed.world_size > 1:
+        dist.all_reduce(totals)
+        # DDP syncs gradients, and buffers only at the start of each forward: give every
+        # rank rank 0's BatchNorm statistics so all ranks end the epoch identical.
+        for buffer in run.lab.module.buffers():
+            dist.broadcast(buffer, src=0)
+    return {
+        "train/loss": float(totals[0] / run.num_images),
+        "train/accuracy": float(totals[1] / run.num_images),
+        "lr": optimisation.lr,
+        "perf/train_images_per_s": run.num_images / train_s,
+    }
+
+
+def validate(run: Run) -> SplitMetrics:
+    """The validation figures of the weights being trained (their EMA when there is one)."""
+    lab, model = run.lab, run.optimisation.eval_model
+    val = evaluate(model, run.val_data, run.classes, lab.mean, lab.std, run.device, desc="val")
+    return val.metrics
+
+
+def config_record(run: Run) -> dict[str, Any]:
+    """The run's config as saved in checkpoints and metrics.json, with what it implied."""
+    return {
+        **asdict(run.config),
+        "timm_name": timm_name(run.config.architecture),
+        "resize_policy": run.lab.policy.model_dump(mode="json"),
+        "mean": list(run.lab.mean),
+        "std": list(run.lab.std),
+        "world_size": run.distributed.world_size,
+    }
+
+
+def save_checkpoints(run: Run, epoch: int, improved: bool) -> None:
+    """`best.pt` when validation improved, `last.pt` every epoch."""
+    config, lab, progress = run.config, run.lab, run.progress
+    if improved:
+        model = run.optimisation.eval_model
+        run.checkpoints.save_best(
+            model.module if hasattr(model, "module") else model,
+            architecture=config.architecture,
+            timm_name=timm_name(config.architecture),
+            training_mode=config.training_mode,
+            classes=run.classes,
+            resize_policy=lab.policy.model_dump(mode="json"),
+            mean=lab.mean,
+            std=lab.std,
+            weights_source=lab.weights_source,
+            config=asdict(config),
+            epoch=epoch,
+            run_id=config.run_id,
+        )
+    run.checkpoints.save_last(
+        model=lab.module.state_dict(),
+        **run.optimisation.state_dict(),
+        epoch=epoch,
+        best_f1=progress.best_f1,
+        best_epoch=progress.best_epoch,
+        bad_epochs=progress.bad_epochs,
+        history=progress.history,
+        wall_time_s=run.wall_time(),
+        rng=torch.get_rng_state(),
+        config=asdict(config),
+        classes=run.classes,
     )
 
 
-def pick_device(distributed: Distributed) -> torch.device:
-    if torch.cuda.is_available():
-        return torch.device("cuda", distributed.local_rank)
-    return torch.device("cpu")
+def log_epoch(run: Run, log: RunLog, epoch: int, scalars: dict[str, float]) -> None:
+    log.epoch(epoch + 1, scalars)  # steps count epochs from 1 (run contract)
+    print(
+        f"epoch {epoch + 1}/{run.config.epochs} train_loss={scalars['train/loss']:.4f} "
+        f"train_acc={scalars['train/accuracy']:.3f} val_acc={scalars['val/accuracy']:.3f} "
+        f"val_f1={scalars['val/macro_f1']:.3f} {scalars['perf/train_images_per_s']:.1f} img/s",
+        flush=True,
+    )
 
 
-def model_norm(model: nn.Module) -> tuple[tuple, tuple]:
-    cfg = getattr(model, "pretrained_cfg", {}) or {}
-    return tuple(cfg.get("mean", IMAGENET_MEAN)), tuple(cfg.get("std", IMAGENET_STD))
-
-
-def model_preprocessing(model: nn.Module, config: TrainConfig) -> dict[str, Any]:
-    cfg = getattr(model, "pretrained_cfg", {}) or {}
-    interpolation = config.interpolation or cfg.get("interpolation", "bicubic")
-    if interpolation not in ("bilinear", "bicubic"):
-        interpolation = "bicubic"
-    if config.crop_pct is not None:
-        crop_pct = config.crop_pct
-    else:
-        crop_pct = cfg.get("crop_pct", 0.875) if config.resize_mode == "crop" else 1.0
-    return preprocessing_config(config.resize_mode, config.image_size, interpolation, crop_pct)
-
-
-def head_parameters(model: nn.Module) -> list[nn.Parameter]:
-    head = model.get_classifier()
-    return list(head.parameters())
-
-
-def set_train_mode(model: nn.Module, mode: str) -> None:
-    """finetune: everything trains. freeze: the backbone stays in eval mode (BatchNorm
-    statistics frozen) and only the classifier learns."""
-    model.train()
-    if mode == "freeze":
-        head = {id(m) for m in model.get_classifier().modules()}
-        for module in model.modules():
-            if id(module) not in head:
-                module.eval()
-
-
-def lr_lambda(total_steps: int, warmup_steps: int, min_ratio: float):
-    def factor(step: int) -> float:
-        if warmup_steps > 0 and step < warmup_steps:
-            return (step + 1) / warmup_steps
-        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        progress = min(1.0, progress)
-        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-
-    return factor
-
-
-@torch.no_grad()
-def predict(
-    model: nn.Module,
-    images: np.ndarray,
-    mean: tuple,
-    std: tuple,
-    device: torch.device,
-    batch_size: int = 64,
-    progress: bool = False,
-    desc: str = "eval",
-) -> np.ndarray:
-    model.eval()
-    outputs = []
-    starts = range(0, len(images), batch_size)
-    for start in tqdm(starts, desc=desc, disable=not progress, leave=False):
-        batch = torch.from_numpy(images[start : start + batch_size]).to(device)
-        with autocast(device):
-            logits = model(normalize(batch, mean, std))
-        outputs.append(logits.float().cpu())
-    return torch.cat(outputs).numpy()
-
-
-def autocast(device: torch.device):
-    if device.type == "cuda":
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.autocast("cuda", dtype=dtype)
-    return torch.autocast("cpu", enabled=False)
-
-
-def evaluate(
-    model: nn.Module,
-    split: SplitData,
-    classes: list[str],
-    mean: tuple,
-    std: tuple,
-    device: torch.device,
-    batch_size: int = 64,
-    progress: bool = False,
-    desc: str = "eval",
-) -> dict[str, Any]:
-    start = time.perf_counter()
-    logits = predict(model, split.images, mean, std, device, batch_size, progress, desc)
-    elapsed = time.perf_counter() - start
-    labels = split.labels
-    loss = float(F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels)).item())
-    preds = logits.argmax(1)
-    figures = classification_figures(labels, preds, classes)
-    figures["loss"] = loss
-    figures["ms_per_image"] = 1000 * elapsed / len(labels)
-    figures["logits"] = logits
-    figures["preds"] = preds
-    return figures
-
-
-def save_atomic(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
-
-
-def latest_checkpoint(checkpoints_dir: Path, model: str, mode: str) -> Path:
-    candidates = sorted(checkpoints_dir.glob(f"*_{model}_{mode}/last.pt"))
-    if not candidates:
-        raise FileNotFoundError(
-            f"no checkpoint to resume under {checkpoints_dir} for {model} {mode} "
-            f"(expected <run_id>/last.pt); start without --resume"
-        )
-    return candidates[-1]
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    return model.module if hasattr(model, "module") else model
+def final_test(run: Run, log: RunLog, last_step: int) -> dict[str, Any]:
+    """The best checkpoint on val and, once, on test; the final TensorBoard figures and
+    metrics.json."""
+    config, lab, classes = run.config, run.lab, run.classes
+    best = create_model(config.architecture, num_classes=len(classes)).to(run.device)
+    best.load_state_dict(run.checkpoints.load_best_weights())
+    val = evaluate(best, run.val_data, classes, lab.mean, lab.std, run.device, desc="val")
+    test_data = run.data.load("test", lab.policy)
+    test = evaluate(best, test_data, classes, lab.mean, lab.std, run.device, desc="test")
+    final_scalars = {
+        "test/accuracy": test.metrics.accuracy,
+        "test/macro_f1": test.metrics.macro_f1,
+        "perf/test_ms_per_image": test.ms_per_image,
+    }
+    hparam_values = {
+        k: v for k, v in asdict(config).items() if isinstance(v, (int, float, str, bool))
+    }
+    hparam_values["weights_source"] = lab.weights_source
+    matrix = test.metrics.confusion_matrix
+    report = report_text(test.metrics, classes)
+    log.final(last_step, final_scalars, report, matrix, classes, hparam_values)
+    log.close()
+    metrics = run_metrics(
+        config=config_record(run),
+        classes=classes,
+        device=run.device,
+        budget=config.budget,
+        weights_source=lab.weights_source,
+        data={
+            "splits_sha256": file_sha256(run.data.splits_path),
+            "num_train": len(run.train_data.labels),
+            "num_val": len(run.val_data.labels),
+            "num_test": len(test_data.labels),
+        },
+        history=run.progress.history,
+        best_epoch=run.progress.best_epoch,
+        wall_time_s=run.wall_time(),
+        val=val.metrics,
+        test=test.metrics,
+        test_ms_per_image=test.ms_per_image,
+    )
+    write_run_metrics(run.run_dir, metrics)
+    return {
+        "metrics": metrics.model_dump(mode="json", exclude_none=True),
+        "checkpoint": str(run.checkpoints.best),
+    }
 
 
 def train(
     config: TrainConfig, resume: bool | str = False, epochs_override: int | None = None
 ) -> dict[str, Any]:
     """Train, select on val macro-F1, test once, log. `resume=True` continues the latest
-    checkpoint of this model and mode; a run_id string continues that run; `epochs_override`
-    changes a resumed run's epoch budget (the cosine schedule is stretched to the new length)."""
+    checkpoint of this architecture and training mode; a run_id string continues that run;
+    `epochs_override` changes a resumed run's epoch budget (the cosine schedule is stretched)."""
     config.check()
     distributed = setup_distributed()
-    device = pick_device(distributed)
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
-    checkpoints_root = Path(config.checkpoints_dir or paths.checkpoints_dir())
-
     state = None
     if resume:
-        if isinstance(resume, str):
-            last = checkpoints_root / resume / "last.pt"
-            if not last.is_file():
-                raise FileNotFoundError(f"no checkpoint {last} to resume")
-        else:
-            last = latest_checkpoint(checkpoints_root, config.model, config.mode)
-        state = torch.load(last, map_location="cpu", weights_only=False)
-        saved = TrainConfig(**state["config"])
-        saved.progress = config.progress
-        if epochs_override is not None and epochs_override != saved.epochs:
-            saved.extra = {
-                **saved.extra,
-                "epochs_planned": saved.epochs,
-                "epochs_changed_at_resume": True,
-            }
-            saved.epochs = epochs_override
-        config = saved
-
-    check_model_name(config.model)  # a typo is reported before anything is read or built
-    splits_path = Path(config.splits_csv or paths.splits_csv())
-    images_dir = Path(config.images_dir or paths.images_dir())
-    table = read_splits(splits_path)
-    check_images(table, images_dir)
-    classes = class_names(table)
-    if state is not None and state["classes"] != classes:
-        raise DataError(
-            f"the checkpoint's classes {state['classes']} differ from the data's {classes}"
-        )
-
-    torch.manual_seed(config.seed)
-    np.random.seed(config.seed)
-    model = create_model(
-        config.model,
-        num_classes=len(classes),
-        pretrained=config.pretrained,
-        weights=config.weights,
-        drop_rate=config.drop_rate,
-    )
-    weights_source = model.weights_source
-    mean, std = model_norm(model)
-    preprocessing = model_preprocessing(model, config)
-    model.to(device)
-
-    cache_dir = config.cache_dir if config.cache_dir is not None else paths.cache_dir()
-    load = dict(
-        images_dir=images_dir,
-        preprocessing=preprocessing,
-        cache_dir=cache_dir or None,
-        limit_per_class=config.limit_per_class,
-        progress=config.progress and distributed.main,
-    )
-    train_data = load_split(table, "train", classes, **load)
-    val_data = load_split(table, "val", classes, **load)
-
-    if config.mode == "freeze":
-        for parameter in model.parameters():
-            parameter.requires_grad_(False)
-        for parameter in head_parameters(model):
-            parameter.requires_grad_(True)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-
-    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
-    per_rank = len(train_data.labels) // distributed.world_size
-    micro_batches = math.ceil(per_rank / config.batch_size)
-    steps_per_epoch = math.ceil(micro_batches / config.accum_steps)
-    total_steps = steps_per_epoch * config.epochs
-    warmup_steps = round(config.warmup_epochs * steps_per_epoch)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lr_lambda(total_steps, warmup_steps, config.min_lr_ratio)
-    )
-    use_scaler = device.type == "cuda" and config.amp and not torch.cuda.is_bf16_supported()
-    scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
-
-    ema = None
-    if config.ema_decay > 0:
-        from timm.utils import ModelEmaV3
-
-        ema = ModelEmaV3(model, decay=config.ema_decay)
-
-    run_id = config.run_id or make_run_id(config.model, config.mode)
-    config.run_id = run_id
-    start_epoch, best_f1, best_epoch, bad_epochs, wall_before = 0, -1.0, -1, 0, 0.0
-    history: list[dict[str, float]] = []
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if ema is not None and state.get("ema") is not None:
-            ema.load_state_dict(state["ema"])
-        start_epoch = state["epoch"] + 1
-        best_f1, best_epoch = state["best_f1"], state["best_epoch"]
-        bad_epochs, history = state["bad_epochs"], state["history"]
-        wall_before = state["wall_time_s"]
-        torch.set_rng_state(state["rng"])
-
-    train_model: nn.Module = model
-    if distributed.world_size > 1:
-        train_model = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
-        )
-
-    run_dir = Path(config.runs_dir or paths.runs_dir()) / run_id
-    checkpoint_dir = checkpoints_root / run_id
-    log = (
-        RunLog(run_dir, purge_step=start_epoch + 1 if state is not None else None)
-        if distributed.main
-        else None
-    )
-    started = time.perf_counter()
-    num_images = per_rank * distributed.world_size
-
-    epoch = start_epoch - 1
-    for epoch in range(start_epoch, config.epochs):
-        if bad_epochs >= config.patience:
+        config, state = resume_state(config, resume, epochs_override)
+    run = prepare_run(config, state, distributed)
+    progress = run.progress
+    resumed_at = progress.start_epoch + 1 if state is not None else None
+    log = RunLog(run.run_dir, purge_step=resumed_at) if run.main else None
+    epoch = progress.start_epoch - 1
+    for epoch in range(progress.start_epoch, config.epochs):
+        if progress.bad_epochs >= config.patience:
             break
         epoch_start = time.perf_counter()
-        set_train_mode(train_model, config.mode)
-        generator = torch.Generator().manual_seed(config.seed * 1000 + epoch)
-        order = torch.randperm(len(train_data.labels), generator=generator)[:num_images]
-        shard = order[distributed.rank :: distributed.world_size]
-        aug_generator = torch.Generator().manual_seed(
-            config.seed * 1000 + epoch + 10**6 * distributed.rank
-        )
-        loss_sum = torch.zeros((), dtype=torch.float64)
-        correct = torch.zeros((), dtype=torch.float64)
-        starts = list(range(0, len(shard), config.batch_size))
-        bar = tqdm(
-            starts,
-            desc=f"epoch {epoch + 1}/{config.epochs}",
-            disable=not (config.progress and distributed.main),
-            leave=False,
-        )
-        optimizer.zero_grad(set_to_none=True)
-        for micro, start in enumerate(bar):
-            index = shard[start : start + config.batch_size].numpy()
-            pixels = augment(torch.from_numpy(train_data.images[index]).float(), aug_generator)
-            labels = torch.from_numpy(train_data.labels[index]).to(device)
-            inputs = normalize(pixels.to(device), mean, std)
-            last_micro = (micro + 1) % config.accum_steps == 0 or micro + 1 == len(starts)
-            sync = last_micro or distributed.world_size == 1
-            context = train_model.no_sync() if not sync else contextlib.nullcontext()
-            with context, autocast(device):
-                logits = train_model(inputs)
-                loss = F.cross_entropy(
-                    logits.float(), labels, label_smoothing=config.label_smoothing
-                )
-                scaler.scale(
-                    loss * len(index) / (config.batch_size * config.accum_steps)
-                ).backward()
-            loss_sum += loss.detach().double().cpu() * len(index)
-            correct += (logits.argmax(1) == labels).sum().double().cpu()
-            if last_micro:
-                if config.grad_clip > 0:
-                    scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(trainable, config.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-                optimizer.zero_grad(set_to_none=True)
-                scheduler.step()
-                if ema is not None:
-                    ema.update(model)
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-        train_s = time.perf_counter() - epoch_start
-        totals = torch.stack([loss_sum, correct])
-        if distributed.world_size > 1:
-            dist.all_reduce(totals)
-            # DDP syncs gradients, and buffers only at the start of each forward: give every
-            # rank rank 0's BatchNorm statistics so all ranks end the epoch identical.
-            for buffer in model.buffers():
-                dist.broadcast(buffer, src=0)
-        eval_model = ema.module if ema is not None else model
-        val = evaluate(eval_model, val_data, classes, mean, std, device, desc="val")
-        improved = val["macro_f1"] > best_f1
-        if improved:
-            best_f1, best_epoch, bad_epochs = val["macro_f1"], epoch, 0
-        else:
-            bad_epochs += 1
-        scalars = {
-            "train/loss": float(totals[0] / num_images),
-            "train/accuracy": float(totals[1] / num_images),
-            "val/loss": val["loss"],
-            "val/accuracy": val["accuracy"],
-            "val/macro_f1": val["macro_f1"],
-            "lr": optimizer.param_groups[0]["lr"],
-            "perf/train_images_per_s": num_images / train_s,
+        scalars = train_epoch(run, epoch)
+        val = validate(run)
+        improved = progress.record(epoch, val.macro_f1)
+        scalars |= {
+            "val/loss": val.loss,
+            "val/accuracy": val.accuracy,
+            "val/macro_f1": val.macro_f1,
             "perf/epoch_s": time.perf_counter() - epoch_start,
         }
-        history.append({"epoch": epoch, **scalars})
-        if distributed.main:
-            if improved:
-                save_atomic(
-                    {
-                        "model": _unwrap(eval_model).state_dict(),
-                        "model_name": config.model,
-                        "architecture": architecture_for(config.model),
-                        "classes": classes,
-                        "preprocessing": preprocessing,
-                        "mean": mean,
-                        "std": std,
-                        "weights_source": weights_source,
-                        "config": asdict(config),
-                        "epoch": epoch,
-                        "run_id": run_id,
-                    },
-                    checkpoint_dir / "best.pt",
-                )
-            save_atomic(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "ema": ema.state_dict() if ema is not None else None,
-                    "epoch": epoch,
-                    "best_f1": best_f1,
-                    "best_epoch": best_epoch,
-                    "bad_epochs": bad_epochs,
-                    "history": history,
-                    "wall_time_s": wall_before + time.perf_counter() - started,
-                    "rng": torch.get_rng_state(),
-                    "config": asdict(config),
-                    "classes": classes,
-                },
-                checkpoint_dir / "last.pt",
-            )
-            log.epoch(epoch + 1, scalars)  # steps count epochs from 1 (run contract)
-            print(
-                f"epoch {epoch + 1}/{config.epochs} train_loss={scalars['train/loss']:.4f} "
-                f"train_acc={scalars['train/accuracy']:.3f} val_acc={val['accuracy']:.3f} "
-                f"val_f1={val['macro_f1']:.3f} {scalars['perf/train_images_per_s']:.1f} img/s",
-                flush=True,
-            )
-        if distributed.world_size > 1:
-            dist.barrier()
+        progress.history.append({"epoch": epoch, **scalars})
+        if run.main:
+            save_checkpoints(run, epoch, improved)
+            log_epoch(run, log, epoch, scalars)
+        distributed.barrier()
 
     result: dict[str, Any] = {
-        "run_id": run_id,
-        "run_dir": str(run_dir),
-        "history": history,
-        "model": model,
+        "run_id": config.run_id,
+        "run_dir": str(run.run_dir),
+        "history": progress.history,
+        "model": run.lab.module,
     }
-    if distributed.main:
-        best = torch.load(checkpoint_dir / "best.pt", map_location="cpu", weights_only=False)
-        final_model = create_model(config.model, num_classes=len(classes)).to(device)
-        final_model.load_state_dict(best["model"])
-        val = evaluate(final_model, val_data, classes, mean, std, device, desc="val")
-        test_data = load_split(table, "test", classes, **load)
-        test = evaluate(final_model, test_data, classes, mean, std, device, desc="test")
-        wall_time = wall_before + time.perf_counter() - started
-        last_step = history[-1]["epoch"] if history else epoch
-        final_scalars = {
-            "test/accuracy": test["accuracy"],
-            "test/macro_f1": test["macro_f1"],
-            "perf/test_ms_per_image": test["ms_per_image"],
-        }
-        hw = hardware(device)
-        budget = config.budget or (
-            f"{hw['device'].upper()}, {hw['num_threads']} threads, {config.epochs} epochs at "
-            f"{config.image_size} px, batch {config.batch_size}"
-        )
-        hparam_values = {
-            k: v for k, v in asdict(config).items() if isinstance(v, (int, float, str, bool))
-        }
-        hparam_values["weights_source"] = weights_source
-        log.final(
-            last_step + 1,
-            final_scalars,
-            report_text(test_data.labels, test["preds"], classes),
-            test["confusion_matrix"],
-            classes,
-            hparam_values,
-        )
-        log.close()
-        test_public = {
-            k: test[k]
-            for k in ("accuracy", "macro_f1", "loss", "num_images", "per_class", "confusion_matrix")
-        }
-        train_speeds = [h["perf/train_images_per_s"] for h in history]
-        metrics = {
-            "schema_version": 1,
-            "run_id": run_id,
-            "framework": "pytorch",
-            "model": config.model,
-            "mode": config.mode,
-            "classes": classes,
-            "config": {
-                **asdict(config),
-                "architecture": architecture_for(config.model),
-                "preprocessing": preprocessing,
-                "mean": list(mean),
-                "std": list(std),
-                "world_size": distributed.world_size,
-            },
-            "budget": budget,
-            "hardware": hw,
-            "weights_source": weights_source,
-            "data": {
-                "splits_sha256": file_sha256(splits_path),
-                "num_train": len(train_data.labels),
-                "num_val": len(val_data.labels),
-                "num_test": len(test_data.labels),
-            },
-            "epochs_run": len(history),
-            "best_epoch": best_epoch + 1,  # counted from 1, like the TensorBoard steps
-            "wall_time_s": round(wall_time, 2),
-            "final": {
-                "val": {k: val[k] for k in ("accuracy", "macro_f1", "loss")},
-                "test": test_public,
-                "perf": {
-                    "train_images_per_s": float(np.mean(train_speeds)) if train_speeds else 0.0,
-                    "test_ms_per_image": test["ms_per_image"],
-                },
-            },
-            "created_at": utc_now(),
-        }
-        write_json(run_dir / "metrics.json", metrics)
-        result["metrics"] = metrics
-        result["checkpoint"] = str(checkpoint_dir / "best.pt")
-    if distributed.world_size > 1:
-        dist.barrier()
+    if run.main:
+        last_step = progress.history[-1]["epoch"] if progress.history else epoch
+        result |= final_test(run, log, last_step + 1)
+    distributed.barrier()
     return result

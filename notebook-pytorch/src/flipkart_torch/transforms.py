@@ -1,110 +1,48 @@
-"""Resize policies of the model card (artifacts/README.md) and training augmentation.
+"""What a model of the lab sees: its resize policy, normalisation and training augmentation.
 
-Eval preprocessing works on PIL images and returns uint8 HWC arrays: exactly what an exported
-model's `pixels` input expects (normalisation happens inside the model). Training augmentation
-works on batches of those cached uint8 arrays, so no JPEG is decoded during an epoch.
+Decoding and the resize policies themselves are the contract's (`flipkart_contract`): the lab's
+evaluation, its training data and the service all see the same pixels. Training augmentation
+works on batches of those cached uint8 views, so no image is decoded during an epoch.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageOps
+from flipkart_contract import ResizePolicy
+from torch import nn
 
-INTERPOLATIONS = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
-RESIZE_MODES = ("crop", "pad")
-WHITE = (255, 255, 255)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+DEFAULT_CROP_PCT = 0.875
 
 
-def preprocessing_config(
-    mode: str,
+def model_norm(model: nn.Module) -> tuple[tuple, tuple]:
+    """The model's mean and std (timm's pretrained config, ImageNet's otherwise)."""
+    cfg = getattr(model, "pretrained_cfg", {}) or {}
+    return tuple(cfg.get("mean", IMAGENET_MEAN)), tuple(cfg.get("std", IMAGENET_STD))
+
+
+def resize_policy_for(
+    model: nn.Module,
+    method: str,
     size: int,
-    interpolation: str = "bicubic",
-    crop_pct: float = 1.0,
-    pad_color: tuple[int, int, int] | list[int] = WHITE,
-) -> dict[str, Any]:
-    """The card's `preprocessing` object, validated."""
-    if mode not in RESIZE_MODES:
-        raise ValueError(f"resize mode must be one of {RESIZE_MODES}, got {mode!r}")
-    if interpolation not in INTERPOLATIONS:
-        raise ValueError(
-            f"interpolation must be one of {tuple(INTERPOLATIONS)}, got {interpolation!r}"
-        )
-    if size < 8:
-        raise ValueError(f"image size must be at least 8, got {size}")
-    if not 0 < crop_pct <= 1:
-        raise ValueError(f"crop_pct must be in (0, 1], got {crop_pct}")
-    return {
-        "mode": mode,
-        "size": int(size),
-        "interpolation": interpolation,
-        "crop_pct": float(crop_pct),
-        "pad_color": [int(c) for c in pad_color],
-    }
-
-
-def to_rgb(image: Image.Image, pad_color: tuple[int, int, int] | list[int] = WHITE) -> Image.Image:
-    """EXIF orientation applied, any mode to RGB, alpha composited on `pad_color`."""
-    image = ImageOps.exif_transpose(image)
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (*tuple(pad_color), 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return image.convert("RGB")
-
-
-def resize_crop(image: Image.Image, size: int, crop_pct: float, resample: int) -> Image.Image:
-    scale = math.floor(size / crop_pct)
-    w, h = image.size
-    if w <= h:
-        new_w, new_h = scale, int(scale * h / w)
-    else:
-        new_w, new_h = int(scale * w / h), scale
-    resized = image.resize((new_w, new_h), resample)
-    top = round((new_h - size) / 2)
-    left = round((new_w - size) / 2)
-    return resized.crop((left, top, left + size, top + size))
-
-
-def resize_pad(
-    image: Image.Image, size: int, resample: int, pad_color: tuple[int, int, int] | list[int]
-) -> Image.Image:
-    w, h = image.size
-    if w >= h:
-        new_w, new_h = size, max(1, round(size * h / w))
-    else:
-        new_w, new_h = max(1, round(size * w / h)), size
-    resized = image.resize((new_w, new_h), resample)
-    canvas = Image.new("RGB", (size, size), tuple(pad_color))
-    canvas.paste(resized, ((size - new_w) // 2, (size - new_h) // 2))
-    return canvas
-
-
-def apply_policy(image: Image.Image, preprocessing: dict[str, Any]) -> np.ndarray:
-    pad_color = preprocessing.get("pad_color", WHITE)
-    rgb = to_rgb(image, pad_color)
-    resample = INTERPOLATIONS[preprocessing["interpolation"]]
-    size = preprocessing["size"]
-    if preprocessing["mode"] == "crop":
-        out = resize_crop(rgb, size, preprocessing.get("crop_pct", 1.0), resample)
-    elif preprocessing["mode"] == "pad":
-        out = resize_pad(rgb, size, resample, pad_color)
-    else:
-        raise ValueError(
-            f"resize mode must be one of {RESIZE_MODES}, got {preprocessing['mode']!r}"
-        )
-    return np.asarray(out, dtype=np.uint8)
-
-
-def eval_transform(card_preprocessing: dict[str, Any]) -> Callable[[Image.Image], np.ndarray]:
-    """PIL image -> uint8 HWC array, as the card's `preprocessing` prescribes."""
-    checked = preprocessing_config(**card_preprocessing)
-    return lambda image: apply_policy(image, checked)
+    interpolation: str | None = None,
+    crop_pct: float | None = None,
+) -> ResizePolicy:
+    """The card's resize policy for a model: interpolation and crop_pct default to the model's
+    timm config (crop_pct only matters for `crop`; `pad` keeps the whole image)."""
+    cfg: dict[str, Any] = getattr(model, "pretrained_cfg", {}) or {}
+    if interpolation is None:
+        interpolation = cfg.get("interpolation", "bicubic")
+        if interpolation not in ("bilinear", "bicubic"):  # timm knows more filters than a card
+            interpolation = "bicubic"
+    if crop_pct is None:
+        crop_pct = cfg.get("crop_pct", DEFAULT_CROP_PCT) if method == "crop" else 1.0
+    return ResizePolicy(method=method, size=size, interpolation=interpolation, crop_pct=crop_pct)
 
 
 def normalize(batch_uint8_nhwc: torch.Tensor, mean: tuple, std: tuple) -> torch.Tensor:

@@ -1,4 +1,7 @@
-"""One entry point for every model of the lab: `create_model(name, num_classes, ...)`.
+"""One entry point for every model of the lab: `create_model(architecture, num_classes, ...)`.
+
+An *architecture* is the lab's name of a model (the contract's word: `efficientnet_lite0`,
+`mambavision_t`, any timm name); `timm_name` is what timm builds for it.
 
 - any timm architecture by name (`efficientnet_b0`, `mobilenetv2_100`, ...);
 - `mambavision_*` (registered with timm by `flipkart_torch.models.mambavision`, when present);
@@ -42,26 +45,26 @@ def _register_lab_models() -> bool:
     return True
 
 
-def architecture_for(name: str) -> str:
-    """The timm architecture built for a lab model name."""
-    if name in LITE_VARIANTS:
-        return f"tf_{name}"
-    return name
+def timm_name(architecture: str) -> str:
+    """The timm model built for a lab architecture."""
+    if architecture in LITE_VARIANTS:
+        return f"tf_{architecture}"
+    return architecture
 
 
-def valid_model_names() -> list[str]:
+def valid_architectures() -> list[str]:
     _register_lab_models()
     return sorted(set(timm.list_models()) | set(LITE_VARIANTS))
 
 
-def check_model_name(name: str) -> None:
-    names = valid_model_names()
+def check_architecture(name: str) -> None:
+    names = valid_architectures()
     if name in names:
         return
     close = difflib.get_close_matches(name, names, n=8, cutoff=0.5)
     featured = [n for n in FEATURED_MODELS if n in names]
     raise ValueError(
-        f"unknown model {name!r}. "
+        f"unknown architecture {name!r}. "
         + (f"Did you mean: {', '.join(close)}? " if close else "")
         + f"Lab models: {', '.join(featured)}; "
         + f"plus any of the {len(names)} timm architectures (`flipkart-torch models` lists them)."
@@ -117,7 +120,7 @@ def load_weights_file(model: nn.Module, path: str | Path, name: str) -> None:
             )
 
         raise ValueError(
-            f"{Path(path).name} does not fit {name} ({architecture_for(name)}): "
+            f"{Path(path).name} does not fit {name} ({timm_name(name)}): "
             f"{len(missing)} missing keys [{some(missing)}], "
             f"{len(unexpected)} unexpected keys [{some(unexpected)}], "
             f"{len(wrong_shape)} of another shape [{some(wrong_shape)}]"
@@ -128,14 +131,15 @@ def load_weights_file(model: nn.Module, path: str | Path, name: str) -> None:
 
 
 def create_model(
-    name: str,
+    architecture: str,
     num_classes: int,
     pretrained: bool = False,
     weights: str | Path | None = None,
     **kwargs,
 ) -> nn.Module:
-    check_model_name(name)
-    arch = architecture_for(name)
+    name = architecture
+    check_architecture(name)
+    arch = timm_name(name)
     if pretrained and weights is not None:
         raise ValueError("give either pretrained=True or weights=PATH, not both")
     if pretrained and name in LITE_VARIANTS:
@@ -162,5 +166,5 @@ def create_model(
         load_weights_file(model, weights, name)
         source = f"file:{Path(weights).name}"
     model.weights_source = source
-    model.lab_name = name
+    model.architecture = name
     return model

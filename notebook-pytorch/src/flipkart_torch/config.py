@@ -1,0 +1,75 @@
+"""The hyper-parameters of one training run (`flipkart-torch train`'s options)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from flipkart_contract import parse_run_id
+from flipkart_contract.resize import RESIZE_METHODS
+from flipkart_contract.run_id import TRAINING_MODES
+
+LEGACY_KEYS = {"model": "architecture", "mode": "training_mode", "resize_mode": "resize_method"}
+
+
+def upgrade_config(values: dict[str, Any]) -> dict[str, Any]:
+    """A saved config dict with the old key names (before the contract's vocabulary) renamed."""
+    return {LEGACY_KEYS.get(k, k): v for k, v in values.items()}
+
+
+@dataclass
+class TrainConfig:
+    architecture: str
+    training_mode: str = "finetune"
+    pretrained: bool = False
+    weights: str | None = None
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    warmup_epochs: float = 1.0
+    min_lr_ratio: float = 0.01
+    label_smoothing: float = 0.1
+    grad_clip: float = 1.0
+    ema_decay: float = 0.0
+    accum_steps: int = 1
+    drop_rate: float = 0.2
+    image_size: int = 224
+    resize_method: str = "pad"
+    interpolation: str | None = None
+    crop_pct: float | None = None
+    seed: int = 0
+    patience: int = 5
+    amp: bool = True
+    num_threads: int | None = None
+    limit_per_class: int | None = None
+    budget: str | None = None
+    run_id: str | None = None
+    splits_csv: str | None = None
+    images_dir: str | None = None
+    runs_dir: str | None = None
+    checkpoints_dir: str | None = None
+    cache_dir: str | None = None
+    progress: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """A saved config, also one written with the old key names (model, mode, resize_mode)."""
+        return cls(**upgrade_config(values))
+
+    def check(self) -> None:
+        if self.training_mode not in TRAINING_MODES:
+            raise ValueError(
+                f"training_mode must be one of {TRAINING_MODES}, got {self.training_mode!r}"
+            )
+        if self.resize_method not in RESIZE_METHODS:
+            raise ValueError(
+                f"resize_method must be one of {RESIZE_METHODS}, got {self.resize_method!r}"
+            )
+        if self.epochs < 1 or self.batch_size < 1 or self.accum_steps < 1:
+            raise ValueError("epochs, batch_size and accum_steps must be at least 1")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.run_id is not None:
+            parse_run_id(self.run_id)  # metrics.json and the card need a well-formed one

@@ -1,0 +1,121 @@
+"""Batched augmentation: shapes, ranges, determinism, what each ingredient does, mixing."""
+
+import numpy as np
+import pytest
+import torch
+from flipkart_torch.augment import (
+    RECIPES,
+    AugmentConfig,
+    augment_batch,
+    mix,
+    near_white,
+    one_hot,
+    recipe,
+    soft_cross_entropy,
+)
+
+OFF = AugmentConfig(area=(1.0, 1.0), ratio=(1.0, 1.0), hflip=0.0, brightness=0.0, contrast=0.0)
+
+
+def product_batch(n: int = 6, size: int = 64) -> torch.Tensor:
+    """Products (coloured squares) on white, like the catalogue photos."""
+    x = torch.full((n, size, size, 3), 255, dtype=torch.uint8)
+    x[:, 16:48, 16:48] = torch.tensor([30, 90, 160], dtype=torch.uint8)
+    return x
+
+
+def run(cfg: AugmentConfig, x: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    return augment_batch(x, cfg, torch.Generator().manual_seed(seed), np.random.default_rng(seed))
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_recipes_keep_shape_and_range_and_are_deterministic(name):
+    x = product_batch()
+    out = run(recipe(name), x)
+    assert out.shape == x.shape and out.dtype == torch.float32
+    assert float(out.min()) >= 0 and float(out.max()) <= 255
+    assert torch.equal(out, run(recipe(name), x))
+    assert not torch.equal(out, run(recipe(name), x, seed=1))
+
+
+def test_identity_settings_change_nothing():
+    x = product_batch()
+    assert torch.allclose(run(OFF, x), x.float(), atol=1e-3)
+
+
+def test_flip_mirrors_the_image():
+    x = product_batch(2)
+    x[:, :, :8] = 0  # a dark band on the left
+    out = run(OFF.__class__(**{**OFF.as_dict(), "hflip": 1.0}), x)
+    assert float(out[:, :, -8:].mean()) < 1 and float(out[:, :, :8].mean()) > 250
+
+
+def test_background_replaces_only_the_near_white_pixels():
+    x = product_batch()
+    out = run(OFF.__class__(**{**OFF.as_dict(), "background": 1.0}), x)
+    product = out[:, 20:44, 20:44]
+    assert torch.allclose(product, torch.tensor([30.0, 90.0, 160.0]).expand_as(product), atol=1e-3)
+    assert float((out[:, :8, :8] - 255).abs().mean()) > 10
+
+
+def test_greyscale_removes_colour():
+    cfg = AugmentConfig(area=(1, 1), ratio=(1, 1), hflip=0, brightness=0, contrast=0, greyscale=1)
+    out = run(cfg, product_batch())
+    assert float((out[..., 0] - out[..., 2]).abs().max()) < 1e-3
+
+
+def test_crop_zooms_in():
+    cfg = AugmentConfig(area=(0.25, 0.25), ratio=(1, 1), hflip=0, brightness=0, contrast=0)
+    x = product_batch(8)
+    out = run(cfg, x)
+    # The product (a quarter of the area) now covers more of the view on average.
+    coloured = (out[..., 0] < 128).float().mean()
+    assert float(coloured) > float((x[..., 0] < 128).float().mean())
+
+
+def test_erasing_and_blur_and_downscale_run_on_subsets():
+    cfg = AugmentConfig(erasing=1.0, blur=1.0, downscale=1.0)
+    out = run(cfg, product_batch())
+    assert out.shape == (6, 64, 64, 3)
+
+
+def test_near_white_mask():
+    x = product_batch(1).permute(0, 3, 1, 2).float()
+    mask = near_white(x)
+    assert mask.shape == (1, 1, 64, 64)
+    assert bool(mask[0, 0, 0, 0]) and not bool(mask[0, 0, 32, 32])
+
+
+def test_unknown_recipe():
+    with pytest.raises(ValueError, match="unknown augmentation recipe"):
+        recipe("heavy")
+
+
+def test_mix_gives_soft_targets_that_sum_to_one():
+    x = product_batch(4).float()
+    x[2:] = 0
+    targets = one_hot(torch.tensor([0, 1, 2, 3]), 5, smoothing=0.1)
+    assert torch.allclose(targets.sum(1), torch.ones(4))
+    for seed in range(20):
+        mixed, soft = mix(x, targets, np.random.default_rng(seed), prob=1.0)
+        assert mixed.shape == x.shape
+        assert torch.allclose(soft.sum(1), torch.ones(4), atol=1e-6)
+        # Image 0 is paired with image 3: its target puts weight on class 3 unless lam == 1.
+        share = float(soft[0, 3] - targets[0, 3])
+        changed = float((mixed[0] - x[0]).abs().sum()) > 0
+        assert (share > 1e-6) == changed
+
+
+def test_mix_with_prob_zero_is_identity():
+    x = product_batch(4).float()
+    targets = one_hot(torch.tensor([0, 1, 2, 3]), 5)
+    mixed, soft = mix(x, targets, np.random.default_rng(0), prob=0.0)
+    assert mixed is x and soft is targets
+
+
+def test_soft_cross_entropy_equals_cross_entropy_on_hard_targets():
+    logits = torch.randn(5, 4, generator=torch.Generator().manual_seed(0))
+    labels = torch.tensor([0, 3, 1, 2, 2])
+    expected = torch.nn.functional.cross_entropy(logits, labels, label_smoothing=0.1)
+    got = soft_cross_entropy(logits, one_hot(labels, 4, smoothing=0.1))
+    assert torch.allclose(got, expected, atol=1e-6)
