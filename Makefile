@@ -105,11 +105,13 @@ serve-api: uv ## the backend alone, on PORT (default 8000)
 serve-ui: uv ## the frontend alone, on PORT (default 7860), talking to API_URL
 	cd frontend && $(UV) run --locked flipkart-ui
 
-# e.g. make train-pytorch MODEL=efficientnet_lite0 PRETRAINED=1 EPOCHS=3 ARGS="--image-size 160"
-MODEL ?= efficientnet_lite0
-train-pytorch: uv ## train one PyTorch model (MODEL=, MODE=freeze|finetune, EPOCHS=, PRETRAINED=1, ARGS=)
-	cd notebook-pytorch && $(UV) run --locked flipkart-torch train --model $(MODEL) \
-	  --mode $(or $(MODE),finetune) --epochs $(or $(EPOCHS),10) $(if $(PRETRAINED),--pretrained) $(ARGS)
+# e.g. make train-pytorch ARCH=efficientnet_lite0 PRETRAINED=1 EPOCHS=15 ARGS="--augment catalogue"
+# (MODEL= and MODE= are the old names of ARCH= and TRAINING_MODE=, still read)
+ARCH ?= $(or $(MODEL),efficientnet_lite0)
+train-pytorch: uv ## train one PyTorch model (ARCH=, TRAINING_MODE=freeze|finetune, EPOCHS=, PRETRAINED=1, ARGS=)
+	cd notebook-pytorch && $(UV) run --locked flipkart-torch train --architecture $(ARCH) \
+	  --training-mode $(or $(TRAINING_MODE),$(MODE),finetune) --epochs $(or $(EPOCHS),10) \
+	  $(if $(PRETRAINED),--pretrained) $(ARGS)
 
 # Keras' ImageNet weights cannot be downloaded everywhere: WEIGHTS=imagenet|PATH|none (default none).
 train-tf: uv ## train + export the Keras EfficientNetB0 baseline (TF_MODEL=, MODE=, WEIGHTS=, EPOCHS=)

@@ -119,3 +119,34 @@ def test_soft_cross_entropy_equals_cross_entropy_on_hard_targets():
     expected = torch.nn.functional.cross_entropy(logits, labels, label_smoothing=0.1)
     got = soft_cross_entropy(logits, one_hot(labels, 4, smoothing=0.1))
     assert torch.allclose(got, expected, atol=1e-6)
+
+
+def test_train_options_reach_the_config():
+    from flipkart_torch.cli import build_parser, train_config
+
+    args = build_parser().parse_args(
+        ["train", "--architecture", "efficientnet_lite0", "--augment", "catalogue",
+         "--mix-prob", "0.5", "--backbone-lr-mult", "0.3"]
+    )  # fmt: skip
+    config = train_config(args)
+    assert (config.augment, config.mix_prob, config.backbone_lr_mult) == ("catalogue", 0.5, 0.3)
+    config.check()
+    bad = train_config(
+        build_parser().parse_args(["train", "--architecture", "x", "--mix-prob", "2"])
+    )
+    with pytest.raises(ValueError, match="mix_prob"):
+        bad.check()
+
+
+def test_backbone_learning_rate_multiplier():
+    from flipkart_torch.config import TrainConfig
+    from flipkart_torch.optim import Optimisation
+
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 2))
+    model.get_classifier = lambda: model[1]
+    config = TrainConfig(architecture="x", lr=1e-3, backbone_lr_mult=0.25, warmup_epochs=0)
+    optimisation = Optimisation(model, config, steps_per_epoch=10, device=torch.device("cpu"))
+    head, backbone = optimisation.optimizer.param_groups
+    assert head["params"] == list(model[1].parameters())
+    assert backbone["lr"] == pytest.approx(head["lr"] * 0.25)
+    assert optimisation.lr == head["lr"]

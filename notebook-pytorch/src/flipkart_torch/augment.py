@@ -9,7 +9,8 @@ Recipes (`RECIPES`):
 - `basic`: the original recipe — random resized crop (area 0.6–1), flip, brightness/contrast.
 - `catalogue`: what breaks a model on real uploads of catalogue products — the product
   composited on another background through its near-white mask, stronger crops, rotation and
-  shear, colour casts, saturation, greyscale, blur, down-then-up scaling, random erasing.
+  shear, colour casts, saturation, greyscale, blur, down-then-up scaling, random erasing (a
+  rectangle of one random colour).
 Mixup / CutMix (`mix`) is separate: it needs the labels and yields soft targets for
 `soft_cross_entropy`.
 """
@@ -92,7 +93,8 @@ def random_backgrounds(
     base = torch.rand(n, 3, 1, 1, generator=g, device=device, dtype=dtype) * 200 + 30
     coarse = torch.randn(n, 3, 6, 6, generator=g, device=device, dtype=dtype)
     coarse = F.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=False)
-    fine = torch.randn(n, 1, h, w, generator=g, device=device, dtype=dtype)
+    fine = torch.randn(n, 1, (h + 1) // 2, (w + 1) // 2, generator=g, device=device, dtype=dtype)
+    fine = F.interpolate(fine, size=(h, w), mode="nearest")
     strength = torch.rand(n, 1, 1, 1, generator=g, device=device, dtype=dtype)
     return (base + 35 * strength * coarse + 10 * strength * fine).clamp(0, 255)
 
@@ -213,7 +215,7 @@ def augment_batch(
 
 
 def _erase(x: torch.Tensor, chosen: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """One random rectangle (2-20 % of the area) of noise per chosen image, vectorised."""
+    """One random rectangle (2-20 % of the area) of one random colour per chosen image."""
     n, c, h, w = x.shape
     dev = x.device
     area = _uniform(n, 0.02, 0.2, g, dev)
@@ -231,8 +233,8 @@ def _erase(x: torch.Tensor, chosen: torch.Tensor, g: torch.Generator) -> torch.T
         & (cols < (left + ew).view(n, 1, 1))
         & chosen.view(n, 1, 1)
     )
-    noise = torch.rand(n, c, h, w, generator=g, device=dev, dtype=x.dtype) * 255
-    return torch.where(inside.unsqueeze(1), noise, x)
+    colour = torch.rand(n, c, 1, 1, generator=g, device=dev, dtype=x.dtype) * 255
+    return torch.where(inside.unsqueeze(1), colour, x)
 
 
 def one_hot(labels: torch.Tensor, num_classes: int, smoothing: float = 0.0) -> torch.Tensor:

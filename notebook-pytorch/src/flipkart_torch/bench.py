@@ -20,6 +20,7 @@ that says more about the machine than the engines. Use `threads=2` where the cor
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import statistics
@@ -34,6 +35,7 @@ import torch.nn.functional as F
 from flipkart_contract import ModelCard, layout, load_card, sha256_file, write_json_atomic
 from flipkart_contract.latency import cpu_name, measure_latency, ort_session, synthetic_pixels
 
+from flipkart_torch.augment import augment_batch, mix, one_hot, recipe
 from flipkart_torch.bench_scan import interleaved_times, run_scan_benchmark
 from flipkart_torch.export import PixelsModel
 from flipkart_torch.models.factory import create_model
@@ -239,6 +241,9 @@ def measure(
         ]
     finally:
         torch.set_num_threads(previous_threads)
+    log("augmentation throughput (per-image loop vs batched)")
+    devices = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
+    augmentation = [augmentation_throughput(device=device) for device in devices]
     selective_scan = None
     if scan is not None:
         log("selective scan (flipkart_torch.bench_scan)")
@@ -271,6 +276,7 @@ def measure(
             "inference_batch_sizes": list(BATCH_SIZES),
         },
         "models": results,
+        "augmentation": augmentation,
         "skipped_without_onnx": skipped,
         "selective_scan": selective_scan,
         "wall_time_s": round(time.perf_counter() - started, 1),
@@ -283,3 +289,81 @@ def run_bench(output: str | Path | None = None, **kwargs: Any) -> Path:
     write_json_atomic(path, measure(**kwargs))
     log(f"-> {path}")
     return path
+
+
+# ---------------------------------------------------------------- augmentation throughput
+
+
+def legacy_augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """The lab's augmentation before it was batched, kept as the benchmark's "before": random
+    resized crop (scale 0.6-1, ratio 3/4-4/3), flip, brightness/contrast, one image at a time."""
+    n, h, w, _ = batch.shape
+    x = batch.permute(0, 3, 1, 2)
+    out = torch.empty_like(x)
+    rand = torch.rand(n, 6, generator=generator)
+    for i in range(n):
+        area = (0.6 + 0.4 * rand[i, 0].item()) * h * w
+        ratio = math.exp(math.log(3 / 4) + (math.log(4 / 3) - math.log(3 / 4)) * rand[i, 1].item())
+        ch = min(h, max(1, round(math.sqrt(area / ratio))))
+        cw = min(w, max(1, round(math.sqrt(area * ratio))))
+        top = int(rand[i, 2].item() * (h - ch + 1))
+        left = int(rand[i, 3].item() * (w - cw + 1))
+        crop = x[i : i + 1, :, top : top + ch, left : left + cw]
+        crop = F.interpolate(
+            crop, size=(h, w), mode="bilinear", align_corners=False, antialias=True
+        )
+        if rand[i, 4].item() < 0.5:
+            crop = crop.flip(-1)
+        out[i] = crop[0]
+    jitter = torch.rand(n, 2, generator=generator)
+    brightness = (0.8 + 0.4 * jitter[:, 0]).view(n, 1, 1, 1)
+    contrast = (0.8 + 0.4 * jitter[:, 1]).view(n, 1, 1, 1)
+    mean = out.mean(dim=(1, 2, 3), keepdim=True)
+    out = ((out - mean) * contrast + mean) * brightness
+    return out.clamp(0, 255).permute(0, 2, 3, 1)
+
+
+def augmentation_throughput(
+    size: int = 224, batch_size: int = 32, steps: int = 5, device: str = "cpu"
+) -> dict[str, Any]:
+    """Images/s of training augmentation alone on one cached uint8 batch: the former per-image
+    loop (on the CPU, where it ran) against the batched module on `device`, basic and
+    catalogue recipes (+ mixing)."""
+    generator = torch.Generator().manual_seed(0)
+    cpu_batch = torch.randint(0, 256, (batch_size, size, size, 3), generator=generator)
+    cpu_batch = cpu_batch.to(torch.uint8)
+    cpu_batch[:, : size // 5] = 255  # a white band: the background compositing has work to do
+    batch = cpu_batch.to(device)
+    aug_generator = torch.Generator(device=device).manual_seed(0)
+    batch_rng = np.random.default_rng(0)
+    targets = one_hot(torch.zeros(batch_size, dtype=torch.long, device=device), 7, 0.1)
+
+    def sync() -> None:
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    def batched(name: str, with_mix: bool):
+        config = recipe(name)
+
+        def call() -> None:
+            out = augment_batch(batch, config, aug_generator, batch_rng)
+            if with_mix:
+                mix(out, targets, batch_rng, prob=1.0)
+            sync()
+
+        return call
+
+    calls = {
+        "per_image_loop_cpu": lambda: legacy_augment(cpu_batch.float(), generator),
+        "batched_basic": batched("basic", False),
+        "batched_catalogue_mix": batched("catalogue", True),
+    }
+    times = interleaved_times(calls, steps, warmup=1)
+    return {
+        "device": device,
+        "image_size": size,
+        "batch_size": batch_size,
+        "images_per_s": {
+            name: round(1000 * batch_size / summary(ms)["median"], 1) for name, ms in times.items()
+        },
+    }

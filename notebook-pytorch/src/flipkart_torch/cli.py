@@ -41,6 +41,18 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--grad-clip", type=float, default=1.0)
     p.add_argument("--ema-decay", type=float, default=0.0, help="0 disables EMA")
+    p.add_argument(
+        "--augment",
+        choices=("basic", "catalogue"),
+        default="basic",
+        help="training augmentation recipe (flipkart_torch.augment), batched on the device",
+    )
+    p.add_argument("--mix-prob", type=float, default=0.0, help="share of mixup/CutMix batches")
+    p.add_argument("--mixup-alpha", type=float, default=0.2)
+    p.add_argument("--cutmix-alpha", type=float, default=1.0)
+    p.add_argument(
+        "--backbone-lr-mult", type=float, default=1.0, help="backbone learning rate = lr x this"
+    )
     p.add_argument("--accum-steps", type=int, default=1)
     p.add_argument("--drop-rate", type=float, default=0.2)
     p.add_argument("--image-size", type=int, default=224)

@@ -30,6 +30,11 @@ class TrainConfig:
     warmup_epochs: float = 1.0
     min_lr_ratio: float = 0.01
     label_smoothing: float = 0.1
+    augment: str = "basic"  # augment.RECIPES: basic | catalogue
+    mix_prob: float = 0.0  # probability that a batch is mixed (mixup or CutMix)
+    mixup_alpha: float = 0.2
+    cutmix_alpha: float = 1.0
+    backbone_lr_mult: float = 1.0  # the backbone's learning rate = lr x this (head: lr)
     grad_clip: float = 1.0
     ema_decay: float = 0.0
     accum_steps: int = 1
@@ -69,6 +74,14 @@ class TrainConfig:
             )
         if self.epochs < 1 or self.batch_size < 1 or self.accum_steps < 1:
             raise ValueError("epochs, batch_size and accum_steps must be at least 1")
+        from flipkart_torch.augment import RECIPES
+
+        if self.augment not in RECIPES:
+            raise ValueError(f"augment must be one of {tuple(RECIPES)}, got {self.augment!r}")
+        if not 0 <= self.mix_prob <= 1:
+            raise ValueError(f"mix_prob must be in [0, 1], got {self.mix_prob}")
+        if not 0 < self.backbone_lr_mult <= 10:
+            raise ValueError(f"backbone_lr_mult must be in (0, 10], got {self.backbone_lr_mult}")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.run_id is not None:

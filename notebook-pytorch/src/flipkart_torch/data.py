@@ -3,7 +3,7 @@
 Every image goes through `load_eval_view` (the contract's decoding and resize policy), once per
 policy; the arrays are kept in memory and on disk (`artifacts/tmp/image_cache/`, git-ignored),
 so an epoch never decodes a JPEG. Evaluation uses these views as they are; training augments
-them (`flipkart_torch.transforms.augment`).
+them on the training device (`flipkart_torch.augment`).
 """
 
 from __future__ import annotations

@@ -54,8 +54,16 @@ class Optimisation:
         self.model = model
         self.grad_clip = config.grad_clip
         self.trainable = [p for p in model.parameters() if p.requires_grad]
+        head = {id(p) for p in head_parameters(model)}
+        groups = [
+            {"params": [p for p in self.trainable if id(p) in head], "lr": config.lr},
+            {
+                "params": [p for p in self.trainable if id(p) not in head],
+                "lr": config.lr * config.backbone_lr_mult,
+            },
+        ]
         self.optimizer = torch.optim.AdamW(
-            self.trainable, lr=config.lr, weight_decay=config.weight_decay
+            [g for g in groups if g["params"]], lr=config.lr, weight_decay=config.weight_decay
         )
         warmup_steps = round(config.warmup_epochs * steps_per_epoch)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -72,6 +80,7 @@ class Optimisation:
 
     @property
     def lr(self) -> float:
+        """The head's learning rate (the backbone's is `backbone_lr_mult` times it)."""
         return self.optimizer.param_groups[0]["lr"]
 
     @property

@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from flipkart_contract import ResizePolicy, class_names, layout, make_run_id
 from flipkart_contract import sha256_file as file_sha256
 from flipkart_contract.evaluation import report_text
@@ -27,6 +26,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from flipkart_torch import checkpoints
+from flipkart_torch.augment import augment_batch, mix, one_hot, recipe, soft_cross_entropy
 from flipkart_torch.config import TrainConfig
 from flipkart_torch.data import DataError, SplitData, check_images, load_split, read_splits
 from flipkart_torch.devices import Distributed, autocast, pick_device, setup_distributed
@@ -35,7 +35,7 @@ from flipkart_torch.models.factory import check_architecture, create_model, timm
 from flipkart_torch.optim import Optimisation, set_train_mode
 from flipkart_torch.paths import FRAMEWORK, cache_dir
 from flipkart_torch.run_log import RunLog, run_metrics, write_run_metrics
-from flipkart_torch.transforms import augment, model_norm, normalize, resize_policy_for
+from flipkart_torch.transforms import model_norm, normalize, resize_policy_for
 
 
 @dataclass
@@ -227,9 +227,14 @@ def train_epoch(run: Run, epoch: int) -> dict[str, float]:
     generator = torch.Generator().manual_seed(config.seed * 1000 + epoch)
     order = torch.randperm(len(run.train_data.labels), generator=generator)[: run.num_images]
     shard = order[distributed.rank :: distributed.world_size]
-    aug_generator = torch.Generator().manual_seed(
+    # Augmentation runs on the training device, batched: per-image draws from a generator on
+    # that device, per-batch draws (blur sigma, mixing) from a NumPy generator.
+    aug_generator = torch.Generator(device=device).manual_seed(
         config.seed * 1000 + epoch + 10**6 * distributed.rank
     )
+    batch_rng = np.random.default_rng([config.seed, epoch, distributed.rank])
+    aug_config = recipe(config.augment)
+    num_classes = len(run.classes)
     loss_sum = torch.zeros((), dtype=torch.float64)
     correct = torch.zeros((), dtype=torch.float64)
     starts = list(range(0, len(shard), config.batch_size))
@@ -242,15 +247,21 @@ def train_epoch(run: Run, epoch: int) -> dict[str, float]:
     optimisation.zero_grad()
     for micro, start in enumerate(bar):
         index = shard[start : start + config.batch_size].numpy()
-        pixels = augment(torch.from_numpy(run.train_data.images[index]).float(), aug_generator)
+        batch = torch.from_numpy(run.train_data.images[index]).to(device, non_blocking=True)
+        pixels = augment_batch(batch, aug_config, aug_generator, batch_rng)
         labels = torch.from_numpy(run.train_data.labels[index]).to(device)
-        inputs = normalize(pixels.to(device), run.lab.mean, run.lab.std)
+        targets = one_hot(labels, num_classes, config.label_smoothing)
+        if config.mix_prob > 0:
+            pixels, targets = mix(
+                pixels, targets, batch_rng, config.mixup_alpha, config.cutmix_alpha, config.mix_prob
+            )
+        inputs = normalize(pixels, run.lab.mean, run.lab.std)
         last_micro = (micro + 1) % config.accum_steps == 0 or micro + 1 == len(starts)
         sync = last_micro or distributed.world_size == 1
         context = model.no_sync() if not sync else contextlib.nullcontext()
         with context, autocast(device):
             logits = model(inputs)
-            loss = F.cross_entropy(logits.float(), labels, label_smoothing=config.label_smoothing)
+            loss = soft_cross_entropy(logits, targets)
             optimisation.backward(loss * len(index) / (config.batch_size * config.accum_steps))
         loss_sum += loss.detach().double().cpu() * len(index)
         correct += (logits.argmax(1) == labels).sum().double().cpu()

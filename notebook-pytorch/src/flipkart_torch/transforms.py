@@ -7,11 +7,9 @@ works on batches of those cached uint8 views, so no image is decoded during an e
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from flipkart_contract import ResizePolicy
 from torch import nn
 
@@ -51,33 +49,3 @@ def normalize(batch_uint8_nhwc: torch.Tensor, mean: tuple, std: tuple) -> torch.
     m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     s = torch.tensor(std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     return (x - m) / s
-
-
-def augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Training augmentation of a float NHWC 0-255 batch: random resized crop (scale 0.6-1,
-    ratio 3/4-4/3), horizontal flip, brightness/contrast jitter. Deterministic given `generator`.
-    """
-    n, h, w, _ = batch.shape
-    x = batch.permute(0, 3, 1, 2)
-    out = torch.empty_like(x)
-    rand = torch.rand(n, 6, generator=generator)
-    for i in range(n):
-        area = (0.6 + 0.4 * rand[i, 0].item()) * h * w
-        ratio = math.exp(math.log(3 / 4) + (math.log(4 / 3) - math.log(3 / 4)) * rand[i, 1].item())
-        ch = min(h, max(1, round(math.sqrt(area / ratio))))
-        cw = min(w, max(1, round(math.sqrt(area * ratio))))
-        top = int(rand[i, 2].item() * (h - ch + 1))
-        left = int(rand[i, 3].item() * (w - cw + 1))
-        crop = x[i : i + 1, :, top : top + ch, left : left + cw]
-        crop = F.interpolate(
-            crop, size=(h, w), mode="bilinear", align_corners=False, antialias=True
-        )
-        if rand[i, 4].item() < 0.5:
-            crop = crop.flip(-1)
-        out[i] = crop[0]
-    jitter = torch.rand(n, 2, generator=generator)
-    brightness = (0.8 + 0.4 * jitter[:, 0]).view(n, 1, 1, 1)
-    contrast = (0.8 + 0.4 * jitter[:, 1]).view(n, 1, 1, 1)
-    mean = out.mean(dim=(1, 2, 3), keepdim=True)
-    out = ((out - mean) * contrast + mean) * brightness
-    return out.clamp(0, 255).permute(0, 2, 3, 1)
