@@ -19,7 +19,7 @@ DATA_SOURCE ?=
 DATA_TEST_DEPS := --with pytest --with "pillow>=11" --with "tqdm>=4.66" --with-editable ./contract
 
 .PHONY: help uv setup data test test-data test-parity $(addprefix test-,$(PROJECTS)) test-deploy lint lint-deploy \
-        format tensorboard demo serve-api serve-ui train-pytorch train-tf leaderboard notebook promote robustness \
+        format tensorboard demo serve-api serve-ui train-pytorch train-tf leaderboard notebook promote robustness calibrate \
         bench bench-serving bench-pytorch bench-scan bench-tf clean
 
 help: ## list the targets
@@ -114,9 +114,9 @@ train-pytorch: uv ## train one PyTorch model (ARCH=, TRAINING_MODE=freeze|finetu
 	  $(if $(PRETRAINED),--pretrained) $(ARGS)
 
 # Keras' ImageNet weights cannot be downloaded everywhere: WEIGHTS=imagenet|PATH|none (default none).
-train-tf: uv ## train + export the Keras EfficientNetB0 baseline (TF_MODEL=, MODE=, WEIGHTS=, EPOCHS=)
+train-tf: uv ## train + export the Keras EfficientNetB0 baseline (TF_MODEL=, TRAINING_MODE=, WEIGHTS=, EPOCHS=)
 	cd notebook-tf && $(UV) sync --locked --quiet && $(UV) run --locked flipkart-tf train \
-	  --model $(or $(TF_MODEL),efficientnet_b0) --mode $(or $(MODE),finetune) \
+	  --architecture $(or $(TF_MODEL),efficientnet_b0) --training-mode $(or $(TRAINING_MODE),$(MODE),finetune) \
 	  --weights $(or $(WEIGHTS),none) --epochs $(or $(EPOCHS),14) --image-size $(or $(IMAGE_SIZE),128) \
 	  $(if $(filter none,$(or $(WEIGHTS),none)),--bn-momentum 0.9) --max-minutes $(or $(MAX_MINUTES),0) --export
 
@@ -126,6 +126,11 @@ leaderboard: uv ## compare every exported model side by side (writes artifacts/l
 notebook: uv ## re-execute merged_notebook.ipynb in place (after make leaderboard / make promote)
 	cd notebook-pytorch && $(UV) run --locked papermill ../merged_notebook.ipynb ../merged_notebook.ipynb \
 	  --cwd .. --log-level WARNING
+
+# RUN_ID= picks an export other than production.
+calibrate: uv ## fit a temperature on val, fold it into an export's graph, derive its uncertain threshold
+	cd backend && $(UV) run --locked python -m flipkart_api.tools.calibrate \
+	  --splits ../data/splits.csv --images ../data/images $(if $(RUN_ID),--run-id "$(RUN_ID)")
 
 # RUN_ID= picks an export other than production; WRITE_CARD=1 stores the figures in its card.
 robustness: uv ## accuracy of an exported model under realistic upload conditions (test split)
