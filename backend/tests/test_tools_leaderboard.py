@@ -182,3 +182,29 @@ def test_nothing_to_list_exits_1(tmp_path, capsys):
     assert code == 1
     assert "no exported model" in capsys.readouterr().err
     assert not (tmp_path / "a" / "leaderboard.csv").exists()
+
+
+def test_seed_summaries_and_bootstrap_intervals(tree):
+    runs = tree / "runs"
+    # ALPHA's recipe run again with two other seeds (same config but the seed and paths).
+    config = {"lr": 1e-3, "seed": 0, "run_id": ALPHA, "runs_dir": "/a"}
+    write_run(runs, ALPHA, accuracy=0.5, config=config)
+    for i, accuracy in ((1, 0.75), (2, 0.25)):
+        run_id = f"20261123-10000{i}_alpha_finetune"
+        write_run(runs, run_id, accuracy=accuracy, config={**config, "seed": i, "runs_dir": "/b"})
+    write_run(runs, "20261123-100009_alpha_finetune", config={**config, "lr": 5e-4})  # other recipe
+    assert run_leaderboard(tree) == 0
+    _, rows = read_rows(tree)
+    alpha = rows[ALPHA]
+    assert alpha["seeds"] == "3"
+    assert float(alpha["seeds_test_accuracy_mean"]) == pytest.approx(0.5, abs=1e-3)
+    assert float(alpha["seeds_test_accuracy_std"]) == pytest.approx(0.25, abs=1e-3)
+    assert rows["20261123-100009_alpha_finetune"]["seeds"] == "1"
+    assert rows["20261123-100009_alpha_finetune"]["seeds_test_accuracy_std"] == ""
+    low, high = float(alpha["test_accuracy_ci95_low"]), float(alpha["test_accuracy_ci95_high"])
+    card = read_json_object(tree / "artifacts" / "models" / ALPHA / "card.json")
+    matrix = card["metrics"]["test"]["confusion_matrix"]
+    card_accuracy = sum(matrix[i][i] for i in range(len(matrix))) / sum(map(sum, matrix))
+    assert low <= card_accuracy <= high and low < high
+    markdown = (tree / "artifacts" / "leaderboard.md").read_text()
+    assert "0.500 ± 0.250 (3)" in markdown

@@ -103,3 +103,26 @@ def test_textured_background_changes_only_the_background():
 def test_unknown_condition():
     with pytest.raises(ValueError, match="unknown condition"):
         perturb(product_photo(), "snow")
+
+
+def test_pairs_from_confusion_round_trip():
+    from flipkart_contract.calibration import pairs_from_confusion
+    from flipkart_contract.evaluation import confusion_matrix
+
+    matrix = [[3, 1, 0], [0, 2, 0], [1, 0, 4]]
+    labels, preds = pairs_from_confusion(matrix)
+    assert len(labels) == 11
+    assert confusion_matrix(labels, preds, 3).tolist() == matrix
+
+
+def test_recipe_key_ignores_the_seed_and_paths_only():
+    from flipkart_contract.schema import RunMetrics, recipe_key
+    from flipkart_contract.testing import metrics_dict
+
+    def run(seed, lr=1e-3, run_id="20261123-101500_tiny_finetune"):
+        data = metrics_dict(run_id)
+        data["config"] = {"seed": seed, "lr": lr, "run_id": run_id, "runs_dir": f"/tmp/{seed}"}
+        return RunMetrics.model_validate(data)
+
+    assert recipe_key(run(0)) == recipe_key(run(1, run_id="20261123-111500_tiny_finetune"))
+    assert recipe_key(run(0)) != recipe_key(run(0, lr=5e-4))

@@ -150,3 +150,27 @@ def test_backbone_learning_rate_multiplier():
     assert head["params"] == list(model[1].parameters())
     assert backbone["lr"] == pytest.approx(head["lr"] * 0.25)
     assert optimisation.lr == head["lr"]
+
+
+def test_flip_tta_averages_the_mirror_in_evaluation_and_in_the_export_wrapper():
+    from flipkart_torch.evaluation import predict
+    from flipkart_torch.export import PixelsModel
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 2, 3), torch.nn.Flatten(), torch.nn.LazyLinear(3)
+    )
+    images = product_batch(2, 16).numpy()
+    images[:, :, :4] = 0  # asymmetric, so the mirror changes the logits
+    mean, std = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
+    plain = predict(model, images, mean, std, torch.device("cpu"))
+    mirrored = predict(model, images[:, :, ::-1].copy(), mean, std, torch.device("cpu"))
+    flip = predict(model, images, mean, std, torch.device("cpu"), tta="flip")
+    assert np.allclose(flip, (plain + mirrored) / 2, atol=1e-5)
+    assert not np.allclose(flip, plain)
+    wrapper = PixelsModel(model, mean, std, tta="flip").eval()
+    with torch.no_grad():
+        graph = wrapper(torch.from_numpy(images).float()).numpy()
+    assert np.allclose(graph, flip, atol=1e-4)
+    with pytest.raises(ValueError, match="tta"):
+        predict(model, images, mean, std, torch.device("cpu"), tta="five_crop")

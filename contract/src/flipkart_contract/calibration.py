@@ -123,3 +123,14 @@ def _score(labels: np.ndarray, preds: np.ndarray, k: int, metric: str) -> float:
     denom = precision + recall
     f1 = np.divide(2 * precision * recall, denom, out=np.zeros(k), where=denom > 0)
     return float(f1.mean())
+
+
+def pairs_from_confusion(matrix: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, preds), one pair per image, from a confusion matrix (rows true, columns predicted).
+
+    Enough to bootstrap accuracy and macro-F1 from a card or metrics.json, which keep the matrix.
+    """
+    matrix = np.asarray(matrix, dtype=np.int64)
+    true, pred = np.nonzero(matrix)
+    counts = matrix[true, pred]
+    return np.repeat(true, counts), np.repeat(pred, counts)

@@ -230,6 +230,9 @@ class ModelCard(_Strict):
     latency_ms: Latency
     parity: Parity
     parameters: int = Field(ge=0)
+    test_time_augmentation: Literal["none", "flip"] = Field(
+        "none", description="flip: the graph averages the logits of the image and its mirror"
+    )
     weights_source: str
     onnx: OnnxFile
     created_at: datetime
@@ -317,11 +320,40 @@ class LeaderboardRow(_Strict):
     training_hardware: str = ""
     training_time_s: float | None = None
     input_size: int | None = None
+    test_accuracy_ci95_low: float | None = Field(
+        None, description="percentile bootstrap over the test images (from the confusion matrix)"
+    )
+    test_accuracy_ci95_high: float | None = None
+    seeds: int | None = Field(
+        None, description="runs of the same recipe (config but the seed) and architecture"
+    )
+    seeds_test_accuracy_mean: float | None = None
+    seeds_test_accuracy_std: float | None = None
+    seeds_test_macro_f1_mean: float | None = None
+    seeds_test_macro_f1_std: float | None = None
     robustness_worst_drop: float | None = None
     robustness_worst_condition: str = ""
     status: str = Field(
         description="exported | onnx not present (card figures) | not exported | why unusable"
     )
+
+
+VOLATILE_CONFIG_KEYS = frozenset(
+    {
+        "seed", "run_id", "budget", "progress", "num_threads", "splits_csv", "images_dir",
+        "runs_dir", "checkpoints_dir", "cache_dir", "extra", "world_size", "threads",
+    }
+)  # fmt: skip
+
+
+def recipe_key(metrics: RunMetrics) -> str:
+    """What makes two runs the same recipe: framework, architecture, training mode and every
+    setting of the config except the seed and where things were written."""
+    import json
+
+    config = {k: v for k, v in metrics.config.items() if k not in VOLATILE_CONFIG_KEYS}
+    identity = [metrics.framework, metrics.architecture, metrics.training_mode, config]
+    return json.dumps(identity, sort_keys=True, default=str)
 
 
 # ---------------------------------------------------------------- readers (with migration)

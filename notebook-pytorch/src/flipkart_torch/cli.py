@@ -53,6 +53,12 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--backbone-lr-mult", type=float, default=1.0, help="backbone learning rate = lr x this"
     )
+    p.add_argument(
+        "--tta",
+        choices=("none", "flip"),
+        default="none",
+        help="test-time augmentation of val, test and the exported graph",
+    )
     p.add_argument("--accum-steps", type=int, default=1)
     p.add_argument("--drop-rate", type=float, default=0.2)
     p.add_argument("--image-size", type=int, default=224)

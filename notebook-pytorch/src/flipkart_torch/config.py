@@ -35,6 +35,7 @@ class TrainConfig:
     mixup_alpha: float = 0.2
     cutmix_alpha: float = 1.0
     backbone_lr_mult: float = 1.0  # the backbone's learning rate = lr x this (head: lr)
+    tta: str = "none"  # test-time augmentation of validation, test and the export: none | flip
     grad_clip: float = 1.0
     ema_decay: float = 0.0
     accum_steps: int = 1
@@ -78,6 +79,8 @@ class TrainConfig:
 
         if self.augment not in RECIPES:
             raise ValueError(f"augment must be one of {tuple(RECIPES)}, got {self.augment!r}")
+        if self.tta not in ("none", "flip"):
+            raise ValueError(f"tta must be none or flip, got {self.tta!r}")
         if not 0 <= self.mix_prob <= 1:
             raise ValueError(f"mix_prob must be in [0, 1], got {self.mix_prob}")
         if not 0 < self.backbone_lr_mult <= 10:

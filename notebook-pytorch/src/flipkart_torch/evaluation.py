@@ -17,6 +17,8 @@ from flipkart_torch.data import SplitData
 from flipkart_torch.devices import autocast
 from flipkart_torch.transforms import normalize
 
+TTA_MODES = ("none", "flip")
+
 
 @dataclass
 class Evaluation:
@@ -36,14 +38,22 @@ def predict(
     batch_size: int = 64,
     progress: bool = False,
     desc: str = "eval",
+    tta: str = "none",
 ) -> np.ndarray:
+    """Logits of uint8 NHWC views; `tta="flip"` averages them with the mirrored views' (what
+    an export with test-time augmentation computes inside its graph)."""
+    if tta not in TTA_MODES:
+        raise ValueError(f"tta must be one of {TTA_MODES}, got {tta!r}")
     model.eval()
     outputs = []
     starts = range(0, len(images), batch_size)
     for start in tqdm(starts, desc=desc, disable=not progress, leave=False):
         batch = torch.from_numpy(images[start : start + batch_size]).to(device)
         with autocast(device):
-            logits = model(normalize(batch, mean, std))
+            inputs = normalize(batch, mean, std)
+            logits = model(inputs)
+            if tta == "flip":
+                logits = (logits.float() + model(inputs.flip(-1)).float()) / 2
         outputs.append(logits.float().cpu())
     return torch.cat(outputs).numpy()
 
@@ -58,9 +68,10 @@ def evaluate(
     batch_size: int = 64,
     progress: bool = False,
     desc: str = "eval",
+    tta: str = "none",
 ) -> Evaluation:
     start = time.perf_counter()
-    logits = predict(model, split.images, mean, std, device, batch_size, progress, desc)
+    logits = predict(model, split.images, mean, std, device, batch_size, progress, desc, tta)
     elapsed = time.perf_counter() - start
     labels = split.labels
     loss = float(F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels)).item())

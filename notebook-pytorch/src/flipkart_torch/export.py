@@ -38,17 +38,22 @@ class ParityError(RuntimeError):
 
 
 class PixelsModel(nn.Module):
-    """float NHWC 0-255 -> logits; (x/255 - mean)/std folded into one subtract and divide."""
+    """float NHWC 0-255 -> logits; (x/255 - mean)/std folded into one subtract and divide;
+    `tta="flip"` averages the logits of the image and its mirror inside the graph."""
 
-    def __init__(self, model: nn.Module, mean: tuple, std: tuple) -> None:
+    def __init__(self, model: nn.Module, mean: tuple, std: tuple, tta: str = "none") -> None:
         super().__init__()
         self.model = model
+        self.tta = tta
         self.register_buffer("offset", 255.0 * torch.tensor(mean).view(1, 3, 1, 1))
         self.register_buffer("scale", 255.0 * torch.tensor(std).view(1, 3, 1, 1))
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        x = pixels.permute(0, 3, 1, 2)
-        return self.model((x - self.offset) / self.scale)
+        x = (pixels.permute(0, 3, 1, 2) - self.offset) / self.scale
+        logits = self.model(x)
+        if self.tta == "flip":
+            logits = (logits + self.model(x.flip(-1))) / 2
+        return logits
 
 
 def export_onnx(wrapper: nn.Module, size: int, path: Path) -> None:
@@ -129,6 +134,7 @@ def build_card(
         latency_ms=latency,
         parity=parity,
         parameters=sum(p.numel() for p in model.parameters()),
+        test_time_augmentation=best.get("config", {}).get("tta", "none"),
         weights_source=best["weights_source"],
         onnx={"sha256": sha256_file(onnx_path), "bytes": onnx_path.stat().st_size, "opset": OPSET},
         created_at=utc_now(),
@@ -158,7 +164,8 @@ def export_run(
         raise FileNotFoundError(f"{metrics_path} not found: the card's test metrics come from it")
     pixels = split_views(best, splits_csv, images_dir, "test").images[:parity_images]
 
-    wrapper = PixelsModel(model, tuple(best["mean"]), tuple(best["std"])).eval()
+    tta = best.get("config", {}).get("tta", "none")
+    wrapper = PixelsModel(model, tuple(best["mean"]), tuple(best["std"]), tta).eval()
     threads = torch.get_num_threads()
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = Path(tmp) / "model.onnx"

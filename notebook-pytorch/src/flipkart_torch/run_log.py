@@ -129,6 +129,8 @@ class RunLog:
     ) -> None:
         for tag in FINAL_TAGS:
             self.writer.add_scalar(tag, scalars[tag], step)
+        for tag in sorted(set(scalars) - set(FINAL_TAGS)):  # extra figures (TTA choice on val)
+            self.writer.add_scalar(tag, scalars[tag], step)
         self.writer.add_text("test/classification_report", f"```\n{report}\n```", step)
         figure = confusion_figure(matrix, classes)
         self.writer.add_figure("test/confusion_matrix", figure, step, close=True)

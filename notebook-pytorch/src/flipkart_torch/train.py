@@ -287,7 +287,10 @@ def train_epoch(run: Run, epoch: int) -> dict[str, float]:
 def validate(run: Run) -> SplitMetrics:
     """The validation figures of the weights being trained (their EMA when there is one)."""
     lab, model = run.lab, run.optimisation.eval_model
-    val = evaluate(model, run.val_data, run.classes, lab.mean, lab.std, run.device, desc="val")
+    val = evaluate(
+        model, run.val_data, run.classes, lab.mean, lab.std, run.device, desc="val",
+        tta=run.config.tta,
+    )  # fmt: skip
     return val.metrics
 
 
@@ -353,10 +356,16 @@ def final_test(run: Run, log: RunLog, last_step: int) -> dict[str, Any]:
     config, lab, classes = run.config, run.lab, run.classes
     best = create_model(config.architecture, num_classes=len(classes)).to(run.device)
     best.load_state_dict(run.checkpoints.load_best_weights())
-    val = evaluate(best, run.val_data, classes, lab.mean, lab.std, run.device, desc="val")
+    tta = config.tta
+    val = evaluate(best, run.val_data, classes, lab.mean, lab.std, run.device, desc="val", tta=tta)
+    # Both test-time augmentation choices on validation, so the choice is made there.
+    other = "flip" if tta == "none" else "none"
+    val_other = evaluate(best, run.val_data, classes, lab.mean, lab.std, run.device, tta=other)
     test_data = run.data.load("test", lab.policy)
-    test = evaluate(best, test_data, classes, lab.mean, lab.std, run.device, desc="test")
+    test = evaluate(best, test_data, classes, lab.mean, lab.std, run.device, desc="test", tta=tta)
     final_scalars = {
+        f"val/accuracy_tta_{tta}": val.metrics.accuracy,
+        f"val/accuracy_tta_{other}": val_other.metrics.accuracy,
         "test/accuracy": test.metrics.accuracy,
         "test/macro_f1": test.metrics.macro_f1,
         "perf/test_ms_per_image": test.ms_per_image,

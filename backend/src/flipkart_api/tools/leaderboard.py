@@ -12,16 +12,27 @@ batch 1 and 16), and writes `artifacts/leaderboard.csv` (one `LeaderboardRow` pe
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import onnxruntime as ort
-from flipkart_contract import LeaderboardRow, RunMetrics, layout, load_metrics, parse_run_id
+from flipkart_contract import (
+    LeaderboardRow,
+    RunMetrics,
+    layout,
+    load_card,
+    load_metrics,
+    parse_run_id,
+)
+from flipkart_contract.calibration import bootstrap_interval, pairs_from_confusion
 from flipkart_contract.files import read_json_object, write_text_atomic
 from flipkart_contract.latency import cpu_name
+from flipkart_contract.schema import recipe_key
 from PIL import Image
 
 from flipkart_api.tools.exports import (
@@ -161,6 +172,47 @@ def refused_row(folder: Path, why: str, metrics: RunMetrics | None) -> Leaderboa
     return identity_row(folder.name, framework, why)
 
 
+def bootstrap_fields(matrix: list[list[int]] | None) -> dict[str, float]:
+    """The 95 % bootstrap interval of test accuracy, from a confusion matrix."""
+    if not matrix:
+        return {}
+    labels, preds = pairs_from_confusion(matrix)
+    low, high = bootstrap_interval(labels, preds, "accuracy", num_classes=len(matrix), samples=1000)
+    return {"test_accuracy_ci95_low": round(low, 4), "test_accuracy_ci95_high": round(high, 4)}
+
+
+def seed_fields(metrics: RunMetrics | None, groups: dict[str, list[RunMetrics]]) -> dict:
+    """How the run's recipe did over every seed run of it (mean ± sample std)."""
+    if metrics is None:
+        return {}
+    runs = groups.get(recipe_key(metrics), [metrics])
+    fields: dict = {"seeds": len(runs)}
+    for name in ("accuracy", "macro_f1"):
+        values = np.array([getattr(m.final.test, name) for m in runs])
+        fields[f"seeds_test_{name}_mean"] = round(float(values.mean()), 4)
+        if len(values) > 1:
+            fields[f"seeds_test_{name}_std"] = round(float(values.std(ddof=1)), 4)
+    return fields
+
+
+def add_statistics(
+    rows: list[LeaderboardRow], metrics_by_run: dict[str, RunMetrics], artifacts: Path
+) -> None:
+    """Bootstrap intervals (from each card or run's confusion matrix) and seed summaries."""
+    groups: dict[str, list[RunMetrics]] = {}
+    for metrics in metrics_by_run.values():
+        groups.setdefault(recipe_key(metrics), []).append(metrics)
+    for row in rows:
+        metrics = metrics_by_run.get(row.run_id)
+        matrix = metrics.final.test.confusion_matrix if metrics is not None else None
+        card_path = artifacts / "models" / row.run_id / "card.json"
+        if card_path.is_file():
+            with contextlib.suppress(ValueError):  # an invalid card has its own row status
+                matrix = load_card(card_path).metrics.test.confusion_matrix or matrix
+        for key, value in {**bootstrap_fields(matrix), **seed_fields(metrics, groups)}.items():
+            setattr(row, key, value)
+
+
 def rank_key(row: LeaderboardRow) -> tuple:
     """Highest test macro-F1 first; ties (to 4 decimals) broken by lower batch-1 latency."""
     f1 = row.test_macro_f1 if row.test_macro_f1 is not None else -1.0
@@ -201,6 +253,7 @@ def build_rows(
             rows.append(row)
             listed.add(row.run_id)
     rows += [run_row(m, NOT_EXPORTED) for rid, m in metrics_by_run.items() if rid not in listed]
+    add_statistics(rows, metrics_by_run, artifacts)
     return assign_ranks(rows)
 
 
@@ -229,10 +282,10 @@ def fmt(value: object, digits: int = 3) -> str:
 
 def to_markdown(rows: list[LeaderboardRow], machine: str) -> str:
     header = (
-        "| # | architecture (run_id) | framework | training_mode | weights | test acc. "
-        "| test macro-F1 | worst robustness drop | ms/img b1 | ms/img b16 | params (M) "
-        "| ONNX MB | trained on | train time | status |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "| # | architecture (run_id) | framework | training_mode | weights | test acc. (95 % CI) "
+        "| test macro-F1 | seeds: acc. mean ± std | worst robustness drop | ms/img b1 "
+        "| ms/img b16 | params (M) | ONNX MB | trained on | train time | status |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     lines = []
     for r in rows:
@@ -240,6 +293,17 @@ def to_markdown(rows: list[LeaderboardRow], machine: str) -> str:
         params = f"{r.parameters / 1e6:.2f}" if r.parameters else "—"
         minutes = f"{r.training_time_s / 60:.1f} min" if r.training_time_s else "—"
         size_mb = r.onnx_bytes / 1e6 if r.onnx_bytes else None
+        ci = (
+            f" ({r.test_accuracy_ci95_low:.2f}–{r.test_accuracy_ci95_high:.2f})"
+            if r.test_accuracy_ci95_low is not None
+            else ""
+        )
+        if r.seeds and r.seeds > 1 and r.seeds_test_accuracy_std is not None:
+            seeds = (
+                f"{r.seeds_test_accuracy_mean:.3f} ± {r.seeds_test_accuracy_std:.3f} ({r.seeds})"
+            )
+        else:
+            seeds = "1 seed" if r.seeds == 1 else "—"
         robust = (
             f"{r.robustness_worst_drop:.3f} ({r.robustness_worst_condition})"
             if r.robustness_worst_drop is not None
@@ -247,8 +311,8 @@ def to_markdown(rows: list[LeaderboardRow], machine: str) -> str:
         )
         lines.append(
             f"| {fmt(r.rank)}{mark} | {r.architecture} (`{r.run_id}`) | {r.framework} "
-            f"| {r.training_mode} | {r.weights_source or '—'} | {fmt(r.test_accuracy)} "
-            f"| {fmt(r.test_macro_f1)} | {robust} | {fmt(r.latency_ms_batch_1, 2)}{mark} "
+            f"| {r.training_mode} | {r.weights_source or '—'} | {fmt(r.test_accuracy)}{ci} "
+            f"| {fmt(r.test_macro_f1)} | {seeds} | {robust} | {fmt(r.latency_ms_batch_1, 2)}{mark} "
             f"| {fmt(r.latency_ms_batch_16_per_image, 2)}{mark} | {params} | {fmt(size_mb, 1)} "
             f"| {r.training_hardware or '—'} | {minutes} | {r.status} |"
         )
