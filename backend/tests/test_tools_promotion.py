@@ -48,8 +48,10 @@ def test_default_rule_writes_a_valid_registry_with_history(artifacts):
     assert entry["at"] == "2026-11-23T12:00:00Z" and entry["by"] == "tester"
     assert "previous" not in entry  # none: dumped without nulls
     assert entry["decided_by"] == {
-        "metric": "test_macro_f1", "value": 0.84, "test_accuracy": 0.85, "latency_ms_batch_1": 5.0,
+        "metric": "test_macro_f1", "value": 0.84, "test_accuracy": 0.85, "test_macro_f1": 0.84,
+        "latency_ms_batch_1": 5.0,
     }  # fmt: skip
+    assert registry.history[-1].rule == promotion.FALLBACK_RULE  # the fixtures' cards lack val
     assert entry["refused"] == {GAMMA: "model.onnx not present (git-ignored: re-export it from "
                                 "its checkpoint)"}  # fmt: skip
 
@@ -198,3 +200,15 @@ def test_models_without_robustness_figures_do_not_pass_a_floor(artifacts):
             max_robustness_drop=0.5,
             latency_of=fixed_latency(**{ALPHA: 2.0, BETA: 5.0}),
         )
+
+
+def test_validation_decides_when_every_card_has_it(artifacts):
+    """BETA is better on test, ALPHA on validation: the rule follows validation."""
+    for run_id, val_f1 in ((ALPHA, 0.90), (BETA, 0.70)):
+        val = {"accuracy": val_f1, "macro_f1": val_f1}
+        edit_card(artifacts / "models" / run_id, metrics__val=val)
+    registry = promotion.promote(artifacts, latency_of=fixed_latency(**{ALPHA: 2.0, BETA: 5.0}))
+    assert registry.production == ALPHA
+    entry = registry.history[-1]
+    assert entry.rule == promotion.DEFAULT_RULE
+    assert entry.decided_by.metric == "val_macro_f1" and entry.decided_by.value == 0.90

@@ -178,6 +178,9 @@ class OnnxFile(_Strict):
 
 class CardMetrics(_Strict):
     test: SplitMetrics
+    val: SplitMetrics | None = Field(
+        None, description="the run's validation figures: what model choices are made on"
+    )
 
 
 class ConditionFigures(_Strict):

@@ -120,7 +120,9 @@ def build_card(
     latency: dict[str, Any],
 ) -> ModelCard:
     """The card of an exported checkpoint; its test figures are the run's (metrics.json)."""
-    test = load_metrics(metrics_path).final.test.model_copy(update={"loss": None})
+    final = load_metrics(metrics_path).final
+    test = final.test.model_copy(update={"loss": None})
+    val = final.val.model_copy(update={"loss": None})
     policy = best["resize_policy"]
     return ModelCard(
         architecture=best["architecture"],
@@ -130,7 +132,7 @@ def build_card(
         classes=best["classes"],
         input={"height": policy.size, "width": policy.size},
         resize_policy=policy,
-        metrics={"test": test},
+        metrics={"test": test, "val": val},
         latency_ms=latency,
         parity=parity,
         parameters=sum(p.numel() for p in model.parameters()),

@@ -139,7 +139,10 @@ def export_run(
             input={"name": INPUT_NAME, "height": policy.size, "width": policy.size},
             output={"name": OUTPUT_NAME},
             resize_policy=policy,
-            metrics={"test": metrics.final.test.model_copy(update={"loss": None})},
+            metrics={
+                "test": metrics.final.test.model_copy(update={"loss": None}),
+                "val": metrics.final.val.model_copy(update={"loss": None}),
+            },
             latency_ms=latency,
             parity=check,
             parameters=int(model.count_params()),

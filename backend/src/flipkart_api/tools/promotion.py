@@ -31,7 +31,11 @@ from flipkart_api.tools.exports import (
     scan_exports,
 )
 
-DEFAULT_RULE = "highest test macro-F1, ties by lower batch-1 latency"
+DEFAULT_RULE = "highest validation macro-F1 (test only reported), ties by lower batch-1 latency"
+FALLBACK_RULE = (
+    "highest test macro-F1 (a candidate's card has no validation figures), "
+    "ties by lower batch-1 latency"
+)
 LATENCY_THREADS = 2  # the leaderboard's default
 
 LatencyOf = Callable[[Export], float]
@@ -57,6 +61,11 @@ def measured_latency(artifacts: Path) -> LatencyOf:
     return lambda export: measure(export, images, LATENCY_THREADS).batch_1
 
 
+def deciding_figures(export: Export, on_val: bool):
+    """The split the rule compares on: validation when every candidate has it."""
+    return export.card.metrics.val if on_val else export.card.metrics.test
+
+
 def choose(
     candidates: list[Export],
     latency_of: LatencyOf,
@@ -78,7 +87,8 @@ def choose(
         )
     latencies = {c.run_id: latency_of(c) for c in candidates}
     pool = candidates
-    rule = DEFAULT_RULE
+    on_val = all(c.card.metrics.val is not None for c in candidates)
+    rule = DEFAULT_RULE if on_val else FALLBACK_RULE
     if max_latency_ms is not None:
         pool = [c for c in candidates if latencies[c.run_id] <= max_latency_ms]
         rule += f", among models at most {max_latency_ms:g} ms at batch 1"
@@ -104,7 +114,7 @@ def choose(
         pool = robust
 
     def key(c: Export) -> tuple:
-        return (-round(c.card.metrics.test.macro_f1, 4), latencies[c.run_id], c.run_id)
+        return (-round(deciding_figures(c, on_val).macro_f1, 4), latencies[c.run_id], c.run_id)
 
     winner = min(pool, key=key)
     return winner, rule, latencies[winner.run_id]
@@ -136,7 +146,8 @@ def promote(
         max_latency_ms,
         max_robustness_drop,
     )
-    test = winner.card.metrics.test
+    test, val = winner.card.metrics.test, winner.card.metrics.val
+    on_val = rule.startswith("highest validation")
     entry = Promotion(
         at=(now or datetime.now(UTC)).replace(microsecond=0),
         run_id=winner.run_id,
@@ -144,9 +155,10 @@ def promote(
         by=by or getpass.getuser(),
         rule=rule,
         decided_by=DecidedBy(
-            metric="test_macro_f1",
-            value=test.macro_f1,
+            metric="val_macro_f1" if on_val and val is not None else "test_macro_f1",
+            value=val.macro_f1 if on_val and val is not None else test.macro_f1,
             test_accuracy=test.accuracy,
+            test_macro_f1=test.macro_f1,
             latency_ms_batch_1=round(latency, 3),
         ),
         reason=reason or "",
@@ -187,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     decided = entry.decided_by
     print(
         f"production: {registry.production} (was {entry.previous}) — {entry.rule}; "
-        f"test macro-F1 {decided.value:.4f}, accuracy {decided.test_accuracy:.4f}, "
+        f"{decided.metric} {decided.value:.4f}, test accuracy {decided.test_accuracy:.4f}, "
         f"{decided.latency_ms_batch_1:.2f} ms at batch 1"
     )
     return 0
