@@ -117,28 +117,29 @@ def metrics_dict(
     _, architecture, training_mode = parse_run_id(run_id)
     classes = list(classes or FLIPKART_CLASSES)
     test = _test_metrics(classes, accuracy)
-    metrics = RunMetrics(
-        schema_version=SCHEMA_VERSION,
-        run_id=run_id,
-        framework=framework,
-        architecture=architecture,
-        training_mode=training_mode,
-        classes=classes,
-        config={"epochs": 1},
-        budget="test fixture",
-        hardware={"device": "cpu", "device_name": "test", "num_threads": 1, "gpus": 0},
-        weights_source="none",
-        data={"splits_sha256": "0" * 64, "num_train": 28, "num_val": 28, "num_test": 28},
-        epochs_run=1,
-        best_epoch=1,
-        wall_time_s=1.0,
-        final={
+    fixture = {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "framework": framework,
+        "architecture": architecture,
+        "training_mode": training_mode,
+        "classes": classes,
+        "config": {"epochs": 1},
+        "budget": "test fixture",
+        "hardware": {"device": "cpu", "device_name": "test", "num_threads": 1, "gpus": 0},
+        "weights_source": "none",
+        "data": {"splits_sha256": "0" * 64, "num_train": 28, "num_val": 28, "num_test": 28},
+        "epochs_run": 1,
+        "best_epoch": 1,
+        "wall_time_s": 1.0,
+        "final": {
             "val": {"accuracy": accuracy, "macro_f1": accuracy, "loss": 1.0},
             "test": test,
             "perf": {"train_images_per_s": 1.0, "test_ms_per_image": 1.0},
         },
-        created_at=FIXED_TIME,
-    ).model_dump(mode="json")
+        "created_at": FIXED_TIME,
+    }
+    metrics = RunMetrics.model_validate(fixture).model_dump(mode="json")
     metrics.update(overrides)
     return metrics
 

@@ -101,6 +101,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         "checkpoint", help="a run_id, or a best.pt (artifacts/checkpoints/pytorch/<run_id>/best.pt)"
     )
     p.add_argument("--split", choices=("train", "val", "test"), default="test")
+    p.add_argument("--tta", choices=("none", "flip"), default="none")
     p.add_argument("--splits-csv")
     p.add_argument("--images-dir")
 
@@ -177,7 +178,9 @@ def run(argv: list[str] | None = None) -> int:
     elif args.command == "evaluate":
         from flipkart_torch.export import evaluate_checkpoint
 
-        figures = evaluate_checkpoint(args.checkpoint, args.split, args.splits_csv, args.images_dir)
+        figures = evaluate_checkpoint(
+            args.checkpoint, args.split, args.splits_csv, args.images_dir, tta=args.tta
+        )
         print(json.dumps(figures, indent=2))
     elif args.command == "export":
         from flipkart_torch.export import export_run

@@ -199,11 +199,13 @@ def evaluate_checkpoint(
     split: str = "test",
     splits_csv: str | Path | None = None,
     images_dir: str | Path | None = None,
+    tta: str = "none",
 ) -> dict[str, Any]:
-    """A checkpoint's figures on a split (the contract's split metrics, plus ms per image)."""
+    """A checkpoint's figures on a split (the contract's split metrics, plus ms per image);
+    `tta="flip"` averages each image with its mirror, as an export with TTA would."""
     model, best = checkpoints.load_model(checkpoints.resolve_best(str(checkpoint)))
     data = split_views(best, splits_csv, images_dir, split)
     mean, std = tuple(best["mean"]), tuple(best["std"])
-    result = evaluate(model, data, best["classes"], mean, std, torch.device("cpu"))
+    result = evaluate(model, data, best["classes"], mean, std, torch.device("cpu"), tta=tta)
     figures = result.metrics.model_dump(mode="json", exclude_none=True)
     return {**figures, "ms_per_image": result.ms_per_image}
