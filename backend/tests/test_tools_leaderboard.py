@@ -208,3 +208,17 @@ def test_seed_summaries_and_bootstrap_intervals(tree):
     assert low <= card_accuracy <= high and low < high
     markdown = (tree / "artifacts" / "leaderboard.md").read_text()
     assert "0.500 ± 0.250 (3)" in markdown
+
+
+def test_rows_are_ranked_on_validation_when_cards_have_it(tree):
+    edit_card(
+        tree / "artifacts" / "models" / ALPHA, metrics__val={"accuracy": 0.9, "macro_f1": 0.9}
+    )
+    edit_card(tree / "artifacts" / "models" / BETA, metrics__val={"accuracy": 0.7, "macro_f1": 0.7})
+    edit_card(
+        tree / "artifacts" / "models" / GAMMA, metrics__val={"accuracy": 0.8, "macro_f1": 0.8}
+    )
+    assert run_leaderboard(tree) == 0
+    _, rows = read_rows(tree)
+    assert list(rows)[:3] == [ALPHA, GAMMA, BETA]  # test alone would say BETA, GAMMA, ALPHA
+    assert rows[ALPHA]["val_macro_f1"] == "0.9"

@@ -311,6 +311,7 @@ class LeaderboardRow(_Strict):
     framework: Framework
     training_mode: TrainingMode
     weights_source: str
+    val_macro_f1: float | None = Field(None, description="what the rows are ranked on")
     test_accuracy: float | None = None
     test_macro_f1: float | None = None
     latency_ms_batch_1: float | None = None
@@ -336,6 +337,7 @@ class LeaderboardRow(_Strict):
     seeds_test_macro_f1_std: float | None = None
     robustness_worst_drop: float | None = None
     robustness_worst_condition: str = ""
+    robustness_split: str = ""
     status: str = Field(
         description="exported | onnx not present (card figures) | not exported | why unusable"
     )
