@@ -212,3 +212,14 @@ def test_validation_decides_when_every_card_has_it(artifacts):
     entry = registry.history[-1]
     assert entry.rule == promotion.DEFAULT_RULE
     assert entry.decided_by.metric == "val_macro_f1" and entry.decided_by.value == 0.90
+
+
+def test_dry_run_writes_nothing(artifacts, capsys):
+    registry = promotion.promote(
+        artifacts, dry_run=True, latency_of=fixed_latency(**{ALPHA: 2.0, BETA: 5.0})
+    )
+    assert registry.production == BETA
+    assert not (artifacts / "registry.json").exists()
+    assert promotion.main(["--artifacts", str(artifacts), "--dry-run", "--run-id", ALPHA]) == 0
+    assert "would promote (dry run" in capsys.readouterr().out
+    assert not (artifacts / "registry.json").exists()

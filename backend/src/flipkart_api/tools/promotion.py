@@ -130,8 +130,10 @@ def promote(
     by: str | None = None,
     reason: str | None = None,
     now: datetime | None = None,
+    dry_run: bool = False,
 ) -> Registry:
-    """Choose, then write the registry atomically. Returns the registry written."""
+    """Choose, then write the registry atomically. Returns the registry written (with
+    `dry_run`, the registry that would be written; nothing is written)."""
     exports, refused = scan_exports(artifacts)
     servable = [e for e in exports if e.servable]
     refused |= {e.run_id: e.problem or "" for e in exports if not e.servable}
@@ -169,7 +171,8 @@ def promote(
         models=sorted(e.run_id for e in servable),
         history=[*registry.history, entry],
     )
-    write_json_atomic(registry_path, written.model_dump(mode="json", exclude_none=True))
+    if not dry_run:
+        write_json_atomic(registry_path, written.model_dump(mode="json", exclude_none=True))
     return written
 
 
@@ -186,8 +189,12 @@ def main(argv: list[str] | None = None) -> int:
         help="only models whose card shows at most this worst-condition accuracy drop (0-1)",
     )
     parser.add_argument("--by", help="who promotes (default: the current user)")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="say what the rule would choose; write nothing"
+    )
     parser.add_argument("--reason", help="why, recorded in the history")
     options = vars(parser.parse_args(argv))
+    dry_run = options["dry_run"]
     try:
         registry = promote(options.pop("artifacts"), **options)
     except PromotionError as exc:
@@ -198,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped {run_id}: {why}")
     decided = entry.decided_by
     print(
-        f"production: {registry.production} (was {entry.previous}) — {entry.rule}; "
+        ("would promote (dry run, nothing written): " if dry_run else "")
+        + f"production: {registry.production} (was {entry.previous}) — {entry.rule}; "
         f"{decided.metric} {decided.value:.4f}, test accuracy {decided.test_accuracy:.4f}, "
         f"{decided.latency_ms_batch_1:.2f} ms at batch 1"
     )
