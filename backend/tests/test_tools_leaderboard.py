@@ -8,7 +8,7 @@ import pytest
 from flipkart_api.tools import leaderboard
 from flipkart_contract import LeaderboardRow, read_json_object, write_json_atomic
 from flipkart_contract.testing import metrics_dict
-from helpers import write_model
+from helpers import write_model, write_registry
 
 ALPHA = "20261123-100000_alpha_finetune"  # ONNX present, macro-F1 0.79
 BETA = "20261123-110000_beta_freeze"  # ONNX present, macro-F1 0.84 (tensorflow)
@@ -222,3 +222,11 @@ def test_rows_are_ranked_on_validation_when_cards_have_it(tree):
     _, rows = read_rows(tree)
     assert list(rows)[:3] == [ALPHA, GAMMA, BETA]  # test alone would say BETA, GAMMA, ALPHA
     assert rows[ALPHA]["val_macro_f1"] == "0.9"
+
+
+def test_the_production_model_is_named_in_the_table(tree):
+    write_registry(tree / "artifacts", ALPHA, [ALPHA])
+    assert run_leaderboard(tree) == 0
+    lines = (tree / "artifacts" / "leaderboard.md").read_text().splitlines()
+    marked = [line for line in lines if "**in production**" in line]
+    assert len(marked) == 1 and ALPHA in marked[0]

@@ -27,6 +27,7 @@ from flipkart_contract import (
     layout,
     load_card,
     load_metrics,
+    load_registry,
     parse_run_id,
 )
 from flipkart_contract.calibration import bootstrap_interval, pairs_from_confusion
@@ -285,7 +286,14 @@ def fmt(value: object, digits: int = 3) -> str:
     return str(value)
 
 
-def to_markdown(rows: list[LeaderboardRow], machine: str) -> str:
+def production_of(artifacts: Path) -> str | None:
+    try:
+        return load_registry(artifacts / "registry.json").production
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def to_markdown(rows: list[LeaderboardRow], machine: str, production: str | None = None) -> str:
     header = (
         "| # | architecture (run_id) | framework | training_mode | weights | val macro-F1 "
         "| test acc. (95 % CI) | test macro-F1 | seeds: acc. mean ± std | worst robustness drop "
@@ -315,7 +323,8 @@ def to_markdown(rows: list[LeaderboardRow], machine: str) -> str:
             else "—"
         )
         lines.append(
-            f"| {fmt(r.rank)}{mark} | {r.architecture} (`{r.run_id}`) | {r.framework} "
+            f"| {fmt(r.rank)}{mark} | {r.architecture} (`{r.run_id}`)"
+            f"{' **in production**' if r.run_id == production else ''} | {r.framework} "
             f"| {r.training_mode} | {r.weights_source or '—'} | {fmt(r.val_macro_f1)} "
             f"| {fmt(r.test_accuracy)}{ci} "
             f"| {fmt(r.test_macro_f1)} | {seeds} | {robust} | {fmt(r.latency_ms_batch_1, 2)}{mark} "
@@ -372,7 +381,8 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    markdown = to_markdown(rows, machine_description(args.threads))
+    production = production_of(args.artifacts)
+    markdown = to_markdown(rows, machine_description(args.threads), production)
     write_text_atomic(args.artifacts / "leaderboard.csv", to_csv(rows))
     write_text_atomic(args.artifacts / "leaderboard.md", markdown)
     in_readme = update_readme(args.readme, markdown)
