@@ -116,6 +116,24 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--runs-dir")
 
 
+def _add_export_ensemble(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export-ensemble",
+        help="record and export the mean of several runs' logits as one model (a leaderboard row)",
+    )
+    p.add_argument("runs", nargs="+", help="run_ids (or best.pt paths), same classes and resize")
+    p.add_argument(
+        "--max-mb",
+        type=float,
+        default=25.0,
+        help="refuse a larger ONNX file (0: no limit; only the production ONNX is committed)",
+    )
+    p.add_argument("--models-dir")
+    p.add_argument("--splits-csv")
+    p.add_argument("--images-dir")
+    p.add_argument("--runs-dir")
+
+
 def _add_bench(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "bench",
@@ -146,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_evaluate(sub)
     _add_export(sub)
+    _add_export_ensemble(sub)
     _add_bench(sub)
     p = sub.add_parser("models", help="list the architectures create_model accepts")
     p.add_argument("--filter", default="")
@@ -195,6 +214,22 @@ def run(argv: list[str] | None = None) -> int:
         )
         print(
             json.dumps({k: card[k] for k in ("run_id", "parity", "latency_ms", "onnx")}, indent=2)
+        )
+    elif args.command == "export-ensemble":
+        from flipkart_torch.ensemble import export_ensemble
+
+        card = export_ensemble(
+            args.runs,
+            models_dir=args.models_dir,
+            splits_csv=args.splits_csv,
+            images_dir=args.images_dir,
+            runs_dir=args.runs_dir,
+            max_bytes=int(args.max_mb * 2**20) if args.max_mb > 0 else None,
+        )
+        test = card["metrics"]["test"]
+        print(
+            f"{card['run_id']}: test accuracy {test['accuracy']:.3f}, macro-F1 "
+            f"{test['macro_f1']:.3f}, {card['latency_ms']['batch_1']:.2f} ms at batch 1"
         )
     elif args.command == "bench":
         from flipkart_torch.bench import run_bench

@@ -118,6 +118,7 @@ def build_card(
     metrics_path: Path,
     parity: dict[str, Any],
     latency: dict[str, Any],
+    notes: str | None = None,
 ) -> ModelCard:
     """The card of an exported checkpoint; its test figures are the run's (metrics.json)."""
     final = load_metrics(metrics_path).final
@@ -140,6 +141,7 @@ def build_card(
         weights_source=best["weights_source"],
         onnx={"sha256": sha256_file(onnx_path), "bytes": onnx_path.stat().st_size, "opset": OPSET},
         created_at=utc_now(),
+        notes=notes,
     )
 
 
@@ -160,7 +162,6 @@ def export_run(
     """
     model, best = checkpoints.load_model(checkpoints.resolve_best(run))
     run_id = best["run_id"]
-    size = best["resize_policy"].size
     metrics_path = Path(runs_dir or layout.runs_dir(FRAMEWORK)) / run_id / "metrics.json"
     if not metrics_path.is_file():
         raise FileNotFoundError(f"{metrics_path} not found: the card's test metrics come from it")
@@ -168,6 +169,23 @@ def export_run(
 
     tta = best.get("config", {}).get("tta", "none")
     wrapper = PixelsModel(model, tuple(best["mean"]), tuple(best["std"]), tta).eval()
+    return export_checked(wrapper, best, pixels, metrics_path, models_dir, max_bytes, tamper)
+
+
+def export_checked(
+    wrapper: nn.Module,
+    best: dict[str, Any],
+    pixels: np.ndarray,
+    metrics_path: Path,
+    models_dir: str | Path | None = None,
+    max_bytes: int | None = MAX_ONNX_BYTES,
+    tamper=None,
+    notes: str | None = None,
+) -> dict[str, Any]:
+    """Export `wrapper` (pixels -> logits), check parity on `pixels`, time it, and write
+    model.onnx + card.json under `models_dir/<run_id>/` only when every check holds."""
+    run_id = best["run_id"]
+    size = best["resize_policy"].size
     threads = torch.get_num_threads()
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = Path(tmp) / "model.onnx"
@@ -178,13 +196,13 @@ def export_run(
         parity = check_parity(wrapper, session, pixels)
         latency = measure_latency(session, synthetic_pixels(1, size), threads=threads)
         size_bytes = onnx_path.stat().st_size
-        if size_bytes > max_bytes:
+        if max_bytes is not None and size_bytes > max_bytes:
             raise ValueError(
                 f"{run_id}: model.onnx is {size_bytes / 2**20:.1f} MB, over the "
                 f"{max_bytes / 2**20:.0f} MB limit for artifacts/models/ (parity {parity}, "
                 f"latency {latency}); not written"
             )
-        card = build_card(best, model, onnx_path, metrics_path, parity, latency)
+        card = build_card(best, wrapper, onnx_path, metrics_path, parity, latency, notes)
         data = card.model_dump(mode="json", exclude_none=True)
         target = Path(models_dir or layout.models_dir()) / run_id
         target.mkdir(parents=True, exist_ok=True)
