@@ -40,7 +40,14 @@ from flipkart_contract.schema import Calibration
 
 from flipkart_api.errors import ApiError
 from flipkart_api.preprocess import model_input
-from flipkart_api.tools.evaluate import BadInput, Chosen, check_labels, choose_model, read_split
+from flipkart_api.tools.evaluate import (
+    BadInput,
+    Chosen,
+    add_data_arguments,
+    check_labels,
+    choose_model,
+    read_split,
+)
 from flipkart_api.tools.exports import default_artifacts
 
 
@@ -142,8 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m flipkart_api.tools.calibrate", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("--splits", type=Path, default=Path("data/splits.csv"))
-    parser.add_argument("--images", type=Path, default=Path("data/images"))
+    add_data_arguments(parser, split=None)
     parser.add_argument("--run-id", help="the export (default: the production model)")
     parser.add_argument("--artifacts", type=Path)
     parser.add_argument("--target-precision", type=float, default=0.95)

@@ -328,13 +328,19 @@ def summary(report: dict, output: Path | None) -> str:
     return "\n".join(lines)
 
 
+def add_data_arguments(parser: argparse.ArgumentParser, split: str | None = "test") -> None:
+    """--splits, --images (and --split) as every offline tool takes them."""
+    parser.add_argument("--splits", type=Path, default=Path("data/splits.csv"))
+    parser.add_argument("--images", type=Path, default=Path("data/images"))
+    if split is not None:
+        parser.add_argument("--split", default=split, help=f"train, val or test (default: {split})")
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m flipkart_api.tools.evaluate", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("--splits", type=Path, default=Path("data/splits.csv"))
-    parser.add_argument("--images", type=Path, default=Path("data/images"))
-    parser.add_argument("--split", default="test", help="train, val or test (default: test)")
+    add_data_arguments(parser)
     parser.add_argument(
         "--min-accuracy", type=float, help="exit 3 below this accuracy (default: no threshold)"
     )

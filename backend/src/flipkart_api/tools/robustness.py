@@ -37,6 +37,7 @@ from flipkart_api.tools.evaluate import (
     BadInput,
     Chosen,
     Row,
+    add_data_arguments,
     check_labels,
     choose_model,
     read_split,
@@ -119,9 +120,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m flipkart_api.tools.robustness", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("--splits", type=Path, default=Path("data/splits.csv"))
-    parser.add_argument("--images", type=Path, default=Path("data/images"))
-    parser.add_argument("--split", default="test")
+    add_data_arguments(parser)
     parser.add_argument("--run-id", help="the export (default: the production model)")
     parser.add_argument("--artifacts", type=Path)
     parser.add_argument("--seed", type=int, default=0)
