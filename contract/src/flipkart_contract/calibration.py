@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from flipkart_contract.evaluation import class_scores, confusion_matrix
+
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     z = np.asarray(logits, dtype=np.float64) / temperature
@@ -115,14 +117,7 @@ def _score(labels: np.ndarray, preds: np.ndarray, k: int, metric: str) -> float:
         return float((labels == preds).mean())
     if metric != "macro_f1":
         raise ValueError(f"metric must be accuracy or macro_f1, got {metric!r}")
-    matrix = np.zeros((k, k))
-    np.add.at(matrix, (labels, preds), 1)
-    tp = np.diag(matrix)
-    precision = np.divide(tp, matrix.sum(0), out=np.zeros(k), where=matrix.sum(0) > 0)
-    recall = np.divide(tp, matrix.sum(1), out=np.zeros(k), where=matrix.sum(1) > 0)
-    denom = precision + recall
-    f1 = np.divide(2 * precision * recall, denom, out=np.zeros(k), where=denom > 0)
-    return float(f1.mean())
+    return float(class_scores(confusion_matrix(labels, preds, k))[2].mean())
 
 
 def pairs_from_confusion(matrix: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:

@@ -27,6 +27,18 @@ def confusion_matrix(labels: Sequence[int], preds: Sequence[int], num_classes: i
     return matrix
 
 
+def class_scores(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-class precision, recall and F1 of a confusion matrix (0 where undefined)."""
+    true_pos = np.diag(matrix).astype(np.float64)
+    predicted = matrix.sum(axis=0).astype(np.float64)
+    support = matrix.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(predicted > 0, true_pos / predicted, 0.0)
+        recall = np.where(support > 0, true_pos / support, 0.0)
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+    return precision, recall, f1
+
+
 def split_metrics(
     labels: Sequence[int],
     preds: Sequence[int],
@@ -36,15 +48,10 @@ def split_metrics(
     """Accuracy, macro-F1, per-class precision/recall/F1/support and the confusion matrix."""
     matrix = confusion_matrix(labels, preds, len(classes))
     total = int(matrix.sum())
-    true_pos = np.diag(matrix).astype(np.float64)
-    predicted = matrix.sum(axis=0).astype(np.float64)
     support = matrix.sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        precision = np.where(predicted > 0, true_pos / predicted, 0.0)
-        recall = np.where(support > 0, true_pos / support, 0.0)
-        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+    precision, recall, f1 = class_scores(matrix)
     return SplitMetrics(
-        accuracy=float(true_pos.sum() / total) if total else 0.0,
+        accuracy=float(np.trace(matrix) / total) if total else 0.0,
         macro_f1=float(f1.mean()),
         loss=None if loss is None else float(loss),
         num_images=total,

@@ -13,6 +13,7 @@ both the training mode and the resize method, and `preprocessing` for the resize
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import datetime
 from typing import Any, Literal
@@ -354,8 +355,6 @@ VOLATILE_CONFIG_KEYS = frozenset(
 def recipe_key(metrics: RunMetrics) -> str:
     """What makes two runs the same recipe: framework, architecture, training mode and every
     setting of the config except the seed and where things were written."""
-    import json
-
     config = {k: v for k, v in metrics.config.items() if k not in VOLATILE_CONFIG_KEYS}
     identity = [metrics.framework, metrics.architecture, metrics.training_mode, config]
     return json.dumps(identity, sort_keys=True, default=str)

@@ -95,6 +95,16 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", dest="progress", action="store_false")
 
 
+def _add_locations(p: argparse.ArgumentParser, outputs: bool = True) -> None:
+    """Where the data (and, for exports, the models and runs) are; defaults: the repository's."""
+    if outputs:
+        p.add_argument("--models-dir")
+    p.add_argument("--splits-csv")
+    p.add_argument("--images-dir")
+    if outputs:
+        p.add_argument("--runs-dir")
+
+
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="evaluate a checkpoint on a split")
     p.add_argument(
@@ -102,18 +112,14 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--split", choices=("train", "val", "test"), default="test")
     p.add_argument("--tta", choices=("none", "flip"), default="none")
-    p.add_argument("--splits-csv")
-    p.add_argument("--images-dir")
+    _add_locations(p, outputs=False)
 
 
 def _add_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="write artifacts/models/<run_id>/{model.onnx,card.json}")
     p.add_argument("run", help="run_id, or a best.pt path")
-    p.add_argument("--models-dir")
     p.add_argument("--parity-images", type=int, default=32)
-    p.add_argument("--splits-csv")
-    p.add_argument("--images-dir")
-    p.add_argument("--runs-dir")
+    _add_locations(p)
 
 
 def _add_export_ensemble(sub: argparse._SubParsersAction) -> None:
@@ -128,10 +134,7 @@ def _add_export_ensemble(sub: argparse._SubParsersAction) -> None:
         default=25.0,
         help="refuse a larger ONNX file (0: no limit; only the production ONNX is committed)",
     )
-    p.add_argument("--models-dir")
-    p.add_argument("--splits-csv")
-    p.add_argument("--images-dir")
-    p.add_argument("--runs-dir")
+    _add_locations(p)
 
 
 def _add_bench(sub: argparse._SubParsersAction) -> None:

@@ -22,11 +22,10 @@ import argparse
 import os
 import sys
 import tempfile
-import traceback
 from pathlib import Path
 
 import numpy as np
-from flipkart_contract import DEFAULT_MAX_PIXELS, sha256_file
+from flipkart_contract import DEFAULT_MAX_PIXELS, ImageDecodeError, sha256_file
 from flipkart_contract.calibration import (
     expected_calibration_error,
     fit_temperature,
@@ -39,44 +38,37 @@ from flipkart_contract.latency import ort_session
 from flipkart_contract.schema import Calibration
 
 from flipkart_api.errors import ApiError
-from flipkart_api.preprocess import model_input
 from flipkart_api.tools.evaluate import (
     BadInput,
     Chosen,
     add_data_arguments,
     check_labels,
-    choose_model,
+    load_pixels,
+    open_chosen,
     read_split,
+    run_logits,
+    run_tool,
 )
-from flipkart_api.tools.exports import default_artifacts
 
 
 def validation_pixels(
     chosen: Chosen, images: Path, splits: Path, split: str = "val"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The split's photos as the service sees them, and their class indices."""
+    """The split's photos as the service sees them (unreadable ones skipped), and their
+    class indices."""
     rows = read_split(splits, split)
     check_labels(rows, chosen.classes, chosen.export.run_id)
-    card = chosen.export.card
     index = {name: i for i, name in enumerate(chosen.classes)}
     pixels, labels = [], []
     for row in rows:
         try:
-            data = (images / row.image).read_bytes()
-            pixels.append(model_input(data, card.resize_policy, DEFAULT_MAX_PIXELS))
+            pixels.append(load_pixels(images / row.image, chosen, DEFAULT_MAX_PIXELS))
             labels.append(index[row.label])
-        except (OSError, ApiError):
+        except (ApiError, ImageDecodeError):
             continue
     if not pixels:
         raise BadInput(f"no readable {split} image under {images}")
     return np.stack(pixels), np.asarray(labels)
-
-
-def run_logits(session, card, pixels: np.ndarray, batch_size: int = 16) -> np.ndarray:
-    feeds = (pixels[i : i + batch_size] for i in range(0, len(pixels), batch_size))
-    return np.concatenate(
-        [session.run([card.output.name], {card.input.name: batch})[0] for batch in feeds]
-    )
 
 
 def fold_temperature(model_path: Path, output_name: str, temperature: float) -> bytes:
@@ -156,26 +148,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 0 < args.target_precision <= 1:
         parser.error("--target-precision must be in (0, 1]")
-    try:
-        if not args.images.is_dir():
-            raise BadInput(f"images folder not found: {args.images}")
-        artifacts = args.artifacts if args.artifacts is not None else default_artifacts()
-        chosen = choose_model(artifacts, args.run_id)
+
+    def work() -> int:
+        chosen = open_chosen(args)
         result = calibrate(chosen, args.images, args.splits, args.target_precision)
-    except BadInput as exc:
-        print(f"calibrate: {exc}", file=sys.stderr)
-        return 2
-    except Exception:
-        traceback.print_exc()
-        print("calibrate: unexpected error (traceback above)", file=sys.stderr)
-        return 1
-    print(
-        f"{chosen.export.run_id}: T = {result.temperature:.3f} on {result.num_images} val images; "
-        f"ECE {result.ece_before:.3f} -> {result.ece_after:.3f}, "
-        f"NLL {result.nll_before:.3f} -> {result.nll_after:.3f}; "
-        f"uncertain below {result.uncertain_below:.3f} (precision {result.target_precision:g})"
-    )
-    return 0
+        print(
+            f"{chosen.export.run_id}: T = {result.temperature:.3f} on {result.num_images} val "
+            f"images; ECE {result.ece_before:.3f} -> {result.ece_after:.3f}, "
+            f"NLL {result.nll_before:.3f} -> {result.nll_after:.3f}; uncertain below "
+            f"{result.uncertain_below:.3f} (precision {result.target_precision:g})"
+        )
+        return 0
+
+    return run_tool("calibrate", work)
 
 
 if __name__ == "__main__":

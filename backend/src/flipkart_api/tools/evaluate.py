@@ -23,6 +23,7 @@ import argparse
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +34,7 @@ import onnxruntime as ort
 from flipkart_contract import (
     DEFAULT_MAX_PIXELS,
     ImageDecodeError,
+    ModelCard,
     Registry,
     load_registry,
     parse_run_id,
@@ -202,6 +204,38 @@ def load_pixels(path: Path, chosen: Chosen, max_pixels: int) -> np.ndarray:
     return model_input(data, chosen.export.card.resize_policy, max_pixels)
 
 
+def run_logits(
+    session: Any, card: ModelCard, pixels: np.ndarray, batch_size: int = 16
+) -> np.ndarray:
+    """The graph's logits for `[N, H, W, 3]` model inputs, in batches."""
+    feeds = (pixels[i : i + batch_size] for i in range(0, len(pixels), batch_size))
+    return np.concatenate(
+        [session.run([card.output.name], {card.input.name: batch})[0] for batch in feeds]
+    )
+
+
+def open_chosen(args: argparse.Namespace) -> Chosen:
+    """The export the tool's `--run-id` / `--artifacts` name, once `--images` is checked."""
+    if not args.images.is_dir():
+        raise BadInput(f"images folder not found: {args.images}")
+    artifacts = args.artifacts if args.artifacts is not None else default_artifacts()
+    return choose_model(artifacts, args.run_id)
+
+
+def run_tool(tool: str, work: Callable[[], int]) -> int:
+    """A tool's exit code: `work()`'s, 2 with one line on stderr for bad input, 1 (with the
+    traceback) for anything unexpected."""
+    try:
+        return work()
+    except BadInput as exc:
+        print(f"{tool}: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception:
+        traceback.print_exc()
+        print(f"{tool}: unexpected error (traceback above)", file=sys.stderr)
+        return EXIT_UNEXPECTED
+
+
 def predict_split(
     chosen: Chosen, rows: list[Row], images: Path, batch_size: int, max_pixels: int
 ) -> tuple[list[dict], list[dict]]:
@@ -219,7 +253,7 @@ def predict_split(
                 reason = f"{exc.code}: {exc.message}"
                 skipped.append({"image": row.image, "label": row.label, "reason": reason})
         if batch:
-            logits = chosen.session.run([card.output.name], {card.input.name: np.stack(batch)})[0]
+            logits = run_logits(chosen.session, card, np.stack(batch), batch_size=len(batch))
             if logits.shape != (len(batch), len(chosen.classes)):
                 raise BadInput(
                     f"{chosen.export.run_id}: logits of shape {logits.shape} for a batch of "
@@ -364,22 +398,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
+
+    def work() -> int:
         report = evaluate(args)
         if args.output is not None:
             try:
                 write_json_atomic(args.output, report)
             except OSError as exc:
                 raise BadInput(f"cannot write the report {args.output}: {exc}") from exc
-    except BadInput as exc:
-        print(f"evaluate: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except Exception:
-        traceback.print_exc()
-        print("evaluate: unexpected error (traceback above)", file=sys.stderr)
-        return EXIT_UNEXPECTED
-    print(summary(report, args.output))
-    return EXIT_PASSED if report["passed"] else EXIT_BELOW_THRESHOLD
+        print(summary(report, args.output))
+        return EXIT_PASSED if report["passed"] else EXIT_BELOW_THRESHOLD
+
+    return run_tool("evaluate", work)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ batch 1 and 16), and writes `artifacts/leaderboard.csv` (one `LeaderboardRow` pe
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import io
 import os
@@ -23,9 +22,9 @@ import numpy as np
 import onnxruntime as ort
 from flipkart_contract import (
     LeaderboardRow,
+    ModelCard,
     RunMetrics,
     layout,
-    load_card,
     load_metrics,
     load_registry,
     parse_run_id,
@@ -200,19 +199,21 @@ def seed_fields(metrics: RunMetrics | None, groups: dict[str, list[RunMetrics]])
 
 
 def add_statistics(
-    rows: list[LeaderboardRow], metrics_by_run: dict[str, RunMetrics], artifacts: Path
+    rows: list[LeaderboardRow],
+    metrics_by_run: dict[str, RunMetrics],
+    cards: dict[str, ModelCard],
 ) -> None:
-    """Bootstrap intervals (from each card or run's confusion matrix) and seed summaries."""
+    """Bootstrap intervals (from each card's, else the run's, confusion matrix) and seed
+    summaries."""
     groups: dict[str, list[RunMetrics]] = {}
     for metrics in metrics_by_run.values():
         groups.setdefault(recipe_key(metrics), []).append(metrics)
     for row in rows:
         metrics = metrics_by_run.get(row.run_id)
-        matrix = metrics.final.test.confusion_matrix if metrics is not None else None
-        card_path = artifacts / "models" / row.run_id / "card.json"
-        if card_path.is_file():
-            with contextlib.suppress(ValueError):  # an invalid card has its own row status
-                matrix = load_card(card_path).metrics.test.confusion_matrix or matrix
+        card = cards.get(row.run_id)
+        matrix = card.metrics.test.confusion_matrix if card is not None else None
+        if matrix is None and metrics is not None:
+            matrix = metrics.final.test.confusion_matrix
         for key, value in {**bootstrap_fields(matrix), **seed_fields(metrics, groups)}.items():
             setattr(row, key, value)
 
@@ -259,7 +260,7 @@ def build_rows(
             rows.append(row)
             listed.add(row.run_id)
     rows += [run_row(m, NOT_EXPORTED) for rid, m in metrics_by_run.items() if rid not in listed]
-    add_statistics(rows, metrics_by_run, artifacts)
+    add_statistics(rows, metrics_by_run, {e.run_id: e.card for e in exports})
     return assign_ranks(rows)
 
 

@@ -72,14 +72,15 @@ def choose(
     run_id: str | None = None,
     max_latency_ms: float | None = None,
     max_robustness_drop: float | None = None,
-) -> tuple[Export, str, float]:
-    """The winner among servable exports, the rule that chose it, and its batch-1 latency."""
+) -> tuple[Export, str, float, bool]:
+    """The winner among servable exports, the rule that chose it, its batch-1 latency, and
+    whether the rule compared validation figures (False: test, or an explicit choice)."""
     if run_id is not None:
         chosen = next((c for c in candidates if c.run_id == run_id), None)
         if chosen is None:
             valid = ", ".join(c.run_id for c in candidates) or "none"
             raise PromotionError(f"{run_id!r} is not a promotable model. Promotable: {valid}.")
-        return chosen, f"explicit --run-id {run_id}", latency_of(chosen)
+        return chosen, f"explicit --run-id {run_id}", latency_of(chosen), False
     if not candidates:
         raise PromotionError(
             "no promotable model under artifacts/models/ (export one with a lab's `export`, "
@@ -117,7 +118,7 @@ def choose(
         return (-round(deciding_figures(c, on_val).macro_f1, 4), latencies[c.run_id], c.run_id)
 
     winner = min(pool, key=key)
-    return winner, rule, latencies[winner.run_id]
+    return winner, rule, latencies[winner.run_id], on_val
 
 
 def promote(
@@ -141,15 +142,14 @@ def promote(
         raise PromotionError(f"refusing to promote {run_id}: {refused[run_id]}")
     registry_path = artifacts / "registry.json"
     registry = read_registry(registry_path)
-    winner, rule, latency = choose(
+    winner, rule, latency, on_val = choose(
         servable,
         latency_of or measured_latency(artifacts),
         run_id,
         max_latency_ms,
         max_robustness_drop,
     )
-    test, val = winner.card.metrics.test, winner.card.metrics.val
-    on_val = rule.startswith("highest validation")
+    test = winner.card.metrics.test
     entry = Promotion(
         at=(now or datetime.now(UTC)).replace(microsecond=0),
         run_id=winner.run_id,
@@ -157,8 +157,8 @@ def promote(
         by=by or getpass.getuser(),
         rule=rule,
         decided_by=DecidedBy(
-            metric="val_macro_f1" if on_val and val is not None else "test_macro_f1",
-            value=val.macro_f1 if on_val and val is not None else test.macro_f1,
+            metric="val_macro_f1" if on_val else "test_macro_f1",
+            value=deciding_figures(winner, on_val).macro_f1,
             test_accuracy=test.accuracy,
             test_macro_f1=test.macro_f1,
             latency_ms_batch_1=round(latency, 3),

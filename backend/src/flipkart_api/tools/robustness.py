@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import traceback
 from pathlib import Path
 
 import numpy as np
@@ -30,19 +29,18 @@ from flipkart_contract.schema import ConditionFigures, Robustness
 from flipkart_api.errors import ApiError
 from flipkart_api.preprocess import model_input
 from flipkart_api.tools.evaluate import (
-    EXIT_BAD_INPUT,
     EXIT_BELOW_THRESHOLD,
     EXIT_PASSED,
-    EXIT_UNEXPECTED,
     BadInput,
     Chosen,
     Row,
     add_data_arguments,
     check_labels,
-    choose_model,
+    open_chosen,
     read_split,
+    run_logits,
+    run_tool,
 )
-from flipkart_api.tools.exports import default_artifacts
 
 SUITE = "flipkart_contract.robustness/1"
 
@@ -72,18 +70,15 @@ def run_suite(
         raise BadInput("none of the split's images could be read")
     figures: dict[str, ConditionFigures] = {}
     for condition in conditions:
-        preds = []
-        for start in range(0, len(photos), batch_size):
-            batch = []
-            for offset, photo in enumerate(photos[start : start + batch_size]):
-                upload = perturb(photo, condition, seed=seed * 100_003 + start + offset)
-                try:
-                    batch.append(model_input(upload, card.resize_policy, DEFAULT_MAX_PIXELS))
-                except ApiError as exc:  # a perturbation the service refuses is a bug here
-                    raise BadInput(f"{condition}: the service refused an upload: {exc}") from exc
-            logits = chosen.session.run([card.output.name], {card.input.name: np.stack(batch)})[0]
-            preds.extend(int(i) for i in logits.argmax(axis=1))
-        metrics = split_metrics(labels, preds, chosen.classes)
+        pixels = []
+        for index, photo in enumerate(photos):
+            upload = perturb(photo, condition, seed=seed * 100_003 + index)
+            try:
+                pixels.append(model_input(upload, card.resize_policy, DEFAULT_MAX_PIXELS))
+            except ApiError as exc:  # a perturbation the service refuses is a bug here
+                raise BadInput(f"{condition}: the service refused an upload: {exc}") from exc
+        logits = run_logits(chosen.session, card, np.stack(pixels), batch_size)
+        metrics = split_metrics(labels, logits.argmax(axis=1), chosen.classes)
         figures[condition] = ConditionFigures(
             accuracy=metrics.accuracy, macro_f1=metrics.macro_f1, num_images=len(labels)
         )
@@ -142,12 +137,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
+
+    def work() -> int:
         rows = read_split(args.splits, args.split)
-        if not args.images.is_dir():
-            raise BadInput(f"images folder not found: {args.images}")
-        artifacts = args.artifacts if args.artifacts is not None else default_artifacts()
-        chosen = choose_model(artifacts, args.run_id)
+        chosen = open_chosen(args)
         check_labels(rows, chosen.classes, chosen.export.run_id)
         robustness = run_suite(
             chosen, rows, args.images, args.conditions, args.seed, split=args.split
@@ -156,17 +149,12 @@ def main(argv: list[str] | None = None) -> int:
             write_json_atomic(args.output, robustness.model_dump(mode="json"))
         if args.write_card:
             print(f"card updated: {write_card(chosen, robustness)}")
-    except BadInput as exc:
-        print(f"robustness: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except Exception:
-        traceback.print_exc()
-        print("robustness: unexpected error (traceback above)", file=sys.stderr)
-        return EXIT_UNEXPECTED
-    print(f"{chosen.export.run_id} on {args.split}:\n{table(robustness)}")
-    if args.max_drop is not None and robustness.worst_drop > args.max_drop:
-        return EXIT_BELOW_THRESHOLD
-    return EXIT_PASSED
+        print(f"{chosen.export.run_id} on {args.split}:\n{table(robustness)}")
+        if args.max_drop is not None and robustness.worst_drop > args.max_drop:
+            return EXIT_BELOW_THRESHOLD
+        return EXIT_PASSED
+
+    return run_tool("robustness", work)
 
 
 if __name__ == "__main__":
