@@ -59,6 +59,20 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         default="none",
         help="test-time augmentation of val, test and the exported graph",
     )
+    p.add_argument(
+        "--head-init",
+        choices=("random", "probe"),
+        default="random",
+        help="probe: the classifier starts as the linear probe of the pretrained features "
+        "(L2 chosen on val); with --training-mode freeze --epochs 0, a linear-probe run",
+    )
+    p.add_argument(
+        "--teacher",
+        help="distil: comma-separated run ids whose averaged logits on the training images "
+        "become soft targets",
+    )
+    p.add_argument("--kd-alpha", type=float, default=0.7, help="teacher weight in the targets")
+    p.add_argument("--kd-temperature", type=float, default=2.0, help="teacher softening")
     p.add_argument("--accum-steps", type=int, default=1)
     p.add_argument("--drop-rate", type=float, default=0.2)
     p.add_argument("--image-size", type=int, default=224)

@@ -35,6 +35,10 @@ class TrainConfig:
     mixup_alpha: float = 0.2
     cutmix_alpha: float = 1.0
     backbone_lr_mult: float = 1.0  # the backbone's learning rate = lr x this (head: lr)
+    head_init: str = "random"  # random | probe (the linear probe of the pretrained features)
+    teacher: str | None = None  # comma-separated run ids whose averaged logits teach (distil)
+    kd_alpha: float = 0.7  # weight of the teacher's probabilities in the targets
+    kd_temperature: float = 2.0  # the teacher's logits are softened by this
     tta: str = "none"  # test-time augmentation of validation, test and the export: none | flip
     grad_clip: float = 1.0
     ema_decay: float = 0.0
@@ -73,8 +77,18 @@ class TrainConfig:
             raise ValueError(
                 f"resize_method must be one of {RESIZE_METHODS}, got {self.resize_method!r}"
             )
-        if self.epochs < 1 or self.batch_size < 1 or self.accum_steps < 1:
-            raise ValueError("epochs, batch_size and accum_steps must be at least 1")
+        if self.head_init not in ("random", "probe"):
+            raise ValueError(f"head_init must be random or probe, got {self.head_init!r}")
+        min_epochs = 0 if self.head_init == "probe" else 1  # 0 epochs: a linear probe run
+        if self.epochs < min_epochs or self.batch_size < 1 or self.accum_steps < 1:
+            raise ValueError(
+                f"epochs must be at least {min_epochs} (0 only with head_init probe), "
+                "batch_size and accum_steps at least 1"
+            )
+        if not 0 <= self.kd_alpha <= 1:
+            raise ValueError(f"kd_alpha must be in [0, 1], got {self.kd_alpha}")
+        if self.kd_temperature <= 0:
+            raise ValueError(f"kd_temperature must be positive, got {self.kd_temperature}")
         from flipkart_torch.augment import RECIPES
 
         if self.augment not in RECIPES:

@@ -25,7 +25,7 @@ from flipkart_contract.schema import SplitMetrics
 from torch import nn
 from tqdm.auto import tqdm
 
-from flipkart_torch import checkpoints
+from flipkart_torch import checkpoints, distill, probe
 from flipkart_torch.augment import augment_batch, mix, one_hot, recipe, soft_cross_entropy
 from flipkart_torch.config import TrainConfig
 from flipkart_torch.data import DataError, SplitData, check_images, load_split, read_splits
@@ -144,6 +144,7 @@ class Run:
     checkpoints: checkpoints.RunCheckpoints
     run_dir: Path
     started: float = field(default_factory=time.perf_counter)
+    teacher: torch.Tensor | None = None  # the teacher's logits on train_data's rows (distil)
 
     @property
     def main(self) -> bool:
@@ -194,6 +195,16 @@ def prepare_run(config: TrainConfig, state: dict[str, Any] | None, distributed: 
         )
     lab = build_model(config, len(data.classes), device)
     train_data, val_data = data.load("train", lab.policy), data.load("val", lab.policy)
+    if state is None and config.head_init == "probe":
+        fit_probe_head(config, lab, train_data, val_data, data.classes, device)
+    teacher = None
+    if config.teacher:
+        with torch.random.fork_rng(devices=[]):  # building the teachers draws no run randomness
+            logits, records = distill.teacher_logits(
+                config.teacher, data.table, data.classes, train_data, data.options
+            )
+        teacher = torch.from_numpy(logits)
+        config.extra = {**config.extra, "teachers": records}
     per_process = epoch_images(train_data, distributed) // distributed.world_size
     steps_per_epoch = math.ceil(math.ceil(per_process / config.batch_size) / config.accum_steps)
     optimisation = Optimisation(lab.module, config, steps_per_epoch, device)
@@ -214,7 +225,57 @@ def prepare_run(config: TrainConfig, state: dict[str, Any] | None, distributed: 
         train_model=train_model, progress=Progress.from_state(state),
         checkpoints=checkpoints.RunCheckpoints(root / config.run_id),
         run_dir=Path(config.runs_dir or layout.runs_dir(FRAMEWORK)) / config.run_id,
+        teacher=teacher,
     )  # fmt: skip
+
+
+def fit_probe_head(
+    config: TrainConfig,
+    lab: LabModel,
+    train_data: SplitData,
+    val_data: SplitData,
+    classes: list[str],
+    device: torch.device,
+) -> None:
+    """`--head-init probe`: the classifier becomes the linear probe of the frozen pretrained
+    features (L2 chosen on validation); recorded in `config.extra["probe"]`."""
+    started = time.perf_counter()
+    features = {
+        name: probe.pooled_features(lab.module, split.images, lab.mean, lab.std, device)
+        for name, split in (("train", train_data), ("val", val_data))
+    }
+    fit = probe.fit_probe(
+        features["train"], train_data.labels, features["val"], val_data.labels, classes
+    )
+    probe.load_head(lab.module, fit)
+    seconds = time.perf_counter() - started
+    config.extra = {**config.extra, "probe": {**fit.record(), "seconds": round(seconds, 1)}}
+    print(
+        f"probe: l2={fit.l2:g} train_acc={fit.train_accuracy:.3f} "
+        f"val_acc={fit.val_accuracy:.3f} val_f1={fit.val_macro_f1:.3f} ({seconds:.0f} s)",
+        flush=True,
+    )
+
+
+def probe_scalars(run: Run) -> dict[str, float]:
+    """Step 0 of a run whose head is a probe: the run's epoch tags before any epoch (the probe
+    does not train by SGD: lr 0; its speed is the feature pass's)."""
+    lab, device = run.lab, run.device
+    record = run.config.extra["probe"]
+    model = run.optimisation.eval_model
+    train = evaluate(model, run.train_data, run.classes, lab.mean, lab.std, device, tta="flip")
+    val = evaluate(model, run.val_data, run.classes, lab.mean, lab.std, device, tta=run.config.tta)
+    images = len(run.train_data.labels) + len(run.val_data.labels)
+    return {
+        "train/loss": train.metrics.loss,
+        "train/accuracy": train.metrics.accuracy,
+        "val/loss": val.metrics.loss,
+        "val/accuracy": val.metrics.accuracy,
+        "val/macro_f1": val.metrics.macro_f1,
+        "lr": 0.0,
+        "perf/train_images_per_s": images / max(record["seconds"], 1e-9),
+        "perf/epoch_s": record["seconds"],
+    }
 
 
 def train_epoch(run: Run, epoch: int) -> dict[str, float]:
@@ -251,6 +312,10 @@ def train_epoch(run: Run, epoch: int) -> dict[str, float]:
         pixels = augment_batch(batch, aug_config, aug_generator, batch_rng)
         labels = torch.from_numpy(run.train_data.labels[index]).to(device)
         targets = one_hot(labels, num_classes, config.label_smoothing)
+        if run.teacher is not None:
+            targets = distill.soft_targets(
+                run.teacher[index].to(device), targets, config.kd_alpha, config.kd_temperature
+            )
         if config.mix_prob > 0:
             pixels, targets = mix(
                 pixels, targets, batch_rng, config.mixup_alpha, config.cutmix_alpha, config.mix_prob
@@ -422,6 +487,13 @@ def train(
     resumed_at = progress.start_epoch + 1 if state is not None else None
     log = RunLog(run.run_dir, purge_step=resumed_at) if run.main else None
     epoch = progress.start_epoch - 1
+    if state is None and config.head_init == "probe":
+        # The probe is the run's step 0 and the best checkpoint until an epoch beats it on val.
+        scalars = probe_scalars(run)
+        progress.record(-1, scalars["val/macro_f1"])
+        if run.main:
+            save_checkpoints(run, -1, improved=True)
+            log.epoch(0, scalars)
     for epoch in range(progress.start_epoch, config.epochs):
         if progress.bad_epochs >= config.patience:
             break

@@ -1,0 +1,82 @@
+"""Distillation: a teacher's probabilities as (part of) the training targets.
+
+`flipkart-torch train ... --teacher RUN_ID[,RUN_ID...] --kd-alpha 0.7 --kd-temperature 2`
+
+The teacher is one run or several (their logits averaged, as `export-ensemble` does), each
+seeing the training images through its own resize policy, normalisation and test-time
+augmentation (so a 240 px Lite2 can teach a 192 px Lite0). Its logits are computed once, on the
+clean training views, before the first epoch; a training batch's targets are then
+
+    kd_alpha * softmax(teacher_logits / kd_temperature) + (1 - kd_alpha) * smoothed one-hot
+
+and mixup/CutMix mix those targets like any other. Only training images are read: the teacher's
+figures on validation and test are its own run's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from flipkart_contract import ResizePolicy
+
+from flipkart_torch import checkpoints
+from flipkart_torch.data import DataError, SplitData, load_split
+from flipkart_torch.ensemble import ensemble_logits
+from flipkart_torch.export import PixelsModel
+
+
+def teacher_runs(teacher: str) -> list[str]:
+    runs = [r.strip() for r in teacher.split(",") if r.strip()]
+    if not runs:
+        raise ValueError("--teacher names no run")
+    if len(set(runs)) != len(runs):
+        raise ValueError(f"a teacher run is listed twice: {runs}")
+    return runs
+
+
+def teacher_logits(
+    teacher: str,
+    table: pd.DataFrame,
+    classes: list[str],
+    student_train: SplitData,
+    load_options: dict[str, Any],
+) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """The mean of the teacher runs' logits on the training split, aligned with
+    `student_train`'s rows; and what the run records of each teacher."""
+    total: np.ndarray | None = None
+    records = []
+    runs = teacher_runs(teacher)
+    for run in runs:
+        model, best = checkpoints.load_model(checkpoints.resolve_best(run))
+        if best["classes"] != classes:
+            raise DataError(f"teacher {run} has classes {best['classes']}, the data {classes}")
+        tta = best.get("config", {}).get("tta", "none")
+        member = PixelsModel(model, tuple(best["mean"]), tuple(best["std"]), tta).eval()
+        policy = ResizePolicy.model_validate(best["resize_policy"])
+        views = load_split(table, "train", classes, policy=policy, **load_options)
+        if views.names != student_train.names:
+            raise DataError(f"teacher {run}: training rows differ from the student's")
+        logits = ensemble_logits(member, views.images)
+        total = logits if total is None else total + logits
+        records.append(
+            {
+                "run_id": best["run_id"],
+                "architecture": best["architecture"],
+                "image_size": policy.size,
+                "tta": tta,
+                "weights_source": best["weights_source"],
+            }
+        )
+    assert total is not None
+    return total / len(runs), records
+
+
+def soft_targets(
+    teacher_logits: torch.Tensor, hard_targets: torch.Tensor, alpha: float, temperature: float
+) -> torch.Tensor:
+    """alpha * softmax(teacher / T) + (1 - alpha) * the (smoothed) one-hot targets."""
+    teacher = torch.softmax(teacher_logits.float() / temperature, dim=1)
+    return alpha * teacher + (1 - alpha) * hard_targets
