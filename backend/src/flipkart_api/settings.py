@@ -88,8 +88,8 @@ class Settings(BaseSettings):
     rate_limit_per_minute: float = Field(300.0, ge=0)
     rate_limit_burst: int = Field(64, ge=1)  # at least a full batch (max_batch_images)
     # The client is the socket peer. Only when the peer is one of these proxies (comma-separated
-    # IPs or CIDRs; "*" = any peer, for a service reachable only through its proxy) is
-    # X-Forwarded-For read: the client is its right-most address that is not a trusted proxy.
+    # IPs or CIDRs) is X-Forwarded-For read: the client is its right-most address that is not a
+    # trusted proxy ("*" trusts all: the left-most, right only if the proxy overwrites it).
     # `flipkart-api serve` gives uvicorn the same list (forwarded_allow_ips).
     trusted_proxies: str = ""
     rate_limit_trust_forwarded: bool = False  # replaced by trusted_proxies; refused when alone
