@@ -166,7 +166,8 @@ def test_default_artifacts_root_is_the_repositorys() -> None:
 @pytest.mark.anyio
 async def test_reload_swaps_atomically_without_dropping_requests(artifacts) -> None:
     new_prod = "20261124-120000_new_net_finetune"
-    app = create_app(make_settings(artifacts, batch_max_wait_ms=5.0))
+    # 120 requests from one client: the rate limit is lifted.
+    app = create_app(make_settings(artifacts, batch_max_wait_ms=5.0, rate_limit_per_minute=0))
     catalog = app.state.catalog
     transport = httpx.ASGITransport(app=app)
     async with (

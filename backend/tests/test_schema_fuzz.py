@@ -22,7 +22,12 @@ ROOT = Path(tempfile.mkdtemp(prefix="flipkart-fuzz-"))
 atexit.register(shutil.rmtree, ROOT, ignore_errors=True)
 write_model(ROOT, PROD, method="crop")
 write_registry(ROOT, PROD, [PROD])
-APP = create_app(make_settings(ROOT, url_timeout_s=0.5, database_path=ROOT / "predictions.db"))
+# One client sends every case: the rate limit is off so that each case reaches its handler.
+APP = create_app(
+    make_settings(
+        ROOT, url_timeout_s=0.5, database_path=ROOT / "predictions.db", rate_limit_per_minute=0
+    )
+)
 APP.state.catalog.load()  # the ASGI test transport does not run the lifespan
 
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)

@@ -83,13 +83,16 @@ def synthetic_jpegs(count: int, size: int = 1100) -> list[bytes]:
 
 
 def start_api(env: dict, log_name: str) -> tuple[subprocess.Popen, int]:
-    """`flipkart-api serve` on a free loopback port, prediction cache off, plus `env`."""
+    """`flipkart-api serve` on a free loopback port, prediction cache and rate limit off, plus
+    `env`."""
     port = free_port()
     base = {
         "PORT": str(port),
         "FLIPKART_ARTIFACTS_ROOT": str(WORK / "artifacts"),
         "FLIPKART_LOG_LEVEL": "WARNING",
         "FLIPKART_PREDICTION_CACHE": "false",
+        # One client sends every request: the per-client rate limit (on by default) is lifted.
+        "FLIPKART_RATE_LIMIT_PER_MINUTE": "0",
     }
     command = [sys.executable, "-m", "flipkart_api", "serve", "--host", "127.0.0.1"]
     return start(command, base | env, port, WORK / log_name), port

@@ -168,3 +168,91 @@ def test_open_image_file_and_missing_file(tmp_path):
     assert model_view(path, PAD).shape == (64, 64, 3)
     with pytest.raises(FileNotFoundError):
         open_image_file(tmp_path / "missing.png")
+
+
+def _png(image: Image.Image, **params) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", **params)
+    return buffer.getvalue()
+
+
+def test_large_png_is_reduced_without_a_full_size_rgb_copy(monkeypatch):
+    from flipkart_contract import images
+
+    converted: list[tuple[int, int]] = []
+    real_to_rgb = images.to_rgb
+
+    def recording(image, background=(255, 255, 255)):
+        converted.append(image.size)
+        return real_to_rgb(image, background)
+
+    monkeypatch.setattr(images, "to_rgb", recording)
+    data = _png(gradient_image((2500, 2000)).convert("P"))
+    decoded = decode_image(data, policy=ResizePolicy(method="pad", size=224))
+    factor = int(2500 / 224 // 2)  # keeps at least DRAFT_MARGIN x what the resize needs
+    assert factor == 5 and decoded.size == (500, 400) and decoded.mode == "RGB"
+    assert len(converted) > 1  # strip by strip
+    assert max(w * h for w, h in converted) <= images.STRIP_PIXELS + 2500 * factor
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "LA", "1", "P"])
+def test_reduced_path_equals_converting_then_reducing(mode):
+    from flipkart_contract.images import _reduced_rgb
+
+    image = gradient_image((1301, 997), seed=2).convert("RGBA").convert(mode)
+    if mode == "P":
+        image.info["transparency"] = 7
+    for factor in (2, 3, 7):
+        whole = np.asarray(to_rgb(image, (9, 8, 7)).reduce(factor))
+        strips = np.asarray(_reduced_rgb(image, factor, (9, 8, 7)))
+        assert strips.shape == whole.shape and (strips == whole).all()
+
+
+def test_reduced_view_stays_close_to_the_full_decode():
+    from flipkart_contract.resize import resize, to_pixels
+
+    data = _png(gradient_image((2600, 1900), seed=4))
+    policy = ResizePolicy(method="crop", size=224)
+    reduced = model_view(data, policy).astype(np.float64)
+    full = to_pixels(resize(decode_image(data), policy)).astype(np.float64)
+    assert reduced.shape == full.shape == (224, 224, 3)
+    assert np.abs(reduced - full).mean() < 3.0
+
+
+def test_what_is_not_reduced():
+    from flipkart_contract.images import open_image, reduce_factor
+
+    policy = ResizePolicy(method="pad", size=224)
+    cases = [
+        (_png(gradient_image((1900, 1900))), policy),  # under REDUCE_MIN_PIXELS
+        (_png(gradient_image((2500, 2000))), None),  # no policy: the image as it is
+        (_png(Image.new("I;16", (2500, 2000), 300)), policy),  # scaled by its whole maximum
+        (_png(gradient_image((2500, 2000))), ResizePolicy(method="pad", size=1024)),  # ratio < 4
+    ]
+    for data, chosen in cases:
+        assert reduce_factor(open_image(data, policy=chosen), chosen) == 1
+    assert reduce_factor(open_image(cases[1][0], policy=policy), policy) == 5
+
+
+def test_exif_orientation_on_the_reduced_path():
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = _png(gradient_image((2500, 2000)), exif=exif.tobytes())
+    decoded = decode_image(data, policy=ResizePolicy(method="pad", size=224))
+    assert decoded.size == (400, 500)
+
+
+def test_decode_cost_is_read_from_the_header():
+    from flipkart_contract.images import decode_cost, open_image
+
+    policy = ResizePolicy(method="pad", size=224)
+    bilevel = open_image(_png(Image.new("1", (3000, 3000), 1)), policy=policy)
+    cost = decode_cost(bilevel, policy)
+    assert bilevel._im is None  # nothing decoded to estimate it
+    assert 3000 * 3000 <= cost < 3000 * 3000 * 4  # the bilevel source + strips: no RGB copy
+    plain = open_image(_png(gradient_image((100, 80))))
+    assert decode_cost(plain) == 100 * 80 * 4  # Pillow keeps RGB on 4 bytes
+    alpha = open_image(_png(Image.new("RGBA", (100, 80))))
+    assert decode_cost(alpha) == 100 * 80 * 16  # source, RGBA copy, canvas, RGB
+    drafted = open_image(encode(gradient_image((2000, 1600)), "JPEG"), policy=policy)
+    assert decode_cost(drafted, policy) == drafted.size[0] * drafted.size[1] * 4 < 2000 * 1600

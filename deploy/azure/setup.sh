@@ -113,9 +113,10 @@ ensure_github_identity() {
 main() {
   ensure_group
   ensure_plan
-  # Behind App Service's front end the client address is in X-Forwarded-For (rate limiting).
+  # Behind App Service's front end (a private address) the client is the right-most public
+  # address of X-Forwarded-For; what the client wrote to its left is ignored (rate limiting).
   local api_settings=("WEBSITES_PORT=$API_PORT" "FLIPKART_LOG_LEVEL=INFO"
-    "FLIPKART_RATE_LIMIT_TRUST_FORWARDED=true")
+    "FLIPKART_TRUSTED_PROXIES=10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,169.254.0.0/16,fc00::/7")
   [ -n "${ADMIN_KEY_SHA256:-}" ] && api_settings+=("FLIPKART_ADMIN_KEY_SHA256=$ADMIN_KEY_SHA256")
   [ -n "${DATABASE_URL:-}" ] && api_settings+=("DATABASE_URL=$DATABASE_URL")
   ensure_app "$AZURE_API_APP_NAME" "$API_IMAGE" /health "${api_settings[@]}"

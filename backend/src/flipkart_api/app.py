@@ -11,6 +11,7 @@ from flipkart_api.auth import configured_hashes
 from flipkart_api.catalog import ModelCatalog
 from flipkart_api.errors import install_error_handlers
 from flipkart_api.fetch import tls_context
+from flipkart_api.memory import DecodeBudget
 from flipkart_api.metrics import Metrics
 from flipkart_api.middleware import RequestContextMiddleware
 from flipkart_api.ratelimit import RateLimiter
@@ -58,11 +59,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.database = database
     app.state.rate_limiter = (
         RateLimiter(
-            settings.rate_limit_per_minute,
-            settings.rate_limit_burst,
-            settings.rate_limit_trust_forwarded,
+            settings.rate_limit_per_minute, settings.rate_limit_burst, settings.trusted_networks()
         )
         if settings.rate_limit_per_minute > 0
+        else None
+    )
+    app.state.decode_budget = (
+        DecodeBudget(settings.decode_budget_bytes, settings.decode_wait_s)
+        if settings.decode_budget_bytes > 0
         else None
     )
     install_error_handlers(app)

@@ -6,7 +6,7 @@ import uvicorn
 
 from flipkart_api.app import create_app
 from flipkart_api.logs import configure_logging
-from flipkart_api.settings import get_settings
+from flipkart_api.settings import Settings, get_settings
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -24,4 +24,12 @@ def main(argv: list[str] | None = None) -> None:
         port=args.port or settings.port,
         access_log=False,  # our middleware logs each request as JSON, with its id
         log_config=None,
+        **proxy_options(settings),
     )
+
+
+def proxy_options(settings: Settings) -> dict:
+    """uvicorn believes X-Forwarded-For/-Proto from the same peers as the rate limit, and
+    from none by default (uvicorn alone would trust 127.0.0.1, or $FORWARDED_ALLOW_IPS)."""
+    proxies = ",".join(e.strip() for e in settings.trusted_proxies.split(",") if e.strip())
+    return {"proxy_headers": bool(proxies), "forwarded_allow_ips": proxies or ""}

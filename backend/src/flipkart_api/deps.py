@@ -57,9 +57,9 @@ DatabaseDep = Annotated[PredictionStore, Depends(database)]
 
 
 def prediction_service(
-    settings: SettingsDep, metrics: MetricsDep, database: OptionalDatabaseDep
+    request: Request, settings: SettingsDep, metrics: MetricsDep, database: OptionalDatabaseDep
 ) -> PredictionService:
-    return PredictionService(settings, metrics, database)
+    return PredictionService(settings, metrics, database, request.app.state.decode_budget)
 
 
 PredictionServiceDep = Annotated[PredictionService, Depends(prediction_service)]
@@ -103,8 +103,16 @@ async def one_image(request: Request, settings: SettingsDep) -> Source:
 
 
 async def batch_images(request: Request, settings: SettingsDep) -> list[Source]:
-    """The request's images, one slot each (a bad image spoils only its slot)."""
-    return await read_sources(request, settings, batch=True)
+    """The request's images, one slot each (a bad image spoils only its slot).
+
+    The rate limit counts one unit per image: `rate_limit` charged the first before the body
+    was read, the others are charged here, all or none.
+    """
+    sources = await read_sources(request, settings, batch=True)
+    limiter = request.app.state.rate_limiter
+    if limiter is not None:
+        limiter.check_rest_of_batch(request, len(sources))
+    return sources
 
 
 OneImage = Annotated[Source, Depends(one_image)]
@@ -131,7 +139,7 @@ def stats_access(request: Request, settings: SettingsDep) -> None:
 
 
 def rate_limit(request: Request) -> None:
-    """Per-client token buckets on the routes that run a model (off unless configured)."""
+    """Per-client token buckets on the routes that do work (`FLIPKART_RATE_LIMIT_PER_MINUTE`)."""
     limiter = request.app.state.rate_limiter
     if limiter is not None:
         limiter.check(request)

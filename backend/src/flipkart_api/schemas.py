@@ -75,7 +75,7 @@ class NormalizeResponse(BaseModel):
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (400, 404, 413, 415, 422, 503)
+    code: {"model": ErrorBody} for code in (400, 404, 413, 415, 422, 429, 503)
 }
 
 IMAGE_BODY = {

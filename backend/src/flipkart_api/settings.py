@@ -1,9 +1,10 @@
 """Service settings, read from the environment (prefix `FLIPKART_`, plus the platform's `PORT`)."""
 
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -33,6 +34,16 @@ class Settings(BaseSettings):
     max_pixels: int = 40_000_000
     max_batch_images: int = 32
     max_batch_bytes: int = 64 * 1024 * 1024  # a whole batch request, all images together
+
+    # Memory (flipkart_api.memory): the decodes in flight share one budget of bytes. Each reserves
+    # its estimated peak from the image's header (width x height x Pillow's bytes per pixel, plus
+    # the RGB conversion) before decoding, waits up to `decode_wait_s` while the budget is spent,
+    # then answers 503 + Retry-After. 256 MiB holds the largest image `max_pixels` admits (an RGB
+    # PNG of 40 M px, ~180 MB) or several 6,300 px bilevel PNGs (54 MB each, reduced decode).
+    # 0 = unbounded. After a decode of `decode_trim_bytes` or more, glibc's heap is trimmed.
+    decode_budget_bytes: int = Field(256 * 1024 * 1024, ge=0)
+    decode_wait_s: float = Field(2.0, ge=0)
+    decode_trim_bytes: int = Field(32 * 1024 * 1024, ge=0)  # 0 = never trim
 
     # URL fetching.
     url_timeout_s: float = 5.0
@@ -72,9 +83,47 @@ class Settings(BaseSettings):
     admin_key_sha256: str = ""  # comma-separated sha256 hex digests of the accepted API keys
     stats_private: bool = False
     stats_last_n: int = 100
-    rate_limit_per_minute: float = 0.0  # per client on prediction routes; 0 = off
-    rate_limit_burst: int = 20
-    rate_limit_trust_forwarded: bool = False  # key clients by X-Forwarded-For (behind a proxy)
+    # Per client on every route that does work (predict, batch, preprocess, feedback, and the
+    # original /predict and /normalize); a batch costs one unit per image. 0 = off.
+    rate_limit_per_minute: float = Field(300.0, ge=0)
+    rate_limit_burst: int = Field(64, ge=1)  # at least a full batch (max_batch_images)
+    # The client is the socket peer. Only when the peer is one of these proxies (comma-separated
+    # IPs or CIDRs) is X-Forwarded-For read: the client is its right-most address that is not a
+    # trusted proxy ("*" trusts all: the left-most, right only if the proxy overwrites it).
+    # `flipkart-api serve` gives uvicorn the same list (forwarded_allow_ips).
+    trusted_proxies: str = ""
+    rate_limit_trust_forwarded: bool = False  # replaced by trusted_proxies; refused when alone
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: str) -> str:
+        for entry in value.split(","):
+            entry = entry.strip()
+            if entry and entry != "*":
+                try:
+                    ip_network(entry, strict=False)
+                except ValueError as exc:
+                    raise ValueError(f"trusted_proxies: {entry!r} is not an IP or CIDR") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _forwarded_needs_proxies(self) -> "Settings":
+        if self.rate_limit_trust_forwarded and not self.trusted_proxies.strip():
+            raise ValueError(
+                "FLIPKART_RATE_LIMIT_TRUST_FORWARDED is replaced by FLIPKART_TRUSTED_PROXIES: "
+                "list the proxies whose X-Forwarded-For is believed (IPs/CIDRs, or *)."
+            )
+        return self
+
+    def trusted_networks(self) -> list[IPv4Network | IPv6Network]:
+        """`trusted_proxies` parsed; "*" is every IPv4 and IPv6 address."""
+        networks = []
+        for entry in filter(None, (e.strip() for e in self.trusted_proxies.split(","))):
+            if entry == "*":
+                networks += [ip_network("0.0.0.0/0"), ip_network("::/0")]
+            else:
+                networks.append(ip_network(entry, strict=False))
+        return networks
 
 
 @lru_cache

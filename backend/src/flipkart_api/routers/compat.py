@@ -33,6 +33,7 @@ async def legacy_predict(
     response_model=NormalizeResponse,
     responses=ERROR_RESPONSES,
     openapi_extra=IMAGE_BODY,
+    dependencies=[Depends(rate_limit)],
     summary="Original route; the model's view of the image as base64 PNG",
 )
 async def legacy_normalize(

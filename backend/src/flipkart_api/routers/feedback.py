@@ -1,7 +1,7 @@
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from flipkart_api.deps import DatabaseDep
+from flipkart_api.deps import DatabaseDep, rate_limit
 from flipkart_api.schemas import ErrorBody
 from flipkart_api.services.feedback import record_feedback
 
@@ -24,7 +24,8 @@ class FeedbackResponse(BaseModel):
 @router.post(
     "/feedback",
     response_model=FeedbackResponse,
-    responses={code: {"model": ErrorBody} for code in (404, 422, 503)},
+    responses={code: {"model": ErrorBody} for code in (404, 422, 429, 503)},
+    dependencies=[Depends(rate_limit)],
     summary="The true label of a stored prediction (a second feedback replaces the first)",
 )
 async def feedback(body: FeedbackRequest, database: DatabaseDep) -> dict:

@@ -77,6 +77,7 @@ async def predict_batch(
     response_class=Response,
     responses={200: {"content": {"image/png": {}}}, **ERROR_RESPONSES},
     openapi_extra=IMAGE_BODY,
+    dependencies=[Depends(rate_limit)],
     summary="The model's view of the image (after the card's resize policy), as PNG",
 )
 async def preprocess(

@@ -7,10 +7,11 @@ run. A database outage still answers, without an id: nothing unstored is acknowl
 
 import io
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
-from flipkart_contract import sha256_bytes
+from flipkart_contract import ResizePolicy, sha256_bytes
 from PIL import Image
 from starlette.concurrency import run_in_threadpool
 
@@ -18,8 +19,9 @@ from flipkart_api.catalog import LoadedModel
 from flipkart_api.errors import ApiError
 from flipkart_api.fetch import fetch_image
 from flipkart_api.inputs import Source
+from flipkart_api.memory import DecodeBudget, return_memory
 from flipkart_api.metrics import Metrics
-from flipkart_api.preprocess import model_input
+from flipkart_api.preprocess import open_upload, pixels_of
 from flipkart_api.settings import Settings
 from flipkart_api.store.predictions import PredictionStore
 from flipkart_api.store.repository import NewPrediction
@@ -72,11 +74,16 @@ def elapsed_ms(start: float) -> float:
 
 class PredictionService:
     def __init__(
-        self, settings: Settings, metrics: Metrics, database: PredictionStore | None
+        self,
+        settings: Settings,
+        metrics: Metrics,
+        database: PredictionStore | None,
+        budget: DecodeBudget | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
         self.database = database  # None: the prediction store is disabled
+        self.budget = budget  # None: decodes are not bounded together
 
     async def image_bytes(self, source: Source) -> bytes:
         if source.error is not None:
@@ -136,9 +143,7 @@ class PredictionService:
     async def run_model(self, data: bytes, model: LoadedModel, start: float) -> dict:
         """The model's answer on every class, sorted by probability (not stored)."""
         timings: dict[str, float] = {}
-        pixels = await run_in_threadpool(
-            model_input, data, model.policy, self.settings.max_pixels, timings=timings
-        )
+        pixels = await self.model_pixels(data, model, timings)
         inference_start = time.perf_counter()
         logits = await model.batcher.submit(pixels)
         inference_ms = (time.perf_counter() - inference_start) * 1000
@@ -182,7 +187,37 @@ class PredictionService:
     async def model_view_png(self, source: Source, model: LoadedModel) -> bytes:
         """What the model sees of the image (`model_input`, as 8-bit RGB), encoded as PNG."""
         data = await self.image_bytes(source)
-        pixels = await run_in_threadpool(model_input, data, model.policy, self.settings.max_pixels)
+        pixels = await self.model_pixels(data, model)
         buffer = io.BytesIO()
         Image.fromarray(pixels.astype(np.uint8), "RGB").save(buffer, format="PNG")
         return buffer.getvalue()
+
+    async def model_pixels(
+        self, data: bytes, model: LoadedModel, timings: dict[str, float] | None = None
+    ) -> np.ndarray:
+        """The model's input for an image: its header read, its decode's peak memory reserved
+        from the shared budget (waiting, else 503), decoded and resized, the memory returned."""
+        start = time.perf_counter()
+        policy = model.policy
+        opened, cost = await run_in_threadpool(open_upload, data, policy, self.settings.max_pixels)
+        header_ms = (time.perf_counter() - start) * 1000
+        try:
+            reserved = self.budget.reserve(cost) if self.budget is not None else nullcontext()
+            async with reserved:
+                pixels = await run_in_threadpool(self._decode, opened, cost, policy, timings)
+        finally:
+            opened.close()  # refused before decoding: frees the header's file
+        if timings is not None:
+            timings["decode"] += header_ms
+        return pixels
+
+    def _decode(
+        self,
+        opened: Image.Image,
+        cost: int,
+        policy: ResizePolicy,
+        timings: dict[str, float] | None,
+    ) -> np.ndarray:
+        pixels = pixels_of(opened, policy, timings=timings)
+        return_memory(cost, self.settings.decode_trim_bytes)  # the decode's buffers are freed
+        return pixels
