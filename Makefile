@@ -94,7 +94,7 @@ demo: uv ## backend + frontend on the committed production model (Ctrl-C stops b
 	@test -f artifacts/registry.json || { echo "make demo: no artifacts/registry.json — export a model, then make promote" >&2; exit 2; }
 	@cd backend && $(UV) sync --locked --quiet; cd ../frontend && $(UV) sync --locked --quiet
 	@trap 'kill 0' INT TERM EXIT; \
-	(cd backend && PORT=$(API_PORT) $(UV) run --locked flipkart-api serve --host 127.0.0.1) & \
+	(cd backend && PORT=$(API_PORT) FLIPKART_STATS_PRIVATE=$${FLIPKART_STATS_PRIVATE:-false} $(UV) run --locked flipkart-api serve --host 127.0.0.1) & \
 	(cd frontend && PORT=$(UI_PORT) API_URL=http://127.0.0.1:$(API_PORT) $(UV) run --locked flipkart-ui) & \
 	sleep 2; echo; echo "  API: http://127.0.0.1:$(API_PORT)/docs"; echo "  UI:  http://127.0.0.1:$(UI_PORT)"; echo; \
 	wait

@@ -7,6 +7,7 @@ from conftest import make_settings
 from fastapi.testclient import TestClient
 from flipkart_api import auth
 from flipkart_api.app import create_app
+from flipkart_api.settings import Settings
 from flipkart_contract.testing import image_bytes
 
 KEY = "correct horse battery staple"
@@ -82,12 +83,28 @@ def test_a_malformed_key_hash_stops_the_start_up(artifacts) -> None:
         create_app(make_settings(artifacts, admin_key_sha256="my-plain-secret"))
 
 
-def test_private_stats_need_the_key(artifacts) -> None:
-    settings = make_settings(artifacts, admin_key_sha256=sha(KEY), stats_private=True)
+def test_stats_are_private_by_default(artifacts) -> None:
+    settings = make_settings(artifacts, admin_key_sha256=sha(KEY))
+    assert settings.stats_private is True
     with TestClient(create_app(settings)) as client:
-        assert client.get("/v1/stats").status_code == 401
+        missing = client.get("/v1/stats")
+        assert missing.status_code == 401
+        assert missing.json()["error"]["code"] == "missing_api_key"
+        wrong = client.get("/v1/stats", headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401 and "predictions" not in wrong.text
         ok = client.get("/v1/stats", headers={"Authorization": f"Bearer {KEY}"})
         assert ok.status_code == 200 and ok.json()["predictions"] == 0
-    private_without_key = make_settings(artifacts, stats_private=True)
-    with TestClient(create_app(private_without_key)) as client:
-        assert client.get("/v1/stats").status_code == 403
+    with TestClient(create_app(make_settings(artifacts))) as client:  # no key configured
+        response = client.get("/v1/stats")
+        assert response.status_code == 403
+        assert response.json()["error"]["code"] == "admin_disabled"
+
+
+def test_stats_are_public_when_configured(artifacts, monkeypatch) -> None:
+    monkeypatch.setenv("FLIPKART_STATS_PRIVATE", "false")
+    monkeypatch.setenv("FLIPKART_ARTIFACTS_ROOT", str(artifacts))
+    settings = Settings()
+    assert settings.stats_private is False
+    with TestClient(create_app(make_settings(artifacts, stats_private=False))) as client:
+        response = client.get("/v1/stats")
+        assert response.status_code == 200 and response.json()["predictions"] == 0

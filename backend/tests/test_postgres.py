@@ -1,6 +1,8 @@
 """A PostgreSQL outage in the middle of the service's life: answers go on, nothing unstored is
 acknowledged, `/ready` says so, and storing resumes when the server is back."""
 
+import time
+
 from conftest import PROD, make_settings
 from fastapi.testclient import TestClient
 from flipkart_api.app import create_app
@@ -15,7 +17,7 @@ def post(client, i: int) -> dict:
 
 def test_server_stopped_then_restarted(artifacts, postgres_cluster) -> None:
     url = postgres_cluster.new_database()
-    settings = make_settings(artifacts, database_url=url, database_timeout_s=2)
+    settings = make_settings(artifacts, database_url=url, database_timeout_s=2, stats_private=False)
     with TestClient(create_app(settings)) as client:
         before = post(client, 1)
         assert before["id"] and client.get("/ready").json()["status"] == "ready"
@@ -33,4 +35,34 @@ def test_server_stopped_then_restarted(artifacts, postgres_cluster) -> None:
         after = post(client, 2)
         assert after["id"] and after["cached"] is False
         assert post(client, 1)["id"] == before["id"]  # what was stored before is still there
+        token = {"X-Feedback-Token": before["feedback_token"]}  # the key is in the database
+        body = {"prediction_id": before["id"], "label": before["label"]}
+        assert client.post("/v1/feedback", json=body, headers=token).status_code == 200
         assert client.get("/v1/stats").json()["predictions"] == 2
+
+
+def test_down_at_start_up_then_up_gives_ids_and_working_tokens(artifacts, postgres_cluster) -> None:
+    """The token key is read from the database once it answers, not only at start-up."""
+    url = postgres_cluster.new_database()
+    settings = make_settings(artifacts, database_url=url, database_timeout_s=2)
+    postgres_cluster.stop()
+    running = False
+    try:
+        with TestClient(create_app(settings)) as client:
+            during = post(client, 1)
+            assert during["id"] is None and during["feedback_token"] is None
+            postgres_cluster.start()
+            running = True
+            deadline = time.monotonic() + 60  # the store retries every few seconds
+            while client.get("/ready").json()["status"] != "ready":
+                assert time.monotonic() < deadline, "the store never came back"
+                time.sleep(0.5)
+            after = post(client, 2)
+            assert after["id"] and after["feedback_token"]
+            body = {"prediction_id": after["id"], "label": after["label"]}
+            headers = {"X-Feedback-Token": after["feedback_token"]}
+            response = client.post("/v1/feedback", json=body, headers=headers)
+            assert response.status_code == 200, response.text
+    finally:
+        if not running:
+            postgres_cluster.start()

@@ -1,9 +1,12 @@
-"""`GET /v1/stats`: figures checked against the stored rows and the registry history."""
+"""`GET /v1/stats`: figures checked against the stored rows and the registry history.
+
+The statistics are made public here (`stats_private=False`): access is test_auth's subject."""
 
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pytest
 from conftest import OTHER, PROD, make_settings
 from fastapi.testclient import TestClient
 from flipkart_api.app import create_app
@@ -23,6 +26,17 @@ def post(client, i: int, model: str | None = None) -> dict:
     response = client.post(f"/v1/predict{query}", files=files)
     assert response.status_code == 200, response.text
     return response.json()
+
+
+@pytest.fixture
+def settings(artifacts):
+    return make_settings(artifacts, stats_private=False)
+
+
+def feedback(client, prediction: dict, label: str) -> None:
+    body = {"prediction_id": prediction["id"], "label": label}
+    headers = {"X-Feedback-Token": prediction["feedback_token"]}
+    assert client.post("/v1/feedback", json=body, headers=headers).status_code == 200
 
 
 def backdate(settings, ids: list[str], days: float) -> None:
@@ -59,7 +73,7 @@ def promote_at(artifacts, moment: datetime) -> None:
 
 
 def test_stats_match_the_stored_predictions(artifacts) -> None:
-    settings = make_settings(artifacts, uncertain_threshold=0.3)
+    settings = make_settings(artifacts, uncertain_threshold=0.3, stats_private=False)
     with TestClient(create_app(settings)) as client:
         old = [post(client, i) for i in range(3)]  # three days ago, before the promotion
         backdate(settings, [p["id"] for p in old], days=3)
@@ -67,9 +81,8 @@ def test_stats_match_the_stored_predictions(artifacts) -> None:
         recent = [post(client, i) for i in range(10, 16)]
         recent.append(post(client, 0, model=OTHER))  # an old image on another model: not new
         right, wrong = recent[0], recent[1]
-        client.post("/v1/feedback", json={"prediction_id": right["id"], "label": right["label"]})
-        other_label = next(c for c in CLASSES if c != wrong["label"])
-        client.post("/v1/feedback", json={"prediction_id": wrong["id"], "label": other_label})
+        feedback(client, right, right["label"])
+        feedback(client, wrong, next(c for c in CLASSES if c != wrong["label"]))
 
         stats = client.get("/v1/stats?window_hours=24&last_n=3").json()
 
@@ -96,7 +109,7 @@ def test_stats_match_the_stored_predictions(artifacts) -> None:
 
 
 def test_a_wider_window_counts_the_older_predictions(artifacts) -> None:
-    settings = make_settings(artifacts)
+    settings = make_settings(artifacts, stats_private=False)
     with TestClient(create_app(settings)) as client:
         old = post(client, 1)
         backdate(settings, [old["id"]], days=3)

@@ -96,7 +96,7 @@ def test_migrations_up_from_the_first_revision_keep_the_data(database) -> None:
     row = repository.get_prediction(engine, "p1")
     assert current_revision(engine) == head_revision() != "0001"
     assert (row.label, row.architecture) == ("Watches", "old_net")
-    assert repository.set_feedback(engine, row.id, "Computers") is False
+    assert repository.set_feedback(engine, row.id, "Computers", "admin") is False
     assert repository.get_feedback(engine, row.id).label == "Computers"
     engine.dispose()
 
@@ -113,7 +113,9 @@ def test_model_name_becomes_architecture_keeping_rows_and_feedback(database) -> 
     columns = {c["name"] for c in inspect(engine).get_columns("predictions")}
     assert "architecture" in columns and "model_name" not in columns
     assert repository.get_prediction(engine, "p1").architecture == "old_net"
-    assert repository.get_feedback(engine, "p1").label == "Computers"  # not cascaded away
+    with engine.connect() as connection:  # not cascaded away (read as 0003 has it: no source)
+        query = text("SELECT label FROM feedback WHERE prediction_id = 'p1'")
+        assert connection.execute(query).scalar() == "Computers"
     row, created = repository.save_prediction(engine, new_prediction())
     assert created and repository.get_prediction(engine, row.id).architecture == "tiny_net"
 
@@ -126,6 +128,59 @@ def test_model_name_becomes_architecture_keeping_rows_and_feedback(database) -> 
     with engine.connect() as connection:
         names = connection.execute(text("SELECT model_name FROM predictions ORDER BY id")).all()
     assert sorted(n for (n,) in names) == ["old_net", "tiny_net"]
+    engine.dispose()
+
+
+def test_feedback_before_0004_becomes_unverified_and_tokens_get_a_stored_key(database) -> None:
+    engine = engine_for(database)
+    migrate(engine, "0003")
+    row, _ = repository.save_prediction(engine, new_prediction())
+    with engine.begin() as connection:  # feedback as 0002-0003 stored it: no source
+        connection.execute(
+            text("INSERT INTO feedback VALUES (:id, 'Computers', :now, :now)"),
+            {"id": row.id, "now": utcnow()},
+        )
+    migrate(engine, "0004")
+    assert current_revision(engine) == "0004"
+    feedback = repository.get_feedback(engine, row.id)
+    assert (feedback.label, feedback.source) == ("Computers", "unverified")
+    stored, with_feedback = repository.prediction_with_feedback(engine, row.id)
+    assert stored.id == row.id and with_feedback.label == "Computers"
+    assert repository.prediction_with_feedback(engine, "nope") is None
+    assert "server_secrets" in inspect(engine).get_table_names()
+    secret = repository.server_secret(engine, "feedback_token")
+    assert len(secret) == 32 and repository.server_secret(engine, "feedback_token") == secret
+    assert repository.server_secret(engine, "another") != secret
+
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0003")
+    assert "server_secrets" not in inspect(engine).get_table_names()
+    assert "source" not in {c["name"] for c in inspect(engine).get_columns("feedback")}
+    assert repository.get_prediction(engine, row.id) is not None  # rows stay
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT label FROM feedback")).scalars().all() == [
+            "Computers"
+        ]
+    migrate(engine)
+    assert repository.get_feedback(engine, row.id).source == "unverified"
+    engine.dispose()
+
+
+def test_the_stored_token_key_is_generated_once_even_by_concurrent_replicas(database) -> None:
+    engine = engine_for(database)
+    migrate(engine)
+    keys: list[bytes] = []
+    threads = [
+        threading.Thread(target=lambda: keys.append(repository.server_secret(engine, "k")))
+        for _ in range(6)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(keys) == 6 and len(set(keys)) == 1
     engine.dispose()
 
 
@@ -153,9 +208,10 @@ def test_second_feedback_replaces_the_first(database) -> None:
     engine = engine_for(database)
     migrate(engine)
     row, _ = repository.save_prediction(engine, new_prediction())
-    assert repository.set_feedback(engine, row.id, "Computers") is False
-    assert repository.set_feedback(engine, row.id, "Watches") is True
-    assert repository.get_feedback(engine, row.id).label == "Watches"
+    assert repository.set_feedback(engine, row.id, "Computers", "feedback-token") is False
+    assert repository.set_feedback(engine, row.id, "Watches", "admin") is True
+    stored = repository.get_feedback(engine, row.id)
+    assert (stored.label, stored.source) == ("Watches", "admin")  # the latest giver
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM feedback")).scalar() == 1
     engine.dispose()

@@ -75,6 +75,7 @@ def test_store_disabled_answers_without_id(artifacts) -> None:
     with TestClient(create_app(make_settings(artifacts, store_enabled=False))) as client:
         body = client.post("/v1/predict", **upload(image_bytes())).json()
         assert body["id"] is None and body["cached"] is False
+        assert body["feedback_token"] is None
         response = client.post("/v1/feedback", json={"prediction_id": "x", "label": "Watches"})
         assert response.status_code == 503
         assert response.json()["error"]["code"] == "store_disabled"
@@ -94,12 +95,15 @@ def test_database_outage_keeps_answering_and_acknowledges_nothing_unstored(artif
             during = client.post("/v1/predict", **upload(distinct_png(11)))
             assert during.status_code == 200, during.text
             assert during.json()["id"] is None  # answered, but not acknowledged as stored
+            assert during.json()["feedback_token"] is None
             ready = client.get("/ready")
             assert ready.status_code == 200
             assert ready.json()["status"] == "degraded"
             assert "database unavailable" in ready.json()["reason"]
             feedback = client.post(
-                "/v1/feedback", json={"prediction_id": stored["id"], "label": "Watches"}
+                "/v1/feedback",
+                json={"prediction_id": stored["id"], "label": "Watches"},
+                headers={"X-Feedback-Token": stored["feedback_token"]},
             )
             assert feedback.status_code == 503
             assert feedback.json()["error"]["code"] == "database_unavailable"

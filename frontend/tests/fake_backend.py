@@ -68,6 +68,14 @@ def models_answer(production: str | None = RUN_IDS[0]) -> dict[str, Any]:
     return {"production": production, "models": [model_item(c, production) for c in cards]}
 
 
+ADMIN_KEY = "fake-admin-key"
+
+
+def feedback_token(prediction_id: str) -> str:
+    """The fake's token of a prediction (the real one is an HMAC with a server secret)."""
+    return hashlib.sha256(b"fake-secret:" + prediction_id.encode()).hexdigest()
+
+
 def fake_prediction(data: bytes) -> dict[str, Any]:
     """Deterministic answer from the image bytes (tests read it back from `calls`)."""
     digest = hashlib.sha256(data).digest()
@@ -79,8 +87,10 @@ def fake_prediction(data: bytes) -> dict[str, Any]:
         {"label": c, "probability": confidence if i == top else rest} for i, c in enumerate(classes)
     ]
     probabilities.sort(key=lambda p: -p["probability"])
+    prediction_id = digest[2:8].hex()
     return {
-        "id": digest[2:8].hex(),
+        "id": prediction_id,
+        "feedback_token": feedback_token(prediction_id),
         "cached": False,
         "model": {"run_id": RUN_IDS[0], "architecture": "efficientnet_lite0"},
         "label": classes[top],
@@ -95,7 +105,8 @@ def fake_prediction(data: bytes) -> dict[str, Any]:
 class Behaviour:
     mode: str = "ok"  # ok | error (500 everywhere but /health) | slow (sleep `delay` first)
     delay_s: float = 0.0
-    stats: bool | str = False  # False: not deployed (404); "private": admin only (403)
+    # False: not deployed (404); "private": admin disabled (403); "admin": needs ADMIN_KEY (401)
+    stats: bool | str = False
     feedback: bool = False
     calls: list[dict[str, Any]] = field(default_factory=list)
 
@@ -153,11 +164,17 @@ def create_app(behaviour: Behaviour) -> FastAPI:
         return models_answer()
 
     @app.get("/v1/stats")
-    async def stats(window_hours: float = 24.0):
+    async def stats(request: Request, window_hours: float = 24.0):
         if not behaviour.stats:
             return error(404, "not_found", "Not Found")
         if behaviour.stats == "private":
             return error(403, "admin_disabled", "set API_KEYS to read the statistics")
+        if behaviour.stats == "admin":  # private, and ADMIN_KEY is the admin key
+            scheme, _, key = request.headers.get("authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not key:
+                return error(401, "missing_api_key", "This route needs an API key.")
+            if key != ADMIN_KEY:
+                return error(401, "invalid_api_key", "The API key is not valid.")
         scale = 1 if window_hours <= 1 else (2 if window_hours <= 24 else 3)
         by_label = {"Watches": 3 * scale, "Computers": 2 * scale}
         return {
@@ -188,9 +205,14 @@ def create_app(behaviour: Behaviour) -> FastAPI:
         body = await request.json()
         if not str(body.get("prediction_id", "")).isalnum():
             return error(404, "unknown_prediction", "no stored prediction has this id")
+        token = request.headers.get("x-feedback-token")
+        if not token:
+            return error(401, "missing_feedback_token", "send the prediction's X-Feedback-Token")
+        if token != feedback_token(str(body["prediction_id"])):
+            return error(403, "invalid_feedback_token", "not this prediction's token")
         if body.get("label") not in FLIPKART_CLASSES:
             return error(422, "unknown_label", f"unknown label {body.get('label')!r}")
-        behaviour.calls.append({"path": "/v1/feedback", **body})
+        behaviour.calls.append({"path": "/v1/feedback", **body, "token": token})
         return {"prediction_id": body["prediction_id"], "label": body["label"]}
 
     @app.get("/health")

@@ -7,6 +7,7 @@ No test helper here: tests import `RealBackend` and `missing` (why it cannot run
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ from flipkart_contract import ModelCard
 REPO = Path(__file__).resolve().parents[2]
 UV = os.environ.get("UV") or shutil.which("uv") or str(REPO / ".tools" / "bin" / "uv")
 REGISTRY = REPO / "artifacts" / "registry.json"
+ADMIN_KEY = "real-backend-admin-key"  # configured as its sha256; reads the private statistics
 
 
 def missing() -> str | None:
@@ -44,6 +46,7 @@ class RealBackend:
             "FLIPKART_ARTIFACTS_ROOT": str(REPO / "artifacts"),
             "FLIPKART_DATABASE_PATH": str(self.folder / "predictions.sqlite3"),
             "FLIPKART_INFERENCE_THREADS": "1",
+            "FLIPKART_ADMIN_KEY_SHA256": hashlib.sha256(ADMIN_KEY.encode()).hexdigest(),
         }
         command = [UV, "run", "--project", str(REPO / "backend"), "--locked", "--quiet"]
         command += ["flipkart-api", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
@@ -75,6 +78,11 @@ class RealBackend:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=10)
+
+    def stats(self) -> dict:
+        """`GET /v1/stats` with the admin key (the statistics are private by default)."""
+        headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+        return httpx.get(f"{self.url}/v1/stats", headers=headers, timeout=10).json()
 
     def production_card(self) -> ModelCard:
         models = httpx.get(f"{self.url}/v1/models", timeout=10).json()

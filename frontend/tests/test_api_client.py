@@ -3,7 +3,7 @@
 import io
 
 import pytest
-from fake_backend import RUN_IDS, free_port
+from fake_backend import ADMIN_KEY, RUN_IDS, feedback_token, free_port
 from flipkart_contract.testing import FLIPKART_CLASSES, image_bytes
 from flipkart_ui.api_client import ApiClient, ApiError, ImageInput
 from PIL import Image
@@ -105,18 +105,29 @@ def test_stats_and_feedback_not_deployed(client):
 
 def test_feedback_and_stats_when_deployed(client, backend):
     backend.behaviour.stats = backend.behaviour.feedback = True
-    assert client.feedback("a7", "Watches") == {"prediction_id": "a7", "label": "Watches"}
+    token = feedback_token("a7")
+    assert client.feedback("a7", "Watches", token) == {"prediction_id": "a7", "label": "Watches"}
     sent = backend.behaviour.calls[-1]
-    assert sent == {"path": "/v1/feedback", "prediction_id": "a7", "label": "Watches"}
+    assert sent == {
+        "path": "/v1/feedback",
+        "prediction_id": "a7",
+        "label": "Watches",
+        "token": token,
+    }
     assert client.stats()["predictions"] == 10
     assert client.stats(window_hours=1)["predictions"] == 5
     with pytest.raises(ApiError) as info:
-        client.feedback("a7", "Shoes")
+        client.feedback("a7", "Shoes", token)
     assert info.value.kind == "rejected" and info.value.code == "unknown_label"
     # a 404 with the backend's own code is an answer about the id, not a missing route
     with pytest.raises(ApiError) as info:
-        client.feedback("no such id", "Watches")
+        client.feedback("no such id", "Watches", token)
     assert info.value.kind == "rejected" and info.value.code == "unknown_prediction"
+    refusals = ((None, 401, "missing_feedback_token"), ("0" * 64, 403, "invalid_feedback_token"))
+    for wrong, status, code in refusals:
+        with pytest.raises(ApiError) as info:
+            client.feedback("a7", "Watches", wrong)
+        assert (info.value.kind, info.value.status, info.value.code) == ("rejected", status, code)
     backend.behaviour.stats = "private"
     with pytest.raises(ApiError) as info:
         client.stats()
@@ -152,3 +163,20 @@ def test_non_json_answer_is_a_bad_response(backend):
     with pytest.raises(ApiError) as info:
         api._json("GET", "/docs")  # FastAPI's HTML page: 200 but not JSON
     assert info.value.kind == "bad_response"
+
+
+def test_private_stats_are_read_with_the_admin_key_only_when_configured(backend):
+    backend.behaviour.stats = "admin"
+    anonymous = ApiClient(backend.url, timeout_s=5)
+    with pytest.raises(ApiError) as info:
+        anonymous.stats()
+    assert (info.value.kind, info.value.status) == ("rejected", 401)
+    anonymous.close()
+    wrong = ApiClient(backend.url, timeout_s=5, api_key="not the key")
+    with pytest.raises(ApiError) as info:
+        wrong.stats()
+    assert info.value.code == "invalid_api_key"
+    wrong.close()
+    admin = ApiClient(backend.url, timeout_s=5, api_key=ADMIN_KEY)
+    assert admin.stats()["predictions"] == 10
+    admin.close()

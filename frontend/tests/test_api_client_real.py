@@ -8,7 +8,7 @@ from flipkart_contract import ModelCard
 from flipkart_contract.testing import image_bytes
 from flipkart_ui.api_client import ApiClient, ApiError, ImageInput
 from PIL import Image
-from real_backend import RealBackend, missing
+from real_backend import ADMIN_KEY, RealBackend, missing
 
 if why := missing():
     pytest.skip(why, allow_module_level=True)
@@ -23,7 +23,7 @@ def backend(tmp_path_factory):
 
 @pytest.fixture()
 def client(backend):
-    api = ApiClient(backend.url, timeout_s=30)
+    api = ApiClient(backend.url, timeout_s=30, api_key=ADMIN_KEY)
     yield api
     api.close()
 
@@ -64,15 +64,37 @@ def test_preprocess_returns_what_the_model_sees(client, backend):
 
 def test_feedback_on_a_stored_prediction(client):
     answer = client.predict(ImageInput(data=png(colour=(200, 10, 10)), filename="red.png"))
-    assert client.feedback(answer["id"], answer["label"]) is not None
+    assert answer["feedback_token"]
+    assert client.feedback(answer["id"], answer["label"], answer["feedback_token"]) is not None
     stats = client.stats()
     assert stats["feedback"]["count"] >= 1 and stats["predictions"] >= 1
+
+
+def test_feedback_without_the_prediction_token_is_refused(client):
+    answer = client.predict(ImageInput(data=png(colour=(10, 10, 200)), filename="navy.png"))
+    other = client.predict(ImageInput(data=png(colour=(90, 10, 200)), filename="violet.png"))
+    for token, status in ((None, 401), (other["feedback_token"], 403)):
+        with pytest.raises(ApiError) as info:
+            client.feedback(answer["id"], answer["label"], token)
+        assert (info.value.kind, info.value.status) == ("rejected", status)
+
+
+def test_statistics_are_private_without_the_key(backend):
+    anonymous = ApiClient(backend.url, timeout_s=30)
+    with pytest.raises(ApiError) as info:
+        anonymous.stats()
+    anonymous.close()
+    assert (info.value.kind, info.value.status, info.value.code) == (
+        "rejected",
+        401,
+        "missing_api_key",
+    )
 
 
 def test_feedback_with_an_unknown_label_is_rejected(client):
     answer = client.predict(ImageInput(data=png(colour=(10, 200, 10)), filename="green.png"))
     with pytest.raises(ApiError) as info:
-        client.feedback(answer["id"], "Not a category")
+        client.feedback(answer["id"], "Not a category", answer["feedback_token"])
     assert info.value.kind == "rejected" and info.value.status in (400, 422)
 
 

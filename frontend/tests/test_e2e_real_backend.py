@@ -15,7 +15,7 @@ import httpx
 import pytest
 from flipkart_contract.testing import image_bytes
 from flipkart_ui.assets import load_samples
-from real_backend import RealBackend, missing
+from real_backend import ADMIN_KEY, RealBackend, missing
 from ui_harness import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -42,7 +42,7 @@ def backend(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def app_url(backend, assets_dir):
-    with running_app(backend.url, assets_dir, api_timeout_s=30) as url:
+    with running_app(backend.url, assets_dir, api_timeout_s=30, api_key=ADMIN_KEY) as url:
         yield url
 
 
@@ -61,7 +61,7 @@ def page(app_url):
 
 
 def stored_predictions(backend) -> int:
-    return httpx.get(f"{backend.url}/v1/stats", timeout=10).json()["predictions"]
+    return backend.stats()["predictions"]
 
 
 def wait_for_predictions(backend, count: int, timeout_s: float = 15) -> None:
@@ -88,7 +88,7 @@ def test_sample_classified_by_the_production_model(page, backend, assets_dir):
 def test_feedback_is_recorded_by_the_backend(page, backend):
     page.get_by_role("button", name="✔ Correct").click()
     expect(page.locator("#feedback-status")).to_contain_text("your feedback was recorded")
-    feedback = httpx.get(f"{backend.url}/v1/stats", timeout=10).json()["feedback"]
+    feedback = backend.stats()["feedback"]
     assert feedback["count"] == 1 and feedback["correct"] == 1, feedback
 
 

@@ -1,7 +1,7 @@
 """What the UI shows for answers and failures: friendly sentences, never a stack trace."""
 
 import pytest
-from fake_backend import RUN_IDS, fake_prediction, models_answer
+from fake_backend import ADMIN_KEY, RUN_IDS, fake_prediction, models_answer
 from flipkart_ui import views
 from flipkart_ui.api_client import ApiError
 from flipkart_ui.config import load_settings
@@ -89,7 +89,12 @@ def test_classify_and_feedback_against_the_backend(assets_dir, backend):
     backend.behaviour.feedback = True
     message, text = ui.send_feedback(state, "Watches", "en")
     assert message == ("feedback_thanks", {})
-    assert backend.behaviour.calls[-1]["prediction_id"] == expected["id"]
+    sent = backend.behaviour.calls[-1]
+    assert sent["prediction_id"] == expected["id"]
+    assert sent["token"] == expected["feedback_token"]  # the token the prediction came with
+    refused = {**state, "response": {**state["response"], "feedback_token": "0" * 64}}
+    message, text = ui.send_feedback(refused, "Watches", "en")
+    assert message[0] == "err_rejected" and "invalid_feedback_token" in text
     assert ui.send_feedback(state, None, "en")[0] == ("feedback_pick_label", {})
     assert ui.send_feedback({"response": None}, "Watches", "en")[0][0] == "feedback_no_prediction"
 
@@ -162,3 +167,19 @@ def test_dashboard_selection_is_drawn_once(settings):
     again = ui.dashboard_view(["Computers", "Watches"], "en")
     assert all(a is b for a, b in zip(first, again, strict=True))
     assert ui.dashboard_view(["Watches", "Computers"], "fr")[0] != first[0]
+
+
+def test_private_stats_say_how_to_configure_the_key_or_are_read_with_it(assets_dir, backend):
+    backend.behaviour.stats = "admin"
+    settings = {"API_URL": backend.url, "ASSETS_DIR": str(assets_dir)}
+    anonymous = Frontend(load_settings(settings))
+    state, status, kpis, *_ = anonymous.fetch_stats("en")
+    assert state["message"][0] == "err_stats_private"
+    assert "private" in status and "API_KEY" in status and "missing_api_key" in status
+    assert "API_KEY" in anonymous.fetch_stats("fr")[1] and kpis == ""
+    _, _, production, *_ = anonymous.fetch_models("en")
+    assert "unknown date" in production  # the Models tab still works without the statistics
+    admin = Frontend(load_settings({**settings, "API_KEY": ADMIN_KEY}))
+    state, status, kpis, *_ = admin.fetch_stats("en")
+    assert status.startswith("Statistics updated at") and "| Predictions | **10** |" in kpis
+    assert ADMIN_KEY not in repr(admin.settings)  # never printed with the settings

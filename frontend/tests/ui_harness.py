@@ -33,7 +33,9 @@ def chromium_missing() -> str | None:
 
 
 @contextmanager
-def running_app(api_url: str, assets_dir: Path, api_timeout_s: float) -> Iterator[str]:
+def running_app(
+    api_url: str, assets_dir: Path, api_timeout_s: float, api_key: str = ""
+) -> Iterator[str]:
     """The Gradio app on a free loopback port, talking to `api_url`; yields its URL."""
     port = free_port()
     settings = load_settings(
@@ -43,6 +45,7 @@ def running_app(api_url: str, assets_dir: Path, api_timeout_s: float) -> Iterato
             "HOST": "127.0.0.1",
             "PORT": str(port),
             "API_TIMEOUT_S": str(api_timeout_s),
+            "API_KEY": api_key,
         }
     )
     demo = launch(settings, prevent_thread_lock=True, quiet=True)

@@ -7,7 +7,7 @@ for, the prediction service, admin access), through the `Annotated` aliases belo
 
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Header, Query, Request
 
 from flipkart_api.auth import check_admin
 from flipkart_api.catalog import LoadedModel, ModelCatalog
@@ -17,6 +17,7 @@ from flipkart_api.metrics import Metrics
 from flipkart_api.services.prediction import Origin, PredictionService, check_top_k
 from flipkart_api.settings import Settings
 from flipkart_api.store.predictions import PredictionStore
+from flipkart_api.tokens import PredictionCredentials
 
 
 def app_settings(request: Request) -> Settings:
@@ -133,7 +134,7 @@ def require_admin(request: Request, settings: SettingsDep) -> None:
 
 
 def stats_access(request: Request, settings: SettingsDep) -> None:
-    """`/v1/stats` is public unless `FLIPKART_STATS_PRIVATE=true`."""
+    """`/v1/stats` needs the admin key unless `FLIPKART_STATS_PRIVATE=false`."""
     if settings.stats_private:
         check_admin(request, settings)
 
@@ -143,3 +144,28 @@ def rate_limit(request: Request) -> None:
     limiter = request.app.state.rate_limiter
     if limiter is not None:
         limiter.check(request)
+
+
+def prediction_credentials(
+    request: Request,
+    settings: SettingsDep,
+    token: Annotated[
+        str | None,
+        Header(
+            alias="X-Feedback-Token",
+            max_length=128,
+            description="The `feedback_token` of the prediction's answer (or send the admin key).",
+        ),
+    ] = None,
+) -> PredictionCredentials:
+    admin, admin_error = False, None
+    if request.headers.get("authorization"):
+        try:
+            check_admin(request, settings)
+            admin = True
+        except ApiError as exc:  # reported only when the token does not open the way either
+            admin_error = exc
+    return PredictionCredentials(token or None, admin, admin_error)
+
+
+PredictionCredentialsDep = Annotated[PredictionCredentials, Depends(prediction_credentials)]

@@ -33,6 +33,8 @@ class Latency(BaseModel):
 
 class PredictResponse(BaseModel):
     id: str | None = None
+    # HMAC of `id`: send it as X-Feedback-Token to give feedback or read the prediction back.
+    feedback_token: str | None = None
     cached: bool = False
     model: ModelRef
     label: str

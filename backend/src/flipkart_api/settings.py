@@ -4,7 +4,7 @@ from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -81,7 +81,13 @@ class Settings(BaseSettings):
     keep_images_min_confidence: float = 0.9
     keep_images_max_bytes: int = 1024**3
     admin_key_sha256: str = ""  # comma-separated sha256 hex digests of the accepted API keys
-    stats_private: bool = False
+    # `/v1/stats` needs the admin key unless this is false (FLIPKART_STATS_PRIVATE=false).
+    stats_private: bool = True
+    # Key of the feedback tokens (HMAC-SHA256 of the prediction id) that bind feedback and
+    # `GET /v1/predictions/{id}` to the client that got the prediction. Unset: a random secret
+    # generated once and kept in the prediction store (table `server_secrets`), so tokens
+    # survive restarts and every replica on the same database accepts them.
+    feedback_secret: SecretStr = SecretStr("")
     stats_last_n: int = 100
     # Per client on every route that does work (predict, batch, preprocess, feedback, and the
     # original /predict and /normalize); a batch costs one unit per image. 0 = off.
@@ -124,6 +130,13 @@ class Settings(BaseSettings):
             else:
                 networks.append(ip_network(entry, strict=False))
         return networks
+
+    @field_validator("feedback_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if 0 < len(value.get_secret_value()) < 32:
+            raise ValueError("FLIPKART_FEEDBACK_SECRET must be at least 32 characters (or unset)")
+        return value
 
 
 @lru_cache

@@ -71,9 +71,10 @@ def _error_from_response(response: httpx.Response, optional: bool) -> ApiError:
 
 
 class ApiClient:
-    def __init__(self, base_url: str, timeout_s: float = 30.0) -> None:
+    def __init__(self, base_url: str, timeout_s: float = 30.0, api_key: str = "") -> None:
         self.base_url = base_url.rstrip("/")
         self._client = httpx.Client(base_url=self.base_url, timeout=timeout_s)
+        self._api_key = api_key  # the backend's admin key: sent with /v1/stats only
 
     def close(self) -> None:
         self._client.close()
@@ -142,12 +143,16 @@ class ApiClient:
         return body
 
     def stats(self, window_hours: float | None = None) -> dict[str, Any]:
+        """Private on the backend by default: 401/403 (`rejected`) without the admin key."""
         params = {"window_hours": window_hours} if window_hours else {}
-        return self._json("GET", "/v1/stats", optional=True, params=params)
+        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        return self._json("GET", "/v1/stats", optional=True, params=params, headers=headers)
 
-    def feedback(self, prediction_id: Any, label: str) -> dict[str, Any]:
+    def feedback(self, prediction_id: Any, label: str, token: str | None = None) -> dict[str, Any]:
+        """`token`: the prediction's `feedback_token`, which the backend requires."""
         payload = {"prediction_id": prediction_id, "label": label}
-        return self._json("POST", "/v1/feedback", json=payload, optional=True)
+        headers = {"X-Feedback-Token": token} if token else {}
+        return self._json("POST", "/v1/feedback", json=payload, headers=headers, optional=True)
 
     def health(self) -> dict[str, Any]:
         return self._json("GET", "/health")

@@ -1,7 +1,7 @@
 """Settings from the environment, read once at start-up."""
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
@@ -23,6 +23,8 @@ class Settings:
     api_timeout_s: float = 30.0
     monitoring_refresh_s: float = 60.0
     concurrency: int = 4
+    # The backend's admin key, sent only with `GET /v1/stats` (private by default there).
+    api_key: str = field(default="", repr=False)
 
 
 def _number(env: dict[str, str], name: str, default: float, kind: type) -> float:
@@ -60,4 +62,5 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
             env, "MONITORING_REFRESH_S", Settings.monitoring_refresh_s, float
         ),
         concurrency=int(_number(env, "UI_CONCURRENCY", Settings.concurrency, int)),
+        api_key=env.get("API_KEY", "").strip(),
     )

@@ -23,7 +23,7 @@ class Frontend:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.client = ApiClient(settings.api_url, settings.api_timeout_s)
+        self.client = ApiClient(settings.api_url, settings.api_timeout_s, settings.api_key)
         self.dashboard = load_dashboard(settings.assets_dir)
         self.samples = load_samples(settings.assets_dir)
         self.samples_by_image = {s.image: s for s in self.samples}
@@ -102,7 +102,7 @@ class Frontend:
             message = ("feedback_no_id", {})
         else:
             try:
-                self.client.feedback(response["id"], label)
+                self.client.feedback(response["id"], label, response.get("feedback_token"))
                 message = ("feedback_thanks", {})
             except ApiError as exc:
                 message = views.error_message(exc, self.settings, "/v1/feedback")

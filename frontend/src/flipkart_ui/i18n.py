@@ -198,6 +198,13 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "The service refused the request: {message}",
         "fr": "Le service a refusé la demande : {message}",
     },
+    "err_stats_private": {
+        "en": "The statistics are private on this backend and need its admin key: set API_KEY "
+        "for this app (or FLIPKART_STATS_PRIVATE=false on the backend). {message}",
+        "fr": "Les statistiques de ce backend sont privées et demandent sa clé d'administration : "
+        "définissez API_KEY pour cette application (ou FLIPKART_STATS_PRIVATE=false sur le "
+        "backend). {message}",
+    },
     "err_server": {
         "en": "The prediction service had a problem ({message}). Try again later.",
         "fr": "Le service de prédiction a rencontré un problème ({message}). Réessayez plus tard.",

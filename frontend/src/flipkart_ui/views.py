@@ -32,6 +32,8 @@ def error_message(exc: ApiError, settings: Settings, feature: str) -> Message:
     }
     if exc.kind == "server" and exc.status == 503:  # up, but no model loaded (or no database)
         return ("err_not_ready", values)
+    if feature == "/v1/stats" and exc.status in (401, 403):  # private statistics
+        return ("err_stats_private", values)
     return (f"err_{exc.kind}", values)
 
 

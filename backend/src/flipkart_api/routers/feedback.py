@@ -1,11 +1,23 @@
-from fastapi import APIRouter, Depends
+"""A stored prediction's feedback and the prediction itself, for the client that received it.
+
+Both routes need the prediction's `feedback_token` in the `X-Feedback-Token` header, or the
+admin key (see flipkart_api.tokens).
+"""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, Field
 
-from flipkart_api.deps import DatabaseDep, rate_limit
-from flipkart_api.schemas import ErrorBody
-from flipkart_api.services.feedback import record_feedback
+from flipkart_api.deps import DatabaseDep, PredictionCredentialsDep, rate_limit
+from flipkart_api.schemas import ErrorBody, Latency, ModelRef, Probability
+from flipkart_api.services.feedback import record_feedback, stored_prediction
 
 router = APIRouter(prefix="/v1", tags=["feedback"])
+
+ACCESS_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (401, 403, 404, 422, 503)
+}
 
 
 class FeedbackRequest(BaseModel):
@@ -19,14 +31,54 @@ class FeedbackResponse(BaseModel):
     predicted_label: str
     correct: bool
     replaced: bool  # an earlier feedback on this prediction was replaced
+    source: str  # feedback-token | admin: who gave the label
+
+
+class StoredFeedback(BaseModel):
+    label: str
+    correct: bool
+    source: str  # feedback-token | admin | unverified (given before tokens existed)
+    created_at: str
+    updated_at: str
+
+
+class StoredPrediction(BaseModel):
+    id: str
+    created_at: str
+    model: ModelRef
+    label: str
+    confidence: float
+    uncertain: bool
+    probabilities: list[Probability]
+    latency_ms: Latency
+    source: str  # upload | base64 | url | raw
+    feedback: StoredFeedback | None
 
 
 @router.post(
     "/feedback",
     response_model=FeedbackResponse,
-    responses={code: {"model": ErrorBody} for code in (404, 422, 429, 503)},
+    responses={**ACCESS_ERRORS, 429: {"model": ErrorBody}},
     dependencies=[Depends(rate_limit)],
-    summary="The true label of a stored prediction (a second feedback replaces the first)",
+    summary="The true label of a stored prediction (a second feedback replaces the first); "
+    "needs its X-Feedback-Token or the admin key",
 )
-async def feedback(body: FeedbackRequest, database: DatabaseDep) -> dict:
-    return await record_feedback(database, body.prediction_id, body.label)
+async def feedback(
+    body: FeedbackRequest, database: DatabaseDep, credentials: PredictionCredentialsDep
+) -> dict:
+    return await record_feedback(database, body.prediction_id, body.label, credentials)
+
+
+@router.get(
+    "/predictions/{prediction_id}",
+    response_model=StoredPrediction,
+    responses=ACCESS_ERRORS,
+    tags=["predict"],
+    summary="A stored prediction and its feedback; needs its X-Feedback-Token or the admin key",
+)
+async def get_prediction(
+    prediction_id: Annotated[str, Path(min_length=1, max_length=64)],
+    database: DatabaseDep,
+    credentials: PredictionCredentialsDep,
+) -> dict:
+    return await stored_prediction(database, prediction_id, credentials)

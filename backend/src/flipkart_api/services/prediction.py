@@ -26,6 +26,7 @@ from flipkart_api.settings import Settings
 from flipkart_api.store.predictions import PredictionStore
 from flipkart_api.store.repository import NewPrediction
 from flipkart_api.store.tables import Prediction
+from flipkart_api.tokens import feedback_token
 
 SOURCE_KINDS = {"multipart/form-data": "upload", "application/json": "base64"}
 
@@ -137,8 +138,15 @@ class PredictionService:
             data,
         )
         if row is not None:  # committed: acknowledged with its id (None = not stored)
-            result["id"] = row.id
+            result.update(self.stored_id(row))
         return result
+
+    def stored_id(self, row: Prediction) -> dict:
+        """The row's id and its feedback token (the store that gave the row has its key)."""
+        secret = self.database.token_secret
+        if secret is None:  # not expected: a store that answers has loaded its key
+            return {"id": None, "feedback_token": None}
+        return {"id": row.id, "feedback_token": feedback_token(secret, row.id)}
 
     async def run_model(self, data: bytes, model: LoadedModel, start: float) -> dict:
         """The model's answer on every class, sorted by probability (not stored)."""
@@ -155,6 +163,7 @@ class PredictionService:
         self.metrics.predictions.labels(model.run_id, classes[best]).inc()
         return {
             "id": None,
+            "feedback_token": None,
             "cached": False,
             "model": model.ref(),
             "label": classes[best],
@@ -174,7 +183,7 @@ class PredictionService:
 
     def cached_answer(self, row: Prediction, model: LoadedModel) -> dict:
         return {
-            "id": row.id,
+            **self.stored_id(row),
             "cached": True,
             "model": model.ref(),
             "label": row.label,

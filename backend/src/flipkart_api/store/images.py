@@ -18,6 +18,18 @@ from flipkart_api.store import repository
 log = logging.getLogger(__name__)
 
 
+EXPORT_COLUMNS = [
+    "file",
+    "sha256",
+    "run_id",
+    "predicted_label",
+    "confidence",
+    "feedback_label",
+    "label_source",
+    "labelled_at",
+]
+
+
 def image_extension(data: bytes) -> str:
     try:
         with Image.open(io.BytesIO(data)) as image:
@@ -96,14 +108,17 @@ class ImageKeeper:
             return repository.add_kept_image(engine, sha256, relative, len(data))
 
     def export_zip(self, engine: Engine, destination: Path) -> int:
-        """`images/<file>` for each kept image plus `labels.csv`; returns the image count."""
+        """`images/<file>` for each kept image plus `labels.csv`; returns the image count.
+
+        `labels.csv` has one row per prediction on a kept image; `label_source` says who gave
+        `feedback_label` (`feedback-token`: the client that got the prediction; `admin`: the
+        admin key; `unverified`: before tokens existed) and `labelled_at` when (UTC).
+        """
         rows = repository.kept_images(engine)
         with zipfile.ZipFile(destination, "w", zipfile.ZIP_STORED) as archive:
             manifest = io.StringIO()
             writer = csv.writer(manifest)
-            writer.writerow(
-                ["file", "sha256", "run_id", "predicted_label", "confidence", "feedback_label"]
-            )
+            writer.writerow(EXPORT_COLUMNS)
             count = 0
             for image, predictions in rows:
                 path = self.folder / image.file
@@ -112,9 +127,19 @@ class ImageKeeper:
                     continue
                 archive.write(path, f"images/{image.file}")
                 count += 1
-                for run_id, label, confidence, truth in predictions:
+                for p in predictions:
+                    at = p.feedback_at
                     writer.writerow(
-                        [image.file, image.sha256, run_id, label, f"{confidence:.6f}", truth or ""]
+                        [
+                            image.file,
+                            image.sha256,
+                            p.run_id,
+                            p.label,
+                            f"{p.confidence:.6f}",
+                            p.feedback_label or "",
+                            p.feedback_source or "",
+                            at.strftime("%Y-%m-%dT%H:%M:%SZ") if at is not None else "",
+                        ]
                     )
             archive.writestr("labels.csv", manifest.getvalue())
         return count

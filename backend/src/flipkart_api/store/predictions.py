@@ -22,6 +22,7 @@ from flipkart_api.store.tables import Prediction
 log = logging.getLogger(__name__)
 
 MIGRATE_RETRY_S = 2.0
+TOKEN_SECRET = "feedback_token"  # its name in the table server_secrets
 
 
 class StoreUnavailable(Exception):
@@ -43,6 +44,11 @@ class PredictionStore:
         self._migrated = False
         self._last_migrate = 0.0
         self._migrate_lock = threading.Lock()
+        # The key of the feedback tokens: the setting, else the store's own (loaded with the
+        # migrations, so a store that answers has one).
+        self.token_secret: bytes | None = (
+            settings.feedback_secret.get_secret_value().encode("utf-8") or None
+        )
         self.keeper: ImageKeeper | None = None
         if settings.keep_images:
             # Default: beside the SQLite file (the one DATABASE_URL names, if it does).
@@ -77,6 +83,8 @@ class PredictionStore:
             self._last_migrate = time.monotonic()
             try:
                 migrate(self.engine)
+                if self.token_secret is None:
+                    self.token_secret = repository.server_secret(self.engine, TOKEN_SECRET)
             except (SQLAlchemyError, OSError) as exc:
                 raise self._failed(exc) from exc
             self._migrated = True
@@ -131,6 +139,15 @@ class PredictionStore:
             await run_in_threadpool(self._call, self.keeper.keep_after_feedback, image_sha256)
         except (StoreUnavailable, OSError) as exc:
             log.warning("image not kept", extra={"reason": str(exc)})
+
+    async def feedback_secret(self) -> bytes:
+        """The key of the feedback tokens; raises StoreUnavailable while the store cannot
+        give it (never configured and never read from the database yet)."""
+        if self.token_secret is None:
+            await run_in_threadpool(self._ensure_migrated)
+        if self.token_secret is None:  # not expected: a migrated store has loaded it
+            raise StoreUnavailable(self.problem or "database unavailable")
+        return self.token_secret
 
     async def run(self, function, *args):
         """Any repository call; raises StoreUnavailable when the database fails."""

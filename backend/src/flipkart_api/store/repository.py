@@ -1,5 +1,6 @@
 """Queries and writes on the store, one short transaction each (callers run them off the loop)."""
 
+import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -8,7 +9,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from flipkart_api.store.tables import Feedback, KeptImage, Prediction, utcnow
+from flipkart_api.store.tables import Feedback, KeptImage, Prediction, ServerSecret, utcnow
 
 
 @dataclass(frozen=True)
@@ -63,24 +64,30 @@ def save_prediction(engine: Engine, new: NewPrediction) -> tuple[Prediction, boo
     return existing, False
 
 
-def set_feedback(engine: Engine, prediction_id: str, label: str) -> bool:
-    """Record (or replace) the true label of a prediction; True when it replaced one."""
+def set_feedback(engine: Engine, prediction_id: str, label: str, source: str) -> bool:
+    """Record (or replace) the true label of a prediction and who gave it (`source`);
+    True when it replaced one."""
     now = utcnow()
     with Session(engine) as session:
         existing = session.get(Feedback, prediction_id, with_for_update=True)
         if existing is None:
             session.add(
-                Feedback(prediction_id=prediction_id, label=label, created_at=now, updated_at=now)
+                Feedback(
+                    prediction_id=prediction_id,
+                    label=label,
+                    source=source,
+                    created_at=now,
+                    updated_at=now,
+                )
             )
         else:
-            existing.label = label
-            existing.updated_at = now
+            existing.label, existing.source, existing.updated_at = label, source, now
         try:
             session.commit()
         except IntegrityError:  # a concurrent first feedback won: replace it
             session.rollback()
             row = session.get(Feedback, prediction_id, with_for_update=True)
-            row.label, row.updated_at = label, now
+            row.label, row.source, row.updated_at = label, source, now
             session.commit()
             return True
         return existing is not None
@@ -89,6 +96,34 @@ def set_feedback(engine: Engine, prediction_id: str, label: str) -> bool:
 def get_feedback(engine: Engine, prediction_id: str) -> Feedback | None:
     with Session(engine, expire_on_commit=False) as session:
         return session.get(Feedback, prediction_id)
+
+
+def prediction_with_feedback(
+    engine: Engine, prediction_id: str
+) -> tuple[Prediction, Feedback | None] | None:
+    with Session(engine, expire_on_commit=False) as session:
+        row = session.get(Prediction, prediction_id)
+        return None if row is None else (row, session.get(Feedback, prediction_id))
+
+
+def server_secret(engine: Engine, name: str, nbytes: int = 32) -> bytes:
+    """The secret called `name`, generated (random, `nbytes`) and stored the first time.
+
+    Replicas that start together race to insert it; the primary key lets one win and the
+    others read the winner's, so every process on this database holds the same secret.
+    """
+    with Session(engine) as session:
+        row = session.get(ServerSecret, name)
+        if row is None:
+            value = secrets.token_hex(nbytes)
+            session.add(ServerSecret(name=name, value=value, created_at=utcnow()))
+            try:
+                session.commit()
+                return bytes.fromhex(value)
+            except IntegrityError:
+                session.rollback()
+                row = session.get(ServerSecret, name)
+        return bytes.fromhex(row.value)
 
 
 def count_predictions(engine: Engine) -> int:
@@ -113,8 +148,20 @@ def add_kept_image(engine: Engine, sha256: str, file: str, size: int) -> bool:
         return True
 
 
-def kept_images(engine: Engine) -> list[tuple[KeptImage, list[tuple[str, str, float, str | None]]]]:
-    """Each kept image with its predictions: (run_id, label, confidence, feedback label)."""
+@dataclass(frozen=True)
+class KeptPrediction:
+    """One prediction on a kept image, with its feedback (None when there is none)."""
+
+    run_id: str
+    label: str
+    confidence: float
+    feedback_label: str | None
+    feedback_source: str | None  # feedback-token | admin | unverified
+    feedback_at: datetime | None  # when the feedback was last given
+
+
+def kept_images(engine: Engine) -> list[tuple[KeptImage, list[KeptPrediction]]]:
+    """Each kept image with its predictions and their feedback."""
     with Session(engine, expire_on_commit=False) as session:
         images = list(session.scalars(select(KeptImage).order_by(KeptImage.created_at)))
         query = (
@@ -124,13 +171,15 @@ def kept_images(engine: Engine) -> list[tuple[KeptImage, list[tuple[str, str, fl
                 Prediction.label,
                 Prediction.confidence,
                 Feedback.label,
+                Feedback.source,
+                Feedback.updated_at,
             )
             .join(Feedback, Feedback.prediction_id == Prediction.id, isouter=True)
             .where(Prediction.image_sha256.in_([i.sha256 for i in images]))
         )
         by_image: dict[str, list] = {}
-        for sha, run_id, label, confidence, truth in session.execute(query):
-            by_image.setdefault(sha, []).append((run_id, label, confidence, truth))
+        for sha, *fields in session.execute(query):
+            by_image.setdefault(sha, []).append(KeptPrediction(*fields))
     return [(image, by_image.get(image.sha256, [])) for image in images]
 
 

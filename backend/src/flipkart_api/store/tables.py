@@ -46,6 +46,9 @@ class Feedback(Base):
         String(32), ForeignKey("predictions.id", ondelete="CASCADE"), primary_key=True
     )
     label: Mapped[str] = mapped_column(String(200))
+    # Who gave the label (column 0004): `feedback-token` (the client that got the prediction),
+    # `admin` (the admin key), `unverified` (written before 0004, when anyone could).
+    source: Mapped[str] = mapped_column(String(32), server_default="unverified")
     created_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
 
@@ -56,4 +59,14 @@ class KeptImage(Base):
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     file: Mapped[str] = mapped_column(String(200))  # relative to the images folder
     bytes: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ServerSecret(Base):
+    """Secrets the service generates once and shares through the store (table 0004)."""
+
+    __tablename__ = "server_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))  # hex
     created_at: Mapped[datetime] = mapped_column(DateTime)
