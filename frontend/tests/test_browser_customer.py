@@ -211,7 +211,7 @@ def test_the_french_page_has_no_english_left(browser, app_url, assets_dir):
         for tab in ("Tableau de bord", "Modèles", "Supervision"):
             page.get_by_role("tab", name=tab).click()
             page.wait_for_timeout(500)
-            expect(page.locator(".js-plotly-plot").first).to_be_visible()
+            expect(page.locator("[role=tabpanel] .js-plotly-plot:visible").first).to_be_visible()
             texts.append(page.locator("body").inner_text())
             texts.append(page.locator("svg").all_text_contents().__str__())
         shown = "\n".join(texts)

@@ -25,8 +25,8 @@ TEXTS: dict[str, dict[str, str]] = {
     # classification tab
     "sample": {"en": "Pick a sample product", "fr": "Choisissez un produit exemple"},
     "upload": {
-        "en": "📁 …or upload your own photo (JPEG, PNG, WebP)",
-        "fr": "📁 …ou envoyez votre propre photo (JPEG, PNG, WebP)",
+        "en": "…or upload your own photo (JPEG, PNG, WebP)",
+        "fr": "…ou envoyez votre propre photo (JPEG, PNG, WebP)",
     },
     "url": {"en": "…or paste an image URL (Enter)", "fr": "…ou collez l'URL d'une image (Entrée)"},
     "classify": {"en": "Classify", "fr": "Classer"},

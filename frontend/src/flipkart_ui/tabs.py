@@ -20,7 +20,7 @@ from flipkart_ui.handlers import Frontend
 from flipkart_ui.i18n import category, t
 
 # run, framework, training, accuracy, macro-F1, latency, measured on, parameters, production
-LEADERBOARD_WIDTHS = ["22%", "9%", "9%", "9%", "9%", "10%", "16%", "9%", "7%"]
+LEADERBOARD_WIDTHS = ["19%", "9%", "9%", "9%", "8%", "10%", "16%", "10%", "10%"]
 LANGUAGE_CHOICES = [("English", "en"), ("Français", "fr")]
 EMPTY_ANSWER = {"response": None, "message": None}
 
