@@ -104,7 +104,9 @@ def test_leaderboard_best_macro_f1_first():
     assert table["training_mode"].tolist() == ["finetune", "freeze"]
     shown = charts.leaderboard_display(table, "fr")
     assert "Exactitude" in shown.columns and shown["Production"].tolist() == ["oui", ""]
-    assert "Entraînement" in shown.columns and "Architecture" in shown.columns
+    assert "Entraînement" in shown.columns and "Exécution" in shown.columns
+    assert shown["Exactitude"].tolist() == [f"{a:.3f}".replace(".", ",") for a in table["accuracy"]]
+    assert shown["Latence mesurée sur"].tolist()[0].startswith("test, ")  # the card's hardware
 
 
 def test_an_unreadable_card_is_listed_with_its_figures_unavailable():
@@ -115,7 +117,7 @@ def test_an_unreadable_card_is_listed_with_its_figures_unavailable():
     assert table["architecture"].tolist() == ["efficientnet_lite0", "efficientnet_b0", "m"]
     assert table["accuracy"].isna().tolist() == [False, True, True]
     assert charts.unreadable_cards(answer) == [RUN_IDS[1], "r"]
-    assert set(charts.per_class_f1(answer)["architecture"]) == {"efficientnet_lite0"}
+    assert set(charts.per_class_f1(answer)["run_id"]) == {RUN_IDS[0]}
     no_cards = {"models": [{"run_id": "r", "architecture": "m", "card": {}}]}
     figure = charts.accuracy_latency_chart(charts.leaderboard(no_cards), "en")
     assert figure.layout.annotations[0].text == "No data"
@@ -137,7 +139,7 @@ def test_accuracy_latency_scatter_marks_production():
     fig = charts.accuracy_latency_chart(charts.leaderboard(answer), "en")
     pytorch = next(trace for trace in fig.data if trace.name == "pytorch")
     assert list(pytorch.marker.symbol) == ["star"]
-    assert list(pytorch.text) == ["efficientnet_lite0"]
+    assert list(pytorch.text) == ["efficientnet_lite0 finetune, 23 Nov 10:15"]
     accuracy = answer["models"][1]["card"]["metrics"]["test"]["accuracy"]
     assert list(pytorch.x) == [2.9] and list(pytorch.y) == [accuracy]
 
@@ -147,7 +149,7 @@ def test_per_class_f1_and_confusion():
     lite_card = answer["models"][1]["card"]
     f1 = charts.per_class_f1(answer)
     assert len(f1) == 2 * 7
-    lite = f1[f1["architecture"] == "efficientnet_lite0"].set_index("label")["f1"]
+    lite = f1[f1["run_id"] == lite_card["run_id"]].set_index("label")["f1"]
     per_class = lite_card["metrics"]["test"]["per_class"]
     assert lite.to_dict() == {label: scores["f1"] for label, scores in per_class.items()}
     entry = charts.production_entry(answer)

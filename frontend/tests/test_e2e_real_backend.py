@@ -23,6 +23,7 @@ from ui_harness import (
     pick_sample,
     running_app,
     shoot,
+    upload_file,
 )
 
 TIMEOUT_MS = 60_000
@@ -98,7 +99,7 @@ def test_upload_a_file(page, backend, tmp_path):
     path.write_bytes(image_bytes((300, 200), color=(240, 240, 240)))
     details = page.locator("#prediction-details")
     previous = details.inner_text()
-    page.locator("#upload input[type=file]").set_input_files(path)
+    upload_file(page, path)
     expect(details).not_to_have_text(previous)
     expect(details).to_contain_text("with a confidence of")
     wait_for_predictions(backend, before + 1)
@@ -111,7 +112,7 @@ def test_a_private_url_is_refused_with_a_clear_message(page, backend):
     field.fill(f"{backend.url}/health")
     field.press("Enter")
     status = page.locator("#classify-status")
-    expect(status).to_contain_text("The service refused the request")
+    expect(status).to_contain_text("For security, the service does not download images")
     expect(page.locator("#feedback-status")).to_have_text("")  # not the earlier "thank you"
     assert stored_predictions(backend) == before
     shoot(page, "real_backend_refused_url")
@@ -136,7 +137,9 @@ def test_models_and_monitoring_tabs_read_the_real_backend(page, backend):
     expect(page.locator("#stats-status")).to_contain_text("Statistics updated at")
     total = stored_predictions(backend)
     assert total >= 2  # the sample and the upload
-    expect(page.locator("#kpis")).to_contain_text(re.compile(rf"Predictions\s*{total}\b"))
+    expect(page.locator("#kpis")).to_contain_text(
+        re.compile(rf"Distinct images classified.*\s*{total}\b")
+    )
     shoot(page, "real_backend_monitoring")
 
 

@@ -51,6 +51,8 @@ def test_relabel_re_renders_the_stored_answers(parts):
     values[dashboard.category_filter] = ["Watches"]
     updates = relabel_all(parts, "fr", values)
     assert "avec une confiance de" in updates[classification.details]
+    assert updates[classification.right_label]["choices"][-1] == ("Montres", "Watches")
+    assert ("Montres", "Watches") in updates[dashboard.category_filter]["choices"]
     assert updates[classification.feedback_status] == "Merci, votre avis est enregistré."
     assert "injoignable" in updates[models.status]
     assert "(6 images affichées)" in updates[dashboard.summary]

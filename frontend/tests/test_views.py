@@ -20,39 +20,64 @@ def settings(assets_dir):
         (ApiError("timeout", "read"), "took too long to answer (over 30 s)", "trop de temps"),
         (ApiError("not_deployed", "Not Found", 404), "not available on the backend yet", "pas"),
         (
-            ApiError("rejected", "the file is not an image", 422, "invalid_image"),
-            "refused the request: the file is not an image [invalid_image]",
-            "a refusé",
+            ApiError("rejected", "the file is not an image", 422, "not_an_image"),
+            "This file is not an image the service can read",
+            "n'est pas une image lisible",
         ),
-        (ApiError("server", "", 500), "had a problem (HTTP 500)", "rencontré un problème"),
+        (
+            ApiError("rejected", "Private addresses are not allowed.", 422, "url_forbidden"),
+            "For security, the service does not download images from this address",
+            "Par sécurité, le service ne télécharge pas",
+        ),
+        (
+            ApiError("rejected", "Cannot resolve host 'x'.", 422, "url_unreachable"),
+            "cannot be downloaded: check the address",
+            "ne peut pas être téléchargée",
+        ),
+        (ApiError("rejected", "slow down", 429, "rate_limited"), "Too many requests", "Trop de"),
+        (ApiError("rejected", "odd", 422, "some_new_code"), "could not handle", "n'a pas pu"),
+        (ApiError("server", "", 500), "had a problem. Try again later", "rencontré un problème"),
         (
             ApiError("server", "No model is ready", 503, "model_not_ready"),
-            "running but not ready yet: No model is ready [model_not_ready]",
+            "starting and not ready yet",
             "pas encore prêt",
         ),
         (ApiError("bad_response", "not JSON"), "does not understand", "incompréhensible"),
     ],
 )
 def test_error_messages(settings, error, english, french):
+    """Each backend code its own sentence in both languages; never the backend's English
+    message, its code, or the backend's address."""
     message = views.error_message(error, settings, "/v1/stats")
-    assert english in views.render_message(message, "en")
-    assert french in views.render_message(message, "fr")
-    assert "Traceback" not in views.render_message(message, "en")
+    for lang, expected in (("en", english), ("fr", french)):
+        shown = views.render_message(message, lang)
+        assert expected in shown
+        assert "Traceback" not in shown and "[" not in shown and settings.api_url not in shown
+        if error.message and error.kind != "not_deployed":
+            assert error.message not in shown
 
 
 def test_prediction_view_shows_label_model_latency_and_uncertainty():
     answer = fake_prediction(b"x")
     answer.update(confidence=0.41, uncertain=True, label="Watches")
     state = {"response": answer, "message": None, "true_label": "Computers"}
-    status, label, figure, details = views.render_prediction(state, "en")
+    status, headline, figure, details = views.render_prediction(state, "en")
     assert status == ""
-    assert label == {p["label"]: p["probability"] for p in answer["probabilities"]}
+    assert headline == "### Watches"
+    assert "Watches" not in details  # the category is named once, in the headline
     assert len(figure.data[0].y) == 7
-    assert "**Watches** with a confidence of **41.0%**" in details
+    assert "with a confidence of **41.0%**" in details
     assert "efficientnet_lite0" in details and "4.5 ms" in details
     assert "unsure" in details and "Computers" in details
-    _, _, _, details_fr = views.render_prediction(state, "fr")
-    assert "hésite" in details_fr
+    _, headline_fr, _, details_fr = views.render_prediction(state, "fr")
+    assert headline_fr == "### Montres"
+    assert "hésite" in details_fr and "41,0\u202f%" in details_fr and "Informatique" in details_fr
+
+
+def test_a_cached_answer_is_not_pointed_out_to_customers():
+    answer = fake_prediction(b"x") | {"cached": True}
+    _, _, _, details = views.render_prediction({"response": answer}, "en")
+    assert "cache" not in details
 
 
 def test_confident_prediction_has_no_uncertainty_warning():
@@ -81,7 +106,7 @@ def test_classify_and_feedback_against_the_backend(assets_dir, backend):
     shown, preview, state, status, label, _, details = ui.classify(sample.image, None, None, "en")
     expected = backend.behaviour.calls[-2]["answer"]  # the predict call, then the preview call
     assert status == "" and shown == str(sample.path)
-    assert max(label, key=label.get) == expected["label"]
+    assert label == f"### {expected['label']}"
     assert preview.size == (16, 16)
     assert f"true category: {sample.label}" in details
     message, text = ui.confirm_feedback(state, "en")
@@ -120,7 +145,7 @@ def test_models_view_says_which_cards_cannot_be_read():
         "its figures are unavailable."
     )
     assert "In production: **efficientnet_lite0**" in production
-    assert table["Accuracy"].isna().tolist() == [False, True]
+    assert table["Accuracy"].tolist()[1] == "—"
     answer["models"][0]["card"] = None  # the production model's card: no confusion matrix
     *_, confusion = views.render_models({"response": answer}, "fr")
     assert confusion.layout.annotations[0].text == "Aucune donnée"
@@ -136,10 +161,13 @@ def test_models_and_stats_views(assets_dir, backend):
     assert "pas encore disponible" in status and kpis == ""
     backend.behaviour.stats = True
     _, status, production, *_ = ui.fetch_models("en")
-    assert "since 2026-11-23T09:30:00Z" in production  # the promotion date, from /v1/stats
+    assert "since 23 Nov 2026, 09:30 UTC" in production  # the promotion date, from /v1/stats
     state, status, kpis, timeline, *_ = ui.fetch_stats("en")
     assert sorted(state["windows"]) == [1, 24, 168]
-    assert "| Predictions | **10** |" in kpis and "| New images since promotion | **9** |" in kpis
+    assert (
+        "| Distinct images classified (a repeated image counts once) | **10** |" in kpis
+        and "| New images since promotion | **9** |" in kpis
+    )
     assert len(timeline.data) == 2  # Watches and Computers, each over three windows
     assert status.startswith("Statistics updated at") and "**75.0%**" in kpis
 
@@ -158,7 +186,7 @@ def test_unreadable_preview_is_reported_not_raised(assets_dir, backend, monkeypa
     ui = Frontend(load_settings({"API_URL": backend.url, "ASSETS_DIR": str(assets_dir)}))
     monkeypatch.setattr(ui.client, "preprocess", lambda *a, **k: b"\x89PNG broken")
     outputs = ui.classify(ui.samples[0].image, None, None, "en")
-    assert outputs[1] is None and "not a readable image" in outputs[6]
+    assert outputs[1] is None and "transformed image is unavailable" in outputs[6]
 
 
 def test_dashboard_selection_is_drawn_once(settings):

@@ -64,3 +64,10 @@ def pick_sample(page, title: str) -> None:
 def shoot(page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+
+
+def upload_file(page, path) -> None:
+    """Send a file with the Classification tab's upload button (as a user picking it would)."""
+    with page.expect_file_chooser() as chooser:
+        page.locator("#upload").click()
+    chooser.value.set_files(path)

@@ -17,6 +17,42 @@ from flipkart_ui.tabs import (
     wire_language,
 )
 
+CSS = """
+/* Table headings break between words, never inside one ("Producti-on"). */
+#leaderboard th, #leaderboard th * { word-break: normal !important;
+  overflow-wrap: normal !important; hyphens: manual; }
+#kpis td:last-child { white-space: nowrap; }
+/* Phones: the four tab names fit on one line, so none hides behind a "More tabs" menu. */
+@media (max-width: 640px) {
+  .gradio-container { padding-left: 8px !important; padding-right: 8px !important; }
+  .tab-container button, [role="tablist"] button { padding: 4px 5px !important;
+    font-size: 13px !important; min-width: 0 !important; letter-spacing: 0 !important; }
+}
+"""
+
+# Gradio's status tracker announces events to screen readers with i18n keys its bundled
+# locales lack ("common.complete"); say it in the page's language instead.
+HEAD = """
+<script>
+(() => {
+  const words = {en: {"common.complete": "Done", "common.error": "Error"},
+                 fr: {"common.complete": "Terminé", "common.error": "Erreur"}};
+  const lang = () => (document.querySelector('#language input[value="fr"]:checked') ? "fr" : "en");
+  const fix = (node) => {
+    const walker = document.createTreeWalker(node, NodeFilter.SHOW_TEXT);
+    for (let text = walker.nextNode(); text; text = walker.nextNode()) {
+      const key = text.nodeValue.trim();
+      if (key in words.en) text.nodeValue = words[lang()][key];
+    }
+  };
+  new MutationObserver((changes) => changes.forEach((change) => {
+    if (change.type === "characterData") fix(change.target.parentNode || change.target);
+    change.addedNodes.forEach((node) => fix(node.nodeType === 3 ? node.parentNode : node));
+  })).observe(document.documentElement, {childList: true, subtree: true, characterData: true});
+})();
+</script>
+"""
+
 THEME = gr.themes.Soft(
     # System fonts only: the app must not reach out to a font CDN (offline tests, privacy).
     font=["ui-sans-serif", "system-ui", "sans-serif"],
@@ -52,6 +88,8 @@ def launch(settings: Settings, **kwargs: Any) -> gr.Blocks:
         server_port=settings.port,
         allowed_paths=[str(settings.assets_dir)],
         theme=THEME,
+        css=CSS,
+        head=HEAD,
         footer_links=[],
         ssr_mode=False,
         **kwargs,

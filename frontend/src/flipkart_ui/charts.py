@@ -7,17 +7,60 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 from flipkart_contract import ModelCard
+from flipkart_contract.run_id import parse_run_id
 
-from flipkart_ui.i18n import t
+from flipkart_ui.i18n import category, date_time, decimal, percent, t
 from flipkart_ui.palette import OKABE_ITO, SEQUENTIAL, category_colors
 
-LAYOUT = {"template": "plotly_white", "margin": {"l": 50, "r": 20, "t": 50, "b": 50}}
+LAYOUT = {"template": "plotly_white", "margin": {"l": 60, "r": 30, "t": 50, "b": 50}}
+SEPARATORS = {"en": ".,", "fr": ", "}  # Plotly's decimal and thousands separators
+
+
+def percent_axis(lang: str, low: float = 0.0, high: float = 1.0) -> dict:
+    """Ticks of a 0–1 axis written as percentages the language's way ("80 %" in French)."""
+    span = high - low
+    step = 0.2 if span > 0.5 else 0.1 if span > 0.25 else 0.05 if span > 0.1 else 0.02
+    first = max(0.0, round(low / step) * step)
+    ticks = [round(first + i * step, 6) for i in range(int((high - first) / step) + 1)]
+    ticks = [v for v in ticks if low - 1e-9 <= v <= high + 1e-9] or [low, high]
+    return {"tickvals": ticks, "ticktext": [percent(v, lang, 0) for v in ticks]}
 
 
 def empty_figure(title: str, lang: str) -> go.Figure:
     fig = go.Figure()
     fig.add_annotation(text=t("no_data", lang), showarrow=False, font={"size": 16})
     fig.update_layout(title=title, xaxis_visible=False, yaxis_visible=False, **LAYOUT)
+    return fig
+
+
+def translate_categories(fig: go.Figure, lang: str) -> go.Figure:
+    """The class names a figure shows (trace names, x/y values, category orders) in `lang`.
+
+    Charts are built on the dataset's class names, so colours (sorted names) stay the same in
+    every language; only what is written changes."""
+    fig.update_layout(separators=SEPARATORS.get(lang, SEPARATORS["en"]))
+    if lang == "en":
+        return fig
+
+    def shown(values: Any) -> Any:
+        if values is None or isinstance(values, str):
+            return category(values, lang) if isinstance(values, str) else values
+        items = list(values)
+        if not any(isinstance(v, str) for v in items):
+            return values
+        return [category(v, lang) if isinstance(v, str) else v for v in items]
+
+    for trace in fig.data:
+        if getattr(trace, "name", None):
+            trace.name = category(trace.name, lang)
+        for axis in ("x", "y"):
+            if hasattr(trace, axis) and getattr(trace, axis) is not None:
+                setattr(trace, axis, shown(getattr(trace, axis)))
+        if hasattr(trace, "legendgroup") and trace.legendgroup:
+            trace.legendgroup = category(trace.legendgroup, lang)
+    for axis in (fig.layout.xaxis, fig.layout.yaxis):
+        if axis.categoryarray is not None:
+            axis.categoryarray = shown(axis.categoryarray)
     return fig
 
 
@@ -145,15 +188,23 @@ def probability_chart(
     fig = go.Figure(
         go.Bar(
             x=[p["probability"] for p in rows],
-            y=labels,
+            y=[category(label, lang) for label in labels],
             orientation="h",
             marker_color=[colors[label] for label in labels],
-            text=[f"{p['probability']:.1%}" for p in rows],
-            textposition="auto",
+            # always beside the bar, horizontal: a thin bar would rotate or hide its figure
+            text=[percent(p["probability"], lang) for p in rows],
+            textposition="outside",
+            textangle=0,
+            cliponaxis=False,
+            hovertemplate="%{y}: %{text}<extra></extra>",
         )
     )
-    fig.update_layout(title=title, xaxis={"range": [0, 1], "tickformat": ".0%"}, **LAYOUT)
-    fig.update_xaxes(title=t("axis_probability", lang))
+    fig.update_layout(
+        title=title,
+        xaxis={"range": [0, 1.15], "title": t("axis_probability", lang), **percent_axis(lang)},
+        yaxis={"automargin": True},
+        **LAYOUT,
+    )
     return fig
 
 
@@ -203,28 +254,71 @@ def model_entries(models: dict[str, Any]) -> list[ModelEntry]:
     return entries
 
 
+def run_labels(entries: list[ModelEntry], lang: str) -> dict[str, str]:
+    """A short readable name per run, distinct within the list: "efficientnet_lite0 finetune,
+    1 Dec 00:52" (the run's UTC start), with the seconds, then the run id, when needed."""
+
+    def name(entry: ModelEntry, precision: int) -> str:
+        try:
+            started, architecture, mode = parse_run_id(entry.run_id)
+        except ValueError:
+            return entry.run_id
+        if precision >= 2:
+            return entry.run_id
+        day = date_time(started, lang, with_time=False).rsplit(" ", 1)[0]
+        clock = f"{started:%H:%M:%S}" if precision else f"{started:%H:%M}"
+        return f"{architecture} {mode}, {day} {clock}"
+
+    labels: dict[str, str] = {}
+    for entry in entries:
+        for precision in range(3):
+            label = name(entry, precision)
+            clash = [e for e in entries if e.run_id != entry.run_id and name(e, precision) == label]
+            if not clash:
+                break
+        labels[entry.run_id] = label
+    return labels
+
+
 LEADERBOARD_COLUMNS = {  # column -> i18n key of its heading
-    "architecture": "col_architecture",
-    "run_id": "col_run_id",
+    "run": "col_run_id",
     "framework": "col_framework",
     "training_mode": "col_training_mode",
     "accuracy": "col_accuracy",
     "macro_f1": "col_macro_f1",
     "latency_ms": "col_latency",
+    "latency_measured": "col_measured",
     "parameters_m": "col_parameters",
     "is_production": "col_production",
 }
+HIDDEN_COLUMNS = ["architecture", "run_id", "latency_hardware", "created_at"]
 
 
-def leaderboard(models: dict[str, Any]) -> pd.DataFrame:
-    """One row per model, best test macro-F1 first. Figures of an unreadable card stay NaN."""
+def leaderboard(models: dict[str, Any], lang: str = "en") -> pd.DataFrame:
+    """One row per model, best test macro-F1 first. Figures of an unreadable card stay NaN.
+
+    The latency is the card's, measured when the model was exported, on the hardware and date
+    the row names: cards exported on different machines are not comparable, so it says so."""
     rows = []
-    for entry in model_entries(models):
+    entries = model_entries(models)
+    labels = run_labels(entries, lang)
+    for entry in entries:
         card = entry.card
         rows.append(
             {
+                "run": labels[entry.run_id],
                 "architecture": entry.architecture,
                 "run_id": entry.run_id,
+                "latency_hardware": card.latency_ms.hardware if card else None,
+                "created_at": card.created_at if card else None,
+                "latency_measured": t(
+                    "measured_on",
+                    lang,
+                    hardware=card.latency_ms.hardware,
+                    date=date_time(card.created_at, lang, with_time=False),
+                )
+                if card
+                else "",
                 "framework": entry.framework,
                 "training_mode": entry.training_mode,
                 "accuracy": card.metrics.test.accuracy if card else None,
@@ -234,19 +328,24 @@ def leaderboard(models: dict[str, Any]) -> pd.DataFrame:
                 "is_production": entry.is_production,
             }
         )
-    frame = pd.DataFrame(rows, columns=list(LEADERBOARD_COLUMNS))
+    frame = pd.DataFrame(rows, columns=[*LEADERBOARD_COLUMNS, *HIDDEN_COLUMNS])
     for column in ("accuracy", "macro_f1", "latency_ms", "parameters_m"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
     return frame.sort_values("macro_f1", ascending=False, na_position="last", ignore_index=True)
 
 
 def leaderboard_display(table: pd.DataFrame, lang: str) -> pd.DataFrame:
-    shown = table.copy()
+    """The table as shown: numbers written the language's way (as text), headings translated."""
+    shown = table[list(LEADERBOARD_COLUMNS)].copy()
     shown["is_production"] = shown["is_production"].map(lambda p: t("yes", lang) if p else "")
+
+    def written(digits: int):
+        return lambda v: "—" if pd.isna(v) else decimal(float(v), lang, digits)
+
     for column in ("accuracy", "macro_f1"):
-        shown[column] = shown[column].round(3)
-    shown["latency_ms"] = shown["latency_ms"].round(2)
-    shown["parameters_m"] = shown["parameters_m"].round(2)
+        shown[column] = shown[column].map(written(3))
+    shown["latency_ms"] = shown["latency_ms"].map(written(2))
+    shown["parameters_m"] = shown["parameters_m"].map(written(2))
     return shown.rename(columns={k: t(v, lang) for k, v in LEADERBOARD_COLUMNS.items()})
 
 
@@ -265,8 +364,9 @@ def accuracy_latency_chart(table: pd.DataFrame, lang: str) -> go.Figure:
                 y=group["accuracy"],
                 mode="markers+text",
                 name=str(framework),
-                text=group["architecture"],
+                text=group["run"],
                 textposition="top center",
+                cliponaxis=False,
                 marker={
                     "size": [18 if p else 11 for p in group["is_production"]],
                     "symbol": ["star" if p else "circle" for p in group["is_production"]],
@@ -276,43 +376,69 @@ def accuracy_latency_chart(table: pd.DataFrame, lang: str) -> go.Figure:
                 hovertemplate="%{text}<br>%{customdata}<br>%{y:.3f} / %{x:.2f} ms<extra></extra>",
             )
         )
-    # room around the points so that the architectures written beside them stay inside
-    x_max = float(points["latency_ms"].max())
+    # room around the points so that the run names written above them stay inside
+    x_min, x_max = float(points["latency_ms"].min()), float(points["latency_ms"].max())
     y_min, y_max = float(points["accuracy"].min()), float(points["accuracy"].max())
+    x_pad = max(x_max - x_min, x_max * 0.2, 1.0) * 0.45
+    y_pad = max(y_max - y_min, 0.02) * 0.25
     fig.update_layout(
         title=title,
-        xaxis={"title": t("axis_latency", lang), "range": [0, x_max * 1.3]},
-        yaxis={"title": t("axis_accuracy", lang), "range": [y_min - 0.05, min(1.0, y_max + 0.05)]},
+        xaxis={"title": t("axis_latency", lang), "range": [max(0.0, x_min - x_pad), x_max + x_pad]},
+        yaxis={
+            "title": t("axis_accuracy", lang),
+            "range": [y_min - y_pad, min(1.0, y_max + 2 * y_pad)],
+            **percent_axis(lang, y_min - y_pad, min(1.0, y_max + 2 * y_pad)),
+        },
+        separators=SEPARATORS[lang],
         **LAYOUT,
     )
     return fig
 
 
-def per_class_f1(models: dict[str, Any]) -> pd.DataFrame:
+def per_class_f1(models: dict[str, Any], lang: str = "en") -> pd.DataFrame:
+    """One row per run and class: the card's test F1, keyed by run (runs of one architecture
+    stay apart)."""
+    entries = model_entries(models)
+    labels = run_labels(entries, lang)
     rows = [
-        {"architecture": entry.architecture, "label": label, "f1": scores.f1}
-        for entry in model_entries(models)
+        {"run_id": entry.run_id, "run": labels[entry.run_id], "label": label, "f1": scores.f1}
+        for entry in entries
         if entry.card is not None
         for label, scores in (entry.card.metrics.test.per_class or {}).items()
     ]
-    return pd.DataFrame(rows, columns=["architecture", "label", "f1"])
+    return pd.DataFrame(rows, columns=["run_id", "run", "label", "f1"])
 
 
 def per_class_f1_chart(models: dict[str, Any], lang: str) -> go.Figure:
     title = t("chart_f1", lang)
-    frame = per_class_f1(models)
+    frame = per_class_f1(models, lang)
     if frame.empty:
         return empty_figure(title, lang)
-    fig = px.bar(
-        frame,
-        x="label",
-        y="f1",
-        color="architecture",
+    colours = OKABE_ITO[4:] + OKABE_ITO[:4]
+    patterns = ["", "/", ".", "x"]  # beyond eight runs the colours repeat with a hatch
+    fig = go.Figure()
+    for i, (run, group) in enumerate(frame.groupby("run", sort=False)):
+        fig.add_trace(
+            go.Bar(
+                x=[category(label, lang) for label in group["label"]],
+                y=list(group["f1"]),
+                name=str(run),
+                marker={
+                    "color": colours[i % len(colours)],
+                    "pattern": {"shape": patterns[(i // len(colours)) % len(patterns)]},
+                },
+                hovertemplate="%{fullData.name}<br>%{x}: %{y:.3f}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        title=title,
         barmode="group",
-        color_discrete_sequence=OKABE_ITO[4:] + OKABE_ITO[:4],
-        labels={"label": t("axis_category", lang), "f1": t("axis_f1", lang), "architecture": ""},
+        xaxis_title=t("axis_category", lang),
+        yaxis={"title": t("axis_f1", lang), "range": [0, 1]},
+        legend={"orientation": "h", "y": -0.25, "yanchor": "top"},
+        separators=SEPARATORS[lang],
+        **{**LAYOUT, "margin": {**LAYOUT["margin"], "b": 80}},
     )
-    fig.update_layout(title=title, yaxis_range=[0, 1], **LAYOUT)
     return fig
 
 
@@ -350,7 +476,7 @@ def confusion_chart(entry: ModelEntry | None, lang: str) -> go.Figure:
         yaxis_autorange="reversed",
         **LAYOUT,
     )
-    return fig
+    return translate_categories(fig, lang)
 
 
 def production_since(models: dict[str, Any], entry: ModelEntry | None) -> str | None:
@@ -396,21 +522,31 @@ def timeline_chart(
     if frame.empty:
         return empty_figure(title, lang)
     frame["window"] = [window_name(h, lang) for h in frame["hours"]]
+    colours = category_colors([*frame["label"].unique(), *(all_labels or [])])
+    frame["category"] = [category(label, lang) for label in frame["label"]]
     fig = px.bar(
         frame,
         x="window",
         y="count",
-        color="label",
+        color="category",
         barmode="group",
-        color_discrete_map=category_colors([*frame["label"].unique(), *(all_labels or [])]),
+        color_discrete_map={category(k, lang): v for k, v in colours.items()},
         labels={
             "window": t("axis_window", lang),
             "count": t("axis_predictions", lang),
-            "label": t("axis_category", lang),
+            "category": t("axis_category", lang),
         },
     )
-    fig.update_layout(title=title, **LAYOUT)
+    fig.update_layout(
+        title=title, yaxis=count_axis(frame["count"].max()), separators=SEPARATORS[lang], **LAYOUT
+    )
     return fig
+
+
+def count_axis(largest: float) -> dict:
+    """A count axis from 0 with whole-number ticks only (no "0.5 images")."""
+    step = max(1, int(-(-float(largest or 0) // 5)))  # about five ticks, never under 1
+    return {"rangemode": "tozero", "tick0": 0, "dtick": step, "tickformat": ",d"}
 
 
 def latency_percentiles(stats: dict[str, Any]) -> pd.DataFrame:
@@ -435,10 +571,14 @@ def latency_chart(stats: dict[str, Any], lang: str) -> go.Figure:
             x=frame["percentile"],
             y=frame["ms"],
             marker_color=OKABE_ITO[4],
-            text=[f"{v:.1f}" for v in frame["ms"]],
+            text=[decimal(v, lang) for v in frame["ms"]],
+            textposition="outside",
+            cliponaxis=False,
         )
     )
-    fig.update_layout(title=title, yaxis_title=t("axis_ms", lang), **LAYOUT)
+    fig.update_layout(
+        title=title, yaxis_title=t("axis_ms", lang), separators=SEPARATORS[lang], **LAYOUT
+    )
     return fig
 
 
@@ -466,8 +606,11 @@ def quality_chart(stats: dict[str, Any], lang: str) -> go.Figure:
             x=names,
             y=list(values.values()),
             marker_color=OKABE_ITO[: len(values)],
-            text=[f"{v:.1%}" for v in values.values()],
+            # above the bar, so that 0 % still reads as a figure and not an empty slot
+            text=[percent(v, lang) for v in values.values()],
+            textposition="outside",
+            cliponaxis=False,
         )
     )
-    fig.update_layout(title=title, yaxis={"range": [0, 1], "tickformat": ".0%"}, **LAYOUT)
+    fig.update_layout(title=title, yaxis={"range": [0, 1.1], **percent_axis(lang)}, **LAYOUT)
     return fig

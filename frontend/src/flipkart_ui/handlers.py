@@ -39,6 +39,8 @@ class Frontend:
     ) -> tuple[ImageInput, str | None, Sample | None]:
         """The image to classify, what to display for it, and the sample when it is one."""
         if upload:
+            if not is_image_file(upload):
+                raise NotAnImageError(upload)
             return ImageInput.from_path(upload), upload, None
         if url and url.strip():
             return ImageInput.from_url(url), None, None
@@ -52,20 +54,27 @@ class Frontend:
     def classify(
         self,
         sample: str | None,
-        upload: str | None,
+        upload: str | dict[str, Any] | None,
         url: str | None,
         lang: str,
         progress: gr.Progress | None = None,
     ) -> tuple[Any, ...]:
-        """Outputs: shown image, transformed image, state, status, label, chart, details."""
+        """Outputs: shown image, transformed image, state, status, headline, chart, details.
+
+        `upload` is a path, or the upload component's raw value ({"path": ...}): the events
+        skip Gradio's own image check, whose error would stop here with no message."""
         state: dict[str, Any] = {"response": None, "message": None}
         shown: str | None = None
         preview: Image.Image | None = None
+        upload = uploaded_path(upload)
         try:
             image, shown, chosen = self._choose_input(sample, upload, url)
         except LookupError as exc:
             key = "err_unknown_sample" if isinstance(exc, KeyError) else "no_image"
             state["message"] = (key, {"name": str(sample)})
+            return (None, None, state, *views.render_prediction(state, lang, self.categories))
+        except NotAnImageError:
+            state["message"] = ("err_not_an_image", {})
             return (None, None, state, *views.render_prediction(state, lang, self.categories))
         except ValueError:
             state["message"] = ("err_bad_url", {})
@@ -162,6 +171,29 @@ class Frontend:
                     self._dashboard_cache.clear()
                 self._dashboard_cache[key] = cached
         return cached
+
+
+class NotAnImageError(ValueError):
+    """An uploaded file that is not an image (checked here before it is sent)."""
+
+
+def uploaded_path(value: str | dict[str, Any] | None) -> str | None:
+    """The file path of an upload component's value, raw ({"path": ...}) or preprocessed."""
+    if isinstance(value, dict):
+        return value.get("path") or None
+    return value or None
+
+
+def is_image_file(path: str) -> bool:
+    """Whether Pillow recognises the file as an image (header and structure, not decoding)."""
+    try:
+        with Image.open(path) as image:
+            image.verify()
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return False
+    except Exception:  # Pillow's plugins raise many kinds on garbage; none is worth a crash
+        return False
+    return True
 
 
 def decode_preview(data: bytes) -> Image.Image:

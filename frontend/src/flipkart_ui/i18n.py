@@ -1,5 +1,8 @@
-"""Every piece of UI text, in English (default) and French. `t(key, lang)` looks one up."""
+"""Every piece of UI text, in English (default) and French. `t(key, lang)` looks one up;
+`percent`, `decimal`, `date_time` and `category` format numbers, dates and class names the
+way each language writes them ("83.8%" / "83,8 %")."""
 
+from datetime import datetime
 from typing import Any
 
 TEXTS: dict[str, dict[str, str]] = {
@@ -10,9 +13,9 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "subtitle": {
         "en": "Classify catalogue photos, explore the dataset, compare the models "
-        "and watch the service in production. Backend: `{api_url}`",
+        "and watch the service in production.",
         "fr": "Classez des photos du catalogue, explorez le jeu de données, comparez les "
-        "modèles et surveillez le service en production. Backend : `{api_url}`",
+        "modèles et surveillez le service en production.",
     },
     "language": {"en": "Language", "fr": "Langue"},
     "tab_classify": {"en": "Classification", "fr": "Classification"},
@@ -21,7 +24,10 @@ TEXTS: dict[str, dict[str, str]] = {
     "tab_monitoring": {"en": "Monitoring", "fr": "Supervision"},
     # classification tab
     "sample": {"en": "Pick a sample product", "fr": "Choisissez un produit exemple"},
-    "upload": {"en": "…or upload your own image", "fr": "…ou envoyez votre propre image"},
+    "upload": {
+        "en": "…or upload your own photo (JPEG, PNG, WebP)",
+        "fr": "…ou envoyez votre propre photo (JPEG, PNG, WebP)",
+    },
     "url": {"en": "…or paste an image URL (Enter)", "fr": "…ou collez l'URL d'une image (Entrée)"},
     "classify": {"en": "Classify", "fr": "Classer"},
     "image": {"en": "Image", "fr": "Image"},
@@ -35,17 +41,17 @@ TEXTS: dict[str, dict[str, str]] = {
         "fr": "Probabilité de chaque catégorie",
     },
     "details": {"en": "Details", "fr": "Détails"},
+    "headline": {"en": "### {label}", "fr": "### {label}"},
     "result_line": {
-        "en": "**{label}** with a confidence of **{confidence}** — model `{architecture}`, "
-        "{latency} ms on the server.",
-        "fr": "**{label}** avec une confiance de **{confidence}** — modèle `{architecture}`, "
-        "{latency} ms côté serveur.",
+        "en": "Predicted with a confidence of **{confidence}** by the model {architecture} "
+        "in {latency} ms.",
+        "fr": "Prédit avec une confiance de **{confidence}** par le modèle {architecture} "
+        "en {latency} ms.",
     },
     "uncertain": {
         "en": "⚠ The model is unsure about this image: check the category yourself.",
         "fr": "⚠ Le modèle hésite sur cette image : vérifiez la catégorie vous-même.",
     },
-    "cached": {"en": "(answered from the cache)", "fr": "(réponse issue du cache)"},
     "true_category": {
         "en": "Sample's true category: {label}",
         "fr": "Vraie catégorie de l'exemple : {label}",
@@ -127,7 +133,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "fr": "Matrice de confusion de {architecture} (jeu de test)",
     },
     "axis_accuracy": {"en": "Test accuracy", "fr": "Exactitude (test)"},
-    "axis_latency": {"en": "Latency, batch 1 (ms)", "fr": "Latence, lot de 1 (ms)"},
+    "axis_latency": {
+        "en": "Latency, batch 1, measured at export (ms)",
+        "fr": "Latence, lot de 1, mesurée à l'export (ms)",
+    },
     "axis_f1": {"en": "F1", "fr": "F1"},
     "axis_true": {"en": "True category", "fr": "Vraie catégorie"},
     "axis_predicted": {"en": "Predicted category", "fr": "Catégorie prédite"},
@@ -136,7 +145,9 @@ TEXTS: dict[str, dict[str, str]] = {
     "col_training_mode": {"en": "Training", "fr": "Entraînement"},
     "col_accuracy": {"en": "Accuracy", "fr": "Exactitude"},
     "col_macro_f1": {"en": "Macro-F1", "fr": "Macro-F1"},
-    "col_latency": {"en": "Latency (ms)", "fr": "Latence (ms)"},
+    "col_latency": {"en": "Latency at export (ms)", "fr": "Latence à l'export (ms)"},
+    "col_measured": {"en": "Latency measured on", "fr": "Latence mesurée sur"},
+    "measured_on": {"en": "{hardware}, {date}", "fr": "{hardware}, {date}"},
     "col_parameters": {"en": "Parameters (M)", "fr": "Paramètres (M)"},
     "col_production": {"en": "Production", "fr": "Production"},
     "col_run_id": {"en": "Run", "fr": "Exécution"},
@@ -156,17 +167,20 @@ TEXTS: dict[str, dict[str, str]] = {
         "fr": "Statistiques de production, actualisées toutes les {seconds} s et à la demande.",
     },
     "chart_timeline": {
-        "en": "Predictions per category over time",
-        "fr": "Prédictions par catégorie dans le temps",
+        "en": "Images classified per category",
+        "fr": "Images classées par catégorie",
     },
     "chart_latency": {"en": "Latency percentiles", "fr": "Percentiles de latence"},
     "chart_quality": {"en": "Quality indicators", "fr": "Indicateurs de qualité"},
     "axis_window": {"en": "Period ending now", "fr": "Période jusqu'à maintenant"},
     "window_hours": {"en": "last {hours} h", "fr": "dernières {hours} h"},
     "window_days": {"en": "last {days} days", "fr": "derniers {days} jours"},
-    "axis_predictions": {"en": "Predictions", "fr": "Prédictions"},
+    "axis_predictions": {"en": "Distinct images", "fr": "Images distinctes"},
     "axis_ms": {"en": "Milliseconds", "fr": "Millisecondes"},
-    "kpi_total": {"en": "Predictions", "fr": "Prédictions"},
+    "kpi_total": {
+        "en": "Distinct images classified (a repeated image counts once)",
+        "fr": "Images distinctes classées (une image répétée compte une fois)",
+    },
     "kpi_confidence": {"en": "Mean confidence", "fr": "Confiance moyenne"},
     "kpi_uncertain": {"en": "Uncertain share", "fr": "Part incertaine"},
     "kpi_feedback": {"en": "Accuracy on feedback", "fr": "Exactitude sur les avis"},
@@ -180,9 +194,9 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     # errors (never a stack trace)
     "err_unreachable": {
-        "en": "The prediction service at {api_url} cannot be reached. It may be stopped or "
+        "en": "The prediction service cannot be reached. It may be stopped or "
         "starting: try again in a moment. The rest of the app still works.",
-        "fr": "Le service de prédiction ({api_url}) est injoignable. Il est peut-être arrêté ou "
+        "fr": "Le service de prédiction est injoignable. Il est peut-être arrêté ou "
         "en cours de démarrage : réessayez dans un instant. Le reste de l'application fonctionne.",
     },
     "err_timeout": {
@@ -195,8 +209,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "fr": "Cette fonction n'est pas encore disponible sur le backend ({feature}).",
     },
     "err_rejected": {
-        "en": "The service refused the request: {message}",
-        "fr": "Le service a refusé la demande : {message}",
+        "en": "The service could not handle this request.",
+        "fr": "Le service n'a pas pu traiter cette demande.",
     },
     "err_stats_private": {
         "en": "The statistics are private on this backend and need its admin key: set API_KEY "
@@ -206,16 +220,63 @@ TEXTS: dict[str, dict[str, str]] = {
         "backend). {message}",
     },
     "err_server": {
-        "en": "The prediction service had a problem ({message}). Try again later.",
-        "fr": "Le service de prédiction a rencontré un problème ({message}). Réessayez plus tard.",
+        "en": "The prediction service had a problem. Try again later.",
+        "fr": "Le service de prédiction a rencontré un problème. Réessayez plus tard.",
     },
     "err_not_ready": {
-        "en": "The prediction service is running but not ready yet: {message}",
-        "fr": "Le service de prédiction tourne mais n'est pas encore prêt : {message}",
+        "en": "The prediction service is starting and not ready yet: try again in a minute.",
+        "fr": "Le service de prédiction démarre et n'est pas encore prêt : "
+        "réessayez dans une minute.",
     },
     "err_bad_response": {
-        "en": "The prediction service sent an answer this app does not understand ({message}).",
-        "fr": "Le service de prédiction a envoyé une réponse incompréhensible ({message}).",
+        "en": "The prediction service sent an answer this app does not understand.",
+        "fr": "Le service de prédiction a envoyé une réponse incompréhensible.",
+    },
+    # backend error codes (`{"error": {"code"}}`), see ERROR_CODES below
+    "err_not_an_image": {
+        "en": "This file is not an image the service can read. Choose a JPEG, PNG or WebP photo.",
+        "fr": "Ce fichier n'est pas une image lisible par le service. "
+        "Choisissez une photo JPEG, PNG ou WebP.",
+    },
+    "err_image_too_large": {
+        "en": "This image is too large. Choose a smaller photo.",
+        "fr": "Cette image est trop grande. Choisissez une photo plus petite.",
+    },
+    "err_url_unreachable": {
+        "en": "The image at this address cannot be downloaded: check the address.",
+        "fr": "L'image à cette adresse ne peut pas être téléchargée : vérifiez l'adresse.",
+    },
+    "err_url_forbidden": {
+        "en": "For security, the service does not download images from this address. "
+        "Use a public web address, or download the image and upload it.",
+        "fr": "Par sécurité, le service ne télécharge pas d'images depuis cette adresse. "
+        "Utilisez une adresse web publique, ou téléchargez l'image puis envoyez-la.",
+    },
+    "err_url_timeout": {
+        "en": "The website holding this image answered too slowly. Try another address.",
+        "fr": "Le site qui héberge cette image a répondu trop lentement. "
+        "Essayez une autre adresse.",
+    },
+    "err_url_invalid": {
+        "en": "This web address is not valid. Paste the full address of an image (https://…).",
+        "fr": "Cette adresse web n'est pas valide. Collez l'adresse complète d'une image "
+        "(https://…).",
+    },
+    "err_rate_limited": {
+        "en": "Too many requests in a short time. Wait a moment and try again.",
+        "fr": "Trop de demandes en peu de temps. Patientez un instant puis réessayez.",
+    },
+    "err_access": {
+        "en": "These figures are private on this service.",
+        "fr": "Ces chiffres sont privés sur ce service.",
+    },
+    "err_feedback_refused": {
+        "en": "Your feedback could not be recorded for this prediction.",
+        "fr": "Votre avis n'a pas pu être enregistré pour cette prédiction.",
+    },
+    "err_storage": {
+        "en": "The service cannot store data right now. Try again later.",
+        "fr": "Le service ne peut pas enregistrer de données pour le moment. Réessayez plus tard.",
     },
     "err_bad_url": {
         "en": "The URL must start with http:// or https://.",
@@ -229,7 +290,105 @@ TEXTS: dict[str, dict[str, str]] = {
 }
 
 
+# Backend error codes -> the message shown (the backend's own English message never is).
+ERROR_CODES: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "not_an_image",
+            "corrupt_image",
+            "empty_image",
+            "invalid_image",
+            "unsupported_image_mode",
+            "unsupported_media_type",
+            "missing_image",
+            "empty_body",
+        ),
+        "err_not_an_image",
+    ),
+    **dict.fromkeys(
+        ("image_too_large", "too_many_pixels", "payload_too_large"), "err_image_too_large"
+    ),
+    **dict.fromkeys(
+        ("url_unreachable", "too_many_redirects", "url_fetch_failed"), "err_url_unreachable"
+    ),
+    "url_forbidden": "err_url_forbidden",
+    "url_timeout": "err_url_timeout",
+    "invalid_url": "err_url_invalid",
+    "rate_limited": "err_rate_limited",
+    **dict.fromkeys(
+        ("admin_disabled", "invalid_api_key", "missing_api_key", "stats_private"), "err_access"
+    ),
+    **dict.fromkeys(
+        ("unknown_prediction", "unknown_label", "invalid_feedback_token", "feedback_forbidden"),
+        "err_feedback_refused",
+    ),
+    **dict.fromkeys(("database_unavailable", "store_disabled"), "err_storage"),
+    "model_not_ready": "err_not_ready",
+}
+
+CATEGORIES_FR = {
+    "Baby Care": "Puériculture",
+    "Beauty and Personal Care": "Beauté et soins",
+    "Computers": "Informatique",
+    "Home Decor & Festive Needs": "Décoration et fêtes",
+    "Home Furnishing": "Linge de maison",
+    "Kitchen & Dining": "Cuisine et arts de la table",
+    "Watches": "Montres",
+}
+
+MONTHS = {
+    "en": ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"],
+    "fr": [
+        "janv.",
+        "févr.",
+        "mars",
+        "avr.",
+        "mai",
+        "juin",
+        "juil.",
+        "août",
+        "sept.",
+        "oct.",
+        "nov.",
+        "déc.",
+    ],
+}
+
+
 def t(key: str, lang: str, **values: Any) -> str:
     entry = TEXTS[key]
     text = entry.get(lang) or entry["en"]
     return text.format(**values) if values else text
+
+
+def category(label: str, lang: str) -> str:
+    """A class name as shown: the dataset's English name, or its French translation."""
+    return CATEGORIES_FR.get(label, label) if lang == "fr" else label
+
+
+def decimal(value: float, lang: str, digits: int = 1) -> str:
+    """1234.5 -> "1,234.5" (en) or "1 234,5" (fr, narrow no-break spaces)."""
+    text = f"{value:,.{digits}f}"
+    if lang == "fr":
+        text = text.replace(",", "\u202f").replace(".", ",")
+    return text
+
+
+def percent(value: float | None, lang: str, digits: int = 1) -> str:
+    """0.838 -> "83.8%" (en) or "83,8 %" (fr); None -> "—"."""
+    if value is None:
+        return "—"
+    number = decimal(100 * value, lang, digits)
+    return f"{number}\u202f%" if lang == "fr" else f"{number}%"
+
+
+def date_time(value: str | datetime | None, lang: str, with_time: bool = True) -> str:
+    """An ISO date (UTC) as people write it: "1 Dec 2026, 01:17 UTC" / "1 déc. 2026, 01:17 UTC"."""
+    if value is None:
+        return "—"
+    try:
+        moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    day = f"{moment.day} {MONTHS.get(lang, MONTHS['en'])[moment.month - 1]} {moment.year}"
+    return f"{day}, {moment:%H:%M} UTC" if with_time else day

@@ -17,8 +17,10 @@ from gradio.blocks import Block
 from flipkart_ui import views
 from flipkart_ui.config import Settings
 from flipkart_ui.handlers import Frontend
-from flipkart_ui.i18n import t
+from flipkart_ui.i18n import category, t
 
+# run, framework, training, accuracy, macro-F1, latency, measured on, parameters, production
+LEADERBOARD_WIDTHS = ["19%", "9%", "9%", "9%", "8%", "10%", "16%", "10%", "10%"]
 LANGUAGE_CHOICES = [("English", "en"), ("Français", "fr")]
 EMPTY_ANSWER = {"response": None, "message": None}
 
@@ -37,7 +39,8 @@ class Part:
         for f in fields(self):
             value = getattr(self, f.name)
             found += value if isinstance(value, list) else [value]
-        return [b for b in found if isinstance(b, Block) and not isinstance(b, gr.State | gr.Timer)]
+        skipped = gr.State | gr.Timer | gr.Column  # no text; a column's visibility is its own
+        return [b for b in found if isinstance(b, Block) and not isinstance(b, skipped)]
 
     def relabel_inputs(self) -> list[Block]:
         """The components whose values `relabel` reads."""
@@ -57,6 +60,11 @@ def _backend_call(settings: Settings) -> dict[str, Any]:
     return {"concurrency_limit": settings.concurrency, "concurrency_id": "backend"}
 
 
+def category_choices(labels: list[str], lang: str) -> list[tuple[str, str]]:
+    """(shown name, class name) pairs: the value stays the dataset's class name."""
+    return [(category(label, lang), label) for label in labels]
+
+
 # ---- header ------------------------------------------------------------------------------
 
 
@@ -70,7 +78,7 @@ class Header(Part):
     def relabel(self, lang: str, values: Values) -> Updates:
         return {
             self.title: t("title", lang),
-            self.subtitle: t("subtitle", lang, api_url=self.settings.api_url),
+            self.subtitle: t("subtitle", lang),
             self.lang: gr.update(label=t("language", lang)),
         }
 
@@ -80,7 +88,7 @@ def build_header(settings: Settings) -> Header:
     with gr.Row():
         with gr.Column(scale=5):
             title = gr.Markdown(t("title", lang0))
-            subtitle = gr.Markdown(t("subtitle", lang0, api_url=settings.api_url))
+            subtitle = gr.Markdown(t("subtitle", lang0))
         with gr.Column(scale=1, min_width=180):
             lang = gr.Radio(
                 LANGUAGE_CHOICES, value=lang0, label=t("language", lang0), elem_id="language"
@@ -97,15 +105,16 @@ class ClassificationTab(Part):
     tab: gr.Tab
     prediction_state: gr.State
     sample: gr.Dropdown
-    upload: gr.Image
+    upload: gr.UploadButton
     url: gr.Textbox
     classify_button: gr.Button
     shown_image: gr.Image
     transformed: gr.Image
     status: gr.Markdown
-    label: gr.Label
+    label: gr.Markdown
     details: gr.Markdown
     probabilities: gr.Plot
+    feedback_box: gr.Column
     feedback_title: gr.Markdown
     correct: gr.Button
     right_label: gr.Dropdown
@@ -129,12 +138,14 @@ class ClassificationTab(Part):
             self.shown_image: gr.update(label=t("image", lang)),
             self.transformed: gr.update(label=t("transformed", lang)),
             self.status: status,
-            self.label: gr.update(value=label, label=t("prediction", lang)),
+            self.label: label,
             self.probabilities: chart,
             self.details: details,
             self.feedback_title: f"**{t('feedback_title', lang)}**",
             self.correct: gr.update(value=t("feedback_correct", lang)),
-            self.right_label: gr.update(label=t("feedback_label", lang)),
+            self.right_label: gr.update(
+                label=t("feedback_label", lang), choices=category_choices(self.ui.categories, lang)
+            ),
             self.send_correction: gr.update(value=t("feedback_send", lang)),
             self.feedback_status: views.render_message(values[self.feedback_state], lang),
         }
@@ -164,12 +175,11 @@ def build_classification_tab(ui: Frontend, lang: gr.Radio) -> ClassificationTab:
                     label=t("sample", lang0),
                     elem_id="sample",
                 )
-                upload = gr.Image(
-                    type="filepath",
-                    sources=["upload", "clipboard"],
-                    label=t("upload", lang0),
-                    elem_id="upload",
-                    height=220,
+                # A button, not gr.Image: gr.Image refuses a non-image in the browser with an
+                # English toast before any handler runs; this one passes every file to
+                # classify(), which checks it and says why in the page's language.
+                upload = gr.UploadButton(
+                    t("upload", lang0), type="filepath", file_types=None, elem_id="upload"
                 )
                 url = gr.Textbox(label=t("url", lang0), placeholder="https://…", elem_id="url")
                 classify_button = gr.Button(
@@ -185,20 +195,23 @@ def build_classification_tab(ui: Frontend, lang: gr.Radio) -> ClassificationTab:
                     )
             with gr.Column(scale=1):
                 status = gr.Markdown(elem_id="classify-status")
-                label = gr.Label(
-                    num_top_classes=3, label=t("prediction", lang0), elem_id="prediction"
-                )
+                label = gr.Markdown(elem_id="prediction")
                 details = gr.Markdown(elem_id="prediction-details")
                 probabilities = gr.Plot(elem_id="probabilities", show_label=False)
-                feedback_title = gr.Markdown(f"**{t('feedback_title', lang0)}**")
-                with gr.Row():
-                    correct = gr.Button(t("feedback_correct", lang0), size="sm")
-                    right_label = gr.Dropdown(
-                        ui.categories, label=t("feedback_label", lang0), value=None
-                    )
-                    send_correction = gr.Button(t("feedback_send", lang0), size="sm")
+                # shown once there is a prediction to judge
+                with gr.Column(visible=False, elem_id="feedback") as feedback_box:
+                    feedback_title = gr.Markdown(f"**{t('feedback_title', lang0)}**")
+                    with gr.Row(equal_height=True, elem_classes="feedback-row"):
+                        correct = gr.Button(t("feedback_correct", lang0), scale=1)
+                        right_label = gr.Dropdown(
+                            category_choices(ui.categories, lang0),
+                            label=t("feedback_label", lang0),
+                            value=None,
+                            scale=2,
+                        )
+                        send_correction = gr.Button(t("feedback_send", lang0), scale=1)
+                    feedback_status = gr.Markdown(elem_id="feedback-status")
                 feedback_state = gr.State(None)
-                feedback_status = gr.Markdown(elem_id="feedback-status")
     part = _from_locals(ClassificationTab, locals())
     _wire_classification(part, lang)
     return part
@@ -216,27 +229,40 @@ def _wire_classification(part: ClassificationTab, lang: gr.Radio) -> None:
         return (None, "", *ui.classify(sample_value, None, None, lang_value, progress))
 
     def classify_upload(upload_value, lang_value, progress=gr.Progress()):  # noqa: B008
-        return (None, "", *ui.classify(None, upload_value, None, lang_value, progress))
+        result = ui.classify(None, upload_value, None, lang_value, progress)
+        refused = (result[2].get("message") or ("",))[0] == "err_not_an_image"
+        return (None if refused else gr.update(), None, "", *result)  # a refused file is removed
 
     def classify_url(url_value, lang_value, progress=gr.Progress()):  # noqa: B008
         return (None, None, *ui.classify(None, None, url_value, lang_value, progress))
 
     sample, upload, url = part.sample, part.upload, part.url
+    # No Gradio image check on the way in (it fails before the handler, leaving red "Error"
+    # badges and no message): the upload's raw value goes to classify(), which checks the file.
+    raw = {"preprocess": False}
     sample.input(classify_sample, [sample, lang], [upload, url, *outputs], **backend)
-    upload.upload(classify_upload, [upload, lang], [sample, url, *outputs], **backend)
+    upload.upload(
+        classify_upload, [upload, lang], [upload, sample, url, *outputs], **backend, **raw
+    )
     url.submit(classify_url, [url, lang], [sample, upload, *outputs], **backend)
-    part.classify_button.click(classify, [sample, upload, url, lang], outputs, **backend)
+    part.classify_button.click(classify, [sample, upload, url, lang], outputs, **backend, **raw)
 
-    # A new prediction (or failure) makes the previous feedback message stale.
-    feedback = [part.feedback_state, part.feedback_status]
-    part.prediction_state.change(lambda: (None, ""), None, feedback)
+    # A new prediction (or failure) makes the previous feedback message stale; the feedback
+    # controls show only while there is a prediction to judge.
+    feedback = [part.feedback_state, part.feedback_status, part.feedback_box, part.right_label]
+
+    def reset_feedback(state):
+        return None, "", gr.update(visible=bool((state or {}).get("response"))), None
+
+    part.prediction_state.change(reset_feedback, [part.prediction_state], feedback)
+    sent = [part.feedback_state, part.feedback_status]
     part.correct.click(
-        ui.confirm_feedback, [part.prediction_state, lang], feedback, concurrency_id="backend"
+        ui.confirm_feedback, [part.prediction_state, lang], sent, concurrency_id="backend"
     )
     part.send_correction.click(
         ui.send_feedback,
         [part.prediction_state, part.right_label, lang],
-        feedback,
+        sent,
         concurrency_id="backend",
     )
 
@@ -261,7 +287,9 @@ class DashboardTab(Part):
         return {
             self.tab: gr.update(label=t("tab_dashboard", lang)),
             self.summary: summary,
-            self.category_filter: gr.update(label=t("category_filter", lang)),
+            self.category_filter: gr.update(
+                label=t("category_filter", lang), choices=category_choices(self.ui.categories, lang)
+            ),
             **dict(zip(self.plots, figures, strict=True)),
             self.gallery: gr.update(label=t("gallery", lang)),
         }
@@ -272,7 +300,7 @@ def build_dashboard_tab(ui: Frontend, lang: gr.Radio, demo: gr.Blocks) -> Dashbo
     with gr.Tab(t("tab_dashboard", lang0), id="dashboard") as tab:
         summary = gr.Markdown(elem_id="dashboard-summary")
         category_filter = gr.CheckboxGroup(
-            ui.categories,
+            category_choices(ui.categories, lang0),
             value=ui.categories,
             label=t("category_filter", lang0),
             elem_id="category-filter",
@@ -323,10 +351,19 @@ def build_models_tab(ui: Frontend, lang: gr.Radio, demo: gr.Blocks) -> ModelsTab
         refresh = gr.Button(t("refresh", lang0), size="sm")
         status = gr.Markdown(elem_id="models-status")
         production = gr.Markdown(elem_id="production")
-        board = gr.Dataframe(label=t("leaderboard", lang0), interactive=False, wrap=True)
+        board = gr.Dataframe(
+            label=t("leaderboard", lang0),
+            interactive=False,
+            wrap=True,
+            elem_id="leaderboard",
+            column_widths=LEADERBOARD_WIDTHS,
+        )
         with gr.Row():
-            plots = [gr.Plot(show_label=False), gr.Plot(show_label=False)]
-        plots.append(gr.Plot(show_label=False))
+            plots = [
+                gr.Plot(show_label=False, elem_id="chart-acc-latency"),
+                gr.Plot(show_label=False, elem_id="chart-f1"),
+            ]
+        plots.append(gr.Plot(show_label=False, elem_id="chart-confusion"))
     outputs = [state, status, production, board, *plots]  # Frontend.fetch_models's order
     backend = _backend_call(ui.settings)
     refresh.click(ui.fetch_models, [lang], outputs, **backend)
@@ -376,8 +413,11 @@ def build_monitoring_tab(ui: Frontend, lang: gr.Radio, demo: gr.Blocks) -> Monit
         status = gr.Markdown(elem_id="stats-status")
         kpis = gr.Markdown(elem_id="kpis")
         with gr.Row():
-            plots = [gr.Plot(show_label=False), gr.Plot(show_label=False)]
-        plots.append(gr.Plot(show_label=False))
+            plots = [
+                gr.Plot(show_label=False, elem_id="chart-timeline"),
+                gr.Plot(show_label=False, elem_id="chart-latency"),
+            ]
+        plots.append(gr.Plot(show_label=False, elem_id="chart-quality"))
         timer = gr.Timer(settings.monitoring_refresh_s)
     outputs = [state, status, kpis, *plots]  # Frontend.fetch_stats's order
     backend = _backend_call(settings)

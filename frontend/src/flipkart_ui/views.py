@@ -14,22 +14,23 @@ from flipkart_ui import charts
 from flipkart_ui.api_client import ApiError
 from flipkart_ui.assets import Sample
 from flipkart_ui.config import Settings
-from flipkart_ui.i18n import t
+from flipkart_ui.i18n import ERROR_CODES, category, date_time, decimal, percent, t
 
 # A message to show, kept untranslated: (key in i18n.TEXTS, values) or None.
 Message = tuple[str, dict[str, Any]] | None
 
 
 def error_message(exc: ApiError, settings: Settings, feature: str) -> Message:
-    detail = exc.message or (f"HTTP {exc.status}" if exc.status else exc.kind)
-    if exc.code and exc.message:
-        detail = f"{exc.message} [{exc.code}]"
-    values = {
-        "api_url": settings.api_url,
-        "timeout": f"{settings.api_timeout_s:g}",
-        "feature": feature,
-        "message": detail,
-    }
+    """What to tell the user, in their language: a backend error code we know becomes its own
+    sentence; anything else a sentence per kind of failure. The backend's message (English,
+    technical) and its code are never shown."""
+    values = {"timeout": f"{settings.api_timeout_s:g}", "feature": feature}
+    if exc.code in ERROR_CODES:
+        return (ERROR_CODES[exc.code], values)
+    if exc.kind == "rejected" and exc.status in (401, 403):
+        return ("err_access", values)
+    if exc.kind == "rejected" and exc.status == 429:
+        return ("err_rate_limited", values)
     if exc.kind == "server" and exc.status == 503:  # up, but no model loaded (or no database)
         return ("err_not_ready", values)
     if feature == "/v1/stats" and exc.status in (401, 403):  # private statistics
@@ -45,46 +46,42 @@ def render_message(message: Message, lang: str) -> str:
     return f"**❌ {text}**" if key.startswith("err_") else text
 
 
-def _percent(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1%}"
-
-
 # ---- Classification --------------------------------------------------------------------
 
 
 def render_prediction(
     state: dict[str, Any], lang: str, labels: list[str] | None = None
-) -> tuple[str, Any, go.Figure, str]:
-    """(status, gr.Label value, probability chart, details) for the last classification."""
+) -> tuple[str, str, go.Figure, str]:
+    """(status, headline, probability chart, details) for the last classification.
+
+    The predicted category is named once, in the headline; the chart gives every category's
+    probability. Without an answer (none yet, or the last attempt failed) all are empty."""
     response = state.get("response")
     status = render_message(state.get("message"), lang)
     if response is None:
-        return status, None, charts.probability_chart([], lang), ""
+        return status, "", charts.probability_chart([], lang), ""
     probabilities = response.get("probabilities") or []
-    label_value = {str(p["label"]): float(p["probability"]) for p in probabilities}
     model = response.get("model") or {}
     latency = (response.get("latency_ms") or {}).get("total")
     lines = [
         t(
             "result_line",
             lang,
-            label=response["label"],
-            confidence=_percent(float(response["confidence"])),
+            confidence=percent(float(response["confidence"]), lang),
             architecture=model.get("architecture") or model.get("run_id") or "?",
-            latency="—" if latency is None else f"{float(latency):.1f}",
+            latency="—" if latency is None else decimal(float(latency), lang),
         )
     ]
-    if response.get("cached"):
-        lines[0] += " " + t("cached", lang)
     if response.get("uncertain"):
         lines.append(t("uncertain", lang))
     if state.get("true_label"):
-        lines.append(t("true_category", lang, label=state["true_label"]))
+        lines.append(t("true_category", lang, label=category(state["true_label"], lang)))
     preview = render_message(state.get("preview_message"), lang)
     if preview:
         lines.append(preview)
+    headline = t("headline", lang, label=category(str(response["label"]), lang))
     chart = charts.probability_chart(probabilities, lang, labels)
-    return status, label_value, chart, "\n\n".join(lines)
+    return status, headline, chart, "\n\n".join(lines)
 
 
 # ---- Dashboard -------------------------------------------------------------------------
@@ -107,7 +104,10 @@ def render_dashboard(
         return summary, [charts.empty_figure(t("no_data", lang), lang) for _ in range(5)], gallery
     all_labels = sorted(frame["label"].unique())
     shown = charts.filter_categories(frame, categories)
-    figures = [build(shown, lang, all_labels) for build in charts.DATASET_CHARTS]
+    figures = [
+        charts.translate_categories(build(shown, lang, all_labels), lang)
+        for build in charts.DATASET_CHARTS
+    ]
     summary = t(
         "dashboard_intro", lang, images=len(frame), categories=len(all_labels), shown=len(shown)
     )
@@ -124,7 +124,7 @@ def render_models(
     models = state.get("response")
     status = render_message(state.get("message"), lang)
     if models is None:
-        empty_table = charts.leaderboard_display(charts.leaderboard({}), lang)
+        empty_table = charts.leaderboard_display(charts.leaderboard({}, lang), lang)
         return (
             status,
             "",
@@ -133,12 +133,13 @@ def render_models(
             charts.empty_figure(t("chart_f1", lang), lang),
             charts.confusion_chart(None, lang),
         )
-    table = charts.leaderboard(models)
+    table = charts.leaderboard(models, lang)
     entry = charts.production_entry(models)
     if entry is None:
         production = t("production_unknown", lang)
     else:
-        since = charts.production_since(models, entry) or t("since_unknown", lang)
+        since = charts.production_since(models, entry)
+        since = date_time(since, lang) if since else t("since_unknown", lang)
         production = t(
             "production_line",
             lang,
@@ -180,9 +181,9 @@ def render_stats(
         new_images = (stats.get("since_promotion") or {}).get("new_distinct_images")
         rows = [
             (t("kpi_total", lang), "—" if total is None else str(total)),
-            (t("kpi_confidence", lang), _percent(quality["kpi_confidence"])),
-            (t("kpi_uncertain", lang), _percent(quality["kpi_uncertain"])),
-            (t("kpi_feedback", lang), _percent(quality["kpi_feedback"])),
+            (t("kpi_confidence", lang), percent(quality["kpi_confidence"], lang)),
+            (t("kpi_uncertain", lang), percent(quality["kpi_uncertain"], lang)),
+            (t("kpi_feedback", lang), percent(quality["kpi_feedback"], lang)),
             (t("kpi_new_images", lang), "—" if new_images is None else str(new_images)),
         ]
         kpis = "| | |\n|---|---|\n" + "\n".join(f"| {name} | **{value}** |" for name, value in rows)

@@ -1,0 +1,243 @@
+"""What a customer sees, in a real browser (Debian's Chromium, Playwright) against the real app
+and the fake backend: bad uploads leave the page usable, errors are sentences in the page's
+language, the Models charts show each run's own figures, the French page has no English left,
+and every tab at desktop and phone width is screenshotted ($SCREENSHOT_DIR).
+
+Skips (with the reason) when /usr/bin/chromium is absent; CI installs it with apt.
+"""
+
+import pytest
+from fake_backend import FakeBackend, models_answer
+from flipkart_contract.testing import image_bytes
+from flipkart_ui.assets import load_samples
+from flipkart_ui.charts import model_entries, run_labels
+from flipkart_ui.i18n import category, t
+from ui_harness import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    chromium_missing,
+    pick_sample,
+    running_app,
+    shoot,
+    upload_file,
+)
+
+TIMEOUT_MS = 30_000
+DESKTOP = {"width": 1440, "height": 1000}
+PHONE = {"width": 390, "height": 844}
+
+if why := chromium_missing():
+    pytest.skip(why, allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+expect.set_options(timeout=TIMEOUT_MS)
+
+
+@pytest.fixture(scope="module")
+def browser_backend():
+    server = FakeBackend().start()
+    server.behaviour.stats = True
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def app_url(browser_backend, assets_dir):
+    with running_app(browser_backend.url, assets_dir, api_timeout_s=6) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def open_page(browser, app_url, viewport=DESKTOP, lang: str = "en"):
+    context = browser.new_context(viewport=viewport)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(app_url)
+    expect(page.locator("#sample")).to_be_visible()
+    if lang == "fr":
+        page.locator("#language").get_by_label("Français").check()
+        expect(page.get_by_role("tab", name="Tableau de bord")).to_be_visible()
+    return page
+
+
+@pytest.fixture()
+def page(browser, app_url, request):
+    page = open_page(browser, app_url)
+    yield page
+    shoot(page, request.node.name)
+    assert "Traceback" not in page.content()
+    page.context.close()
+
+
+def submit_url(page, url: str) -> None:
+    # a sample's pick can fire its event twice; the late answer clears the URL field again
+    page.wait_for_timeout(1500)
+    field = page.locator("#url textarea, #url input").first
+    field.fill(url)
+    expect(field).to_have_value(url)
+    field.press("Enter")
+
+
+def error_badges(page) -> int:
+    """Gradio's own red error badges (what a failed preprocessing leaves on the outputs)."""
+    return page.locator(".error, [data-testid='status-tracker'] .error").count()
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("notes.txt", b"this is not a photo\n"),
+        ("broken.png", b"\x89PNG\r\n\x1a\n" + b"\x00garbage" * 20),
+    ],
+)
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_a_bad_upload_says_why_clears_the_result_and_the_page_keeps_working(
+    browser, app_url, assets_dir, tmp_path, name, content, lang
+):
+    page = open_page(browser, app_url, lang=lang)
+    try:
+        samples = load_samples(assets_dir)
+        pick_sample(page, samples[3].title)
+        expect(page.locator("#prediction")).not_to_be_empty()
+        expect(page.locator("#feedback")).to_be_visible()
+        bad = tmp_path / name
+        bad.write_bytes(content)
+        upload_file(page, bad)
+        expect(page.locator("#classify-status")).to_contain_text(t("err_not_an_image", lang))
+        expect(page.locator("#prediction")).to_be_empty()  # the old result is gone
+        expect(page.locator("#prediction-details")).to_be_empty()
+        expect(page.locator("#feedback")).to_be_hidden()
+        assert error_badges(page) == 0
+        shoot(page, f"bad_upload_{lang}_{name.replace('.', '_')}")
+        # the sample list and the URL field still answer
+        pick_sample(page, samples[4].title)
+        expect(page.locator("#classify-status")).to_be_empty()
+        expect(page.locator("#prediction h3")).to_be_visible()
+        submit_url(page, "https://example.com/x.jpg")
+        expect(page.locator("#classify-status")).to_contain_text(t("err_url_unreachable", lang))
+        # and a good upload classifies
+        good = tmp_path / "good.png"
+        good.write_bytes(image_bytes((30, 40), color=(12, 200, 90)))
+        upload_file(page, good)
+        expect(page.locator("#prediction h3")).to_be_visible()
+        expect(page.locator("#classify-status")).to_be_empty()
+    finally:
+        page.context.close()
+
+
+def test_backend_error_codes_are_translated_sentences(browser, app_url, browser_backend):
+    for lang in ("en", "fr"):
+        page = open_page(browser, app_url, lang=lang)
+        try:
+            submit_url(page, "https://example.com/a.jpg")
+            status = page.locator("#classify-status")
+            expect(status).to_contain_text(t("err_url_unreachable", lang))
+            for technical in ("[", "url_fetch_failed", "cannot download", "example.com"):
+                assert technical not in status.inner_text()
+            browser_backend.behaviour.mode = "error"
+            try:
+                page.locator("#classify").click()
+                expect(status).to_contain_text(t("err_server", lang))
+                assert "internal_error" not in status.inner_text()
+                assert "crashed" not in status.inner_text()
+            finally:
+                browser_backend.behaviour.mode = "ok"
+        finally:
+            page.context.close()
+
+
+def plotted(page, elem_id: str) -> list[dict]:
+    """The traces Plotly drew in a gr.Plot: name, x, y (and text) of each."""
+    return page.locator(f"#{elem_id} .js-plotly-plot").evaluate(
+        "el => el.data.map(d => ({name: d.name, x: Array.from(d.x || []),"
+        " y: Array.from(d.y || []), text: d.text ? Array.from(d.text) : null}))"
+    )
+
+
+def test_models_charts_show_each_runs_own_card_figures(page):
+    answer = models_answer()
+    entries = model_entries(answer)
+    labels = run_labels(entries, "en")
+    page.get_by_role("tab", name="Models").click()
+    expect(page.locator("#chart-f1 .js-plotly-plot")).to_be_visible()
+    traces = {trace["name"]: trace for trace in plotted(page, "chart-f1")}
+    assert set(traces) == {labels[e.run_id] for e in entries}  # one series per run
+    for entry in entries:
+        per_class = entry.card.metrics.test.per_class
+        trace = traces[labels[entry.run_id]]
+        assert trace["x"] == [category(c, "en") for c in per_class]
+        assert trace["y"] == pytest.approx([scores.f1 for scores in per_class.values()])
+    points = plotted(page, "chart-acc-latency")
+    shown = [text for trace in points for text in trace["text"]]
+    assert sorted(shown) == sorted(labels.values()) and len(set(shown)) == len(shown)
+    board = page.locator("#leaderboard")
+    expect(board).to_contain_text("Latency at export (ms)")
+    expect(board).to_contain_text("Latency measured on")
+
+
+ENGLISH_UI = [
+    "Drop Image Here",
+    "Click to Upload",
+    "Watches",
+    "Computers",
+    "Baby Care",
+    "with a confidence of",
+    "Predicted category",
+    "Leaderboard",
+    "Refresh",
+    "Accuracy vs latency",
+    "F1 per category",
+    "Images per category",
+    "common.",
+    "Distinct images",
+    "Latency at export",
+]
+
+
+def test_the_french_page_has_no_english_left(browser, app_url, assets_dir):
+    page = open_page(browser, app_url, lang="fr")
+    try:
+        pick_sample(page, load_samples(assets_dir)[0].title)
+        expect(page.locator("#prediction h3")).to_be_visible()
+        expect(page.locator("#prediction-details")).to_contain_text("\u202f%")
+        texts = [page.locator("body").inner_text()]
+        for tab in ("Tableau de bord", "Modèles", "Supervision"):
+            page.get_by_role("tab", name=tab).click()
+            page.wait_for_timeout(500)
+            expect(page.locator("[role=tabpanel] .js-plotly-plot:visible").first).to_be_visible()
+            texts.append(page.locator("body").inner_text())
+            texts.append(page.locator("svg").all_text_contents().__str__())
+        shown = "\n".join(texts)
+        titles = {s.title for s in load_samples(assets_dir)}  # product names stay as they are
+        for title in titles:
+            shown = shown.replace(title, "")
+        left = [english for english in ENGLISH_UI if english in shown]
+        assert not left, f"English on the French page: {left}"
+    finally:
+        page.context.close()
+
+
+TABS = {"en": ["Classification", "Dashboard", "Models", "Monitoring"]}
+
+
+@pytest.mark.parametrize(("size", "viewport"), [("desktop", DESKTOP), ("phone", PHONE)])
+def test_screenshots_of_every_tab(browser, app_url, assets_dir, size, viewport):
+    page = open_page(browser, app_url, viewport=viewport)
+    try:
+        pick_sample(page, load_samples(assets_dir)[2].title)
+        expect(page.locator("#prediction h3")).to_be_visible()
+        for name in TABS["en"]:
+            tab = page.get_by_role("tab", name=name)
+            expect(tab).to_be_visible()  # reachable: no tab hidden behind an overflow menu
+            tab.click()
+            page.wait_for_timeout(800)
+            shoot(page, f"{size}_{name.lower()}")
+    finally:
+        page.context.close()
