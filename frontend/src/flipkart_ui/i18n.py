@@ -266,6 +266,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Too many requests in a short time. Wait a moment and try again.",
         "fr": "Trop de demandes en peu de temps. Patientez un instant puis réessayez.",
     },
+    "err_busy": {
+        "en": "The service is busy with other images. Try again in a few seconds.",
+        "fr": "Le service traite d'autres images. Réessayez dans quelques secondes.",
+    },
     "err_access": {
         "en": "These figures are private on this service.",
         "fr": "Ces chiffres sont privés sur ce service.",
@@ -315,11 +319,18 @@ ERROR_CODES: dict[str, str] = {
     "url_timeout": "err_url_timeout",
     "invalid_url": "err_url_invalid",
     "rate_limited": "err_rate_limited",
+    "server_busy": "err_busy",
     **dict.fromkeys(
         ("admin_disabled", "invalid_api_key", "missing_api_key", "stats_private"), "err_access"
     ),
     **dict.fromkeys(
-        ("unknown_prediction", "unknown_label", "invalid_feedback_token", "feedback_forbidden"),
+        (
+            "unknown_prediction",
+            "unknown_label",
+            "invalid_feedback_token",
+            "missing_feedback_token",
+            "feedback_forbidden",
+        ),
         "err_feedback_refused",
     ),
     **dict.fromkeys(("database_unavailable", "store_disabled"), "err_storage"),
