@@ -207,3 +207,18 @@ def test_train_config_round_trips_the_new_options(tiny_data: Path, tmp_path: Pat
     from dataclasses import asdict
 
     assert TrainConfig.from_dict(asdict(config)) == config
+
+
+def test_a_probe_step_without_tta_is_scored_on_unflipped_views(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    config = tiny_config(tiny_data, tmp_path, training_mode="freeze", head_init="probe", epochs=0)
+    metrics = train(config)["metrics"]
+    # No TTA: the best checkpoint's validation figure (a forward pass of the plain views) is the
+    # step-0 figure the probe was selected with.
+    events = EventAccumulator(
+        str(Path(config.runs_dir) / metrics["run_id"]), size_guidance={"scalars": 0}
+    )
+    events.Reload()
+    step0 = events.Scalars("val/macro_f1")[0].value
+    assert metrics["final"]["val"]["macro_f1"] == pytest.approx(step0, abs=1e-6)

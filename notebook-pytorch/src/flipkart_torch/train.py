@@ -18,9 +18,10 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from flipkart_contract import ResizePolicy, class_names, layout, make_run_id
 from flipkart_contract import sha256_file as file_sha256
-from flipkart_contract.evaluation import report_text
+from flipkart_contract.evaluation import report_text, split_metrics
 from flipkart_contract.schema import SplitMetrics
 from torch import nn
 from tqdm.auto import tqdm
@@ -145,6 +146,7 @@ class Run:
     run_dir: Path
     started: float = field(default_factory=time.perf_counter)
     teacher: torch.Tensor | None = None  # the teacher's logits on train_data's rows (distil)
+    probe_step: dict[str, float] | None = None  # step 0 of a run whose head is a probe
 
     @property
     def main(self) -> bool:
@@ -195,8 +197,9 @@ def prepare_run(config: TrainConfig, state: dict[str, Any] | None, distributed: 
         )
     lab = build_model(config, len(data.classes), device)
     train_data, val_data = data.load("train", lab.policy), data.load("val", lab.policy)
+    probe_step = None
     if state is None and config.head_init == "probe":
-        fit_probe_head(config, lab, train_data, val_data, data.classes, device)
+        probe_step = fit_probe_head(config, lab, train_data, val_data, data.classes, device)
     teacher = None
     if config.teacher:
         with torch.random.fork_rng(devices=[]):  # building the teachers draws no run randomness
@@ -226,6 +229,7 @@ def prepare_run(config: TrainConfig, state: dict[str, Any] | None, distributed: 
         checkpoints=checkpoints.RunCheckpoints(root / config.run_id),
         run_dir=Path(config.runs_dir or layout.runs_dir(FRAMEWORK)) / config.run_id,
         teacher=teacher,
+        probe_step=probe_step,
     )  # fmt: skip
 
 
@@ -236,13 +240,20 @@ def fit_probe_head(
     val_data: SplitData,
     classes: list[str],
     device: torch.device,
-) -> None:
+) -> dict[str, float]:
     """`--head-init probe`: the classifier becomes the linear probe of the frozen pretrained
-    features (L2 chosen on validation); recorded in `config.extra["probe"]`."""
+    features (L2 chosen on validation); recorded in `config.extra["probe"]`. Returns the run's
+    step-0 scalars: the probe's figures (validation through the run's TTA: flip-averaged features
+    are what the model with flip TTA computes), lr 0, and the feature pass's speed."""
     started = time.perf_counter()
+    module, mean, std = lab.module, lab.mean, lab.std
+    val_plain = probe.pooled_features(module, val_data.images, mean, std, device, flip=False)
+    val_mirrored = probe.pooled_features(
+        module, np.ascontiguousarray(val_data.images[:, :, ::-1]), mean, std, device, flip=False
+    )
     features = {
-        name: probe.pooled_features(lab.module, split.images, lab.mean, lab.std, device)
-        for name, split in (("train", train_data), ("val", val_data))
+        "train": probe.pooled_features(module, train_data.images, mean, std, device),
+        "val": (val_plain + val_mirrored) / 2,
     }
     fit = probe.fit_probe(
         features["train"], train_data.labels, features["val"], val_data.labels, classes
@@ -255,26 +266,23 @@ def fit_probe_head(
         f"val_acc={fit.val_accuracy:.3f} val_f1={fit.val_macro_f1:.3f} ({seconds:.0f} s)",
         flush=True,
     )
-
-
-def probe_scalars(run: Run) -> dict[str, float]:
-    """Step 0 of a run whose head is a probe: the run's epoch tags before any epoch (the probe
-    does not train by SGD: lr 0; its speed is the feature pass's)."""
-    lab, device = run.lab, run.device
-    record = run.config.extra["probe"]
-    model = run.optimisation.eval_model
-    train = evaluate(model, run.train_data, run.classes, lab.mean, lab.std, device, tta="flip")
-    val = evaluate(model, run.val_data, run.classes, lab.mean, lab.std, device, tta=run.config.tta)
-    images = len(run.train_data.labels) + len(run.val_data.labels)
+    if config.tta == "none":
+        features["val"] = val_plain
+    figures = {}
+    for name, split in (("train", train_data), ("val", val_data)):
+        logits = (features[name] @ fit.weight.T + fit.bias).numpy()
+        loss = float(F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(split.labels)))
+        figures[name] = split_metrics(split.labels, logits.argmax(1), classes, loss=loss)
+    images = len(train_data.labels) + len(val_data.labels)
     return {
-        "train/loss": train.metrics.loss,
-        "train/accuracy": train.metrics.accuracy,
-        "val/loss": val.metrics.loss,
-        "val/accuracy": val.metrics.accuracy,
-        "val/macro_f1": val.metrics.macro_f1,
+        "train/loss": figures["train"].loss,
+        "train/accuracy": figures["train"].accuracy,
+        "val/loss": figures["val"].loss,
+        "val/accuracy": figures["val"].accuracy,
+        "val/macro_f1": figures["val"].macro_f1,
         "lr": 0.0,
-        "perf/train_images_per_s": images / max(record["seconds"], 1e-9),
-        "perf/epoch_s": record["seconds"],
+        "perf/train_images_per_s": images / max(seconds, 1e-9),
+        "perf/epoch_s": seconds,
     }
 
 
@@ -487,9 +495,9 @@ def train(
     resumed_at = progress.start_epoch + 1 if state is not None else None
     log = RunLog(run.run_dir, purge_step=resumed_at) if run.main else None
     epoch = progress.start_epoch - 1
-    if state is None and config.head_init == "probe":
+    if run.probe_step is not None:
         # The probe is the run's step 0 and the best checkpoint until an epoch beats it on val.
-        scalars = probe_scalars(run)
+        scalars = run.probe_step
         progress.record(-1, scalars["val/macro_f1"])
         if run.main:
             save_checkpoints(run, -1, improved=True)
