@@ -222,3 +222,39 @@ def test_a_probe_step_without_tta_is_scored_on_unflipped_views(
     events.Reload()
     step0 = events.Scalars("val/macro_f1")[0].value
     assert metrics["final"]["val"]["macro_f1"] == pytest.approx(step0, abs=1e-6)
+
+
+def test_a_missing_teacher_is_a_clear_error(tiny_data: Path, tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="teacher checkpoint .* not found"):
+        train(tiny_config(tiny_data, tmp_path, teacher="20260101-000000_nothing_finetune"))
+
+
+def test_teacher_logits_are_cached_beside_the_images(
+    tiny_data: Path, tmp_path: Path, teacher_run: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flipkart_torch.data import load_split, read_splits
+    from flipkart_torch.train import SplitLoader
+
+    config = tiny_config(tiny_data, tmp_path, cache_dir=str(tmp_path / "cache"))
+    loader = SplitLoader.open(config, progress=False)
+    table = read_splits(tiny_data / "splits.csv")
+    student = load_split(table, "train", CLASSES, tiny_data / "images", teacher_run_policy())
+    first, records = distill.teacher_logits(
+        teacher_run["checkpoint"], table, CLASSES, student, loader.options
+    )
+    assert first.shape == (len(student.labels), len(CLASSES)) and len(records) == 1
+
+    def no_recompute(*args, **kwargs):
+        raise AssertionError("the cached teacher logits were not used")
+
+    monkeypatch.setattr(distill, "_teacher_logits", no_recompute)
+    again, records_again = distill.teacher_logits(
+        teacher_run["checkpoint"], table, CLASSES, student, loader.options
+    )
+    assert np.array_equal(first, again) and records_again == records
+
+
+def teacher_run_policy():
+    from flipkart_contract import ResizePolicy
+
+    return ResizePolicy(method="pad", size=32, interpolation="bicubic", crop_pct=1.0)

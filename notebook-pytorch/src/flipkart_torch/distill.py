@@ -15,6 +15,9 @@ figures on validation and test are its own run's.
 
 from __future__ import annotations
 
+import hashlib
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,12 +48,43 @@ def teacher_logits(
     load_options: dict[str, Any],
 ) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """The mean of the teacher runs' logits on the training split, aligned with
-    `student_train`'s rows; and what the run records of each teacher."""
+    `student_train`'s rows; and what the run records of each teacher. Kept beside the image
+    cache (keyed by the teachers' checkpoints and the rows), so seeds of a recipe share them."""
+    paths = [checkpoints.resolve_best(run) for run in teacher_runs(teacher)]
+    for path in paths:
+        if not path.is_file():
+            raise DataError(f"teacher checkpoint {path} not found (train the teacher run first)")
+    cache = load_options.get("cache_dir")
+    key = hashlib.sha256(
+        "\n".join(
+            [*(f"{p.resolve()}:{p.stat().st_mtime_ns}" for p in paths), *student_train.names]
+        ).encode()
+    ).hexdigest()[:24]
+    cache_file = Path(cache) / f"teacher-{key}.npz" if cache else None
+    if cache_file is not None and cache_file.is_file():
+        saved = np.load(cache_file, allow_pickle=False)
+        return saved["logits"], json.loads(str(saved["records"]))
+    logits, records = _teacher_logits(paths, table, classes, student_train, load_options)
+    if cache_file is not None:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_suffix(".tmp.npz")
+        np.savez(tmp, logits=logits, records=json.dumps(records))
+        tmp.replace(cache_file)
+    return logits, records
+
+
+def _teacher_logits(
+    paths: list[Path],
+    table: pd.DataFrame,
+    classes: list[str],
+    student_train: SplitData,
+    load_options: dict[str, Any],
+) -> tuple[np.ndarray, list[dict[str, Any]]]:
     total: np.ndarray | None = None
     records = []
-    runs = teacher_runs(teacher)
-    for run in runs:
-        model, best = checkpoints.load_model(checkpoints.resolve_best(run))
+    for path in paths:
+        run = str(path)
+        model, best = checkpoints.load_model(path)
         if best["classes"] != classes:
             raise DataError(f"teacher {run} has classes {best['classes']}, the data {classes}")
         tta = best.get("config", {}).get("tta", "none")
@@ -71,7 +105,7 @@ def teacher_logits(
             }
         )
     assert total is not None
-    return total / len(runs), records
+    return total / len(paths), records
 
 
 def soft_targets(
