@@ -2,7 +2,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from flipkart_api.deps import DatabaseDep
-from flipkart_api.schemas import ErrorBody
+from flipkart_api.schemas import error_responses
 from flipkart_api.services.feedback import record_feedback
 
 router = APIRouter(prefix="/v1", tags=["feedback"])
@@ -24,7 +24,7 @@ class FeedbackResponse(BaseModel):
 @router.post(
     "/feedback",
     response_model=FeedbackResponse,
-    responses={code: {"model": ErrorBody} for code in (404, 422, 503)},
+    responses=error_responses(400, 404, 422, 503),
     summary="The true label of a stored prediction (a second feedback replaces the first)",
 )
 async def feedback(body: FeedbackRequest, database: DatabaseDep) -> dict:
