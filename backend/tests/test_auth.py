@@ -50,6 +50,40 @@ def test_missing_or_wrong_key_is_401(secured, header, code) -> None:
     response = secured.post("/v1/admin/reload", headers=headers)
     assert response.status_code == 401
     assert response.json()["error"]["code"] == code
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_no_key_sent_is_401_even_when_no_key_is_configured(client) -> None:
+    response = client.post("/v1/admin/reload")
+    assert response.status_code == 401
+    error = response.json()["error"]
+    assert error["code"] == "missing_api_key"
+    assert "FLIPKART_ADMIN_KEY_SHA256" in error["message"]  # how to turn the admin routes on
+
+
+MALFORMED_BODIES = [
+    b"{not json",
+    b"\xff\xfe\x00",
+    b'{"run_id": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    b'{"max_latency_ms": ' + b"1" * 5000 + b"}",
+]
+
+
+@pytest.mark.parametrize("body", MALFORMED_BODIES)
+def test_the_key_is_checked_before_the_body_is_read(secured, client, body) -> None:
+    json_headers = {"content-type": "application/json"}
+    without_key = secured.post("/v1/admin/promote", content=body, headers=json_headers)
+    assert without_key.status_code == 401
+    assert without_key.json()["error"]["code"] == "missing_api_key"
+    wrong_key = {**json_headers, "Authorization": "Bearer wrong"}
+    assert secured.post("/v1/admin/promote", content=body, headers=wrong_key).status_code == 401
+    disabled = client.post("/v1/admin/promote", content=body, headers=wrong_key)
+    assert disabled.status_code == 403
+    # With the key, the body is read and refused in the error format (400 or 422, documented).
+    right_key = {**json_headers, "Authorization": f"Bearer {KEY}"}
+    refused = secured.post("/v1/admin/promote", content=body, headers=right_key)
+    assert refused.status_code in {400, 422}
+    assert set(refused.json()) == {"error"}
 
 
 def test_right_keys_are_accepted(secured) -> None:
@@ -95,9 +129,10 @@ def test_stats_are_private_by_default(artifacts) -> None:
         ok = client.get("/v1/stats", headers={"Authorization": f"Bearer {KEY}"})
         assert ok.status_code == 200 and ok.json()["predictions"] == 0
     with TestClient(create_app(make_settings(artifacts))) as client:  # no key configured
-        response = client.get("/v1/stats")
-        assert response.status_code == 403
-        assert response.json()["error"]["code"] == "admin_disabled"
+        assert client.get("/v1/stats").status_code == 401
+        with_key = client.get("/v1/stats", headers={"Authorization": f"Bearer {KEY}"})
+        assert with_key.status_code == 403
+        assert with_key.json()["error"]["code"] == "admin_disabled"
 
 
 def test_stats_are_public_when_configured(artifacts, monkeypatch) -> None:

@@ -2,18 +2,23 @@
 
 import asyncio
 import base64
+import http.client
 import io
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import PROD
+import uvicorn
+from conftest import PROD, make_settings
+from flipkart_api import deps
+from flipkart_api.app import create_app
 from flipkart_contract.testing import gradient_image, image_bytes
 from helpers import write_model, write_registry
 
@@ -171,6 +176,107 @@ async def test_load_2000_requests_at_concurrency_32(server) -> None:
     count = _metric(metrics, f'inference_batch_size_count{{model="{PROD}"}}')
     total = _metric(metrics, f'inference_batch_size_sum{{model="{PROD}"}}')
     assert total >= 2200 and total / count > 1.0  # some requests shared a batch
+
+
+def multipart(parts: list[tuple[str, bytes]]) -> tuple[bytes, str]:
+    boundary = "e2e-boundary-16"
+    body = b""
+    for name, data in parts:
+        head = f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="x.png"'
+        body += f"{head}\r\nContent-Type: image/png\r\n\r\n".encode() + data + b"\r\n"
+    return body + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def bad_requests() -> dict[str, tuple[str, str, bytes, str]]:
+    """Requests that answered 500 and dropped the connection before issue 16."""
+    two_files, form_type = multipart([("file", image_bytes()), ("file", image_bytes())])
+    nested = b'{"image": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    digits = b'{"image": ' + b"1" * 5000 + b"}"
+    return {
+        "two file parts": ("POST", "/v1/predict", two_files, form_type),
+        "JSON nested 100000 deep": ("POST", "/v1/predict/batch", nested, "application/json"),
+        "5000-digit integer": ("POST", "/normalize", digits, "application/json"),
+        "malformed admin body without key": ("POST", "/v1/admin/promote", b"{", "application/json"),
+        "wrong method": ("PUT", "/v1/predict", b"{}", "application/json"),
+    }
+
+
+def exchange(connection: http.client.HTTPConnection, method: str, path: str, body: bytes, kind):
+    connection.request(method, path, body=body, headers={"Content-Type": kind})
+    response = connection.getresponse()
+    return response, response.read()
+
+
+GOOD = json.dumps({"image": base64.b64encode(image_bytes()).decode()}).encode()
+
+
+@pytest.mark.parametrize("name", list(bad_requests()))
+def test_a_refused_request_leaves_the_keep_alive_connection_usable(server, name) -> None:
+    method, path, body, kind = bad_requests()[name]
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        response, payload = exchange(connection, method, path, body, kind)
+        assert 400 <= response.status < 500, payload
+        assert response.getheader("content-type") == "application/json"
+        assert set(json.loads(payload)) == {"error"}
+        sock = connection.sock
+        assert sock is not None  # the server did not ask to close the connection
+        good, payload = exchange(connection, "POST", "/v1/predict", GOOD, "application/json")
+        assert good.status == 200, payload
+        assert connection.sock is sock  # answered on the same connection, not a new one
+    finally:
+        connection.close()
+
+
+@pytest.fixture(params=["httptools", "h11"])
+def in_process_server(request, tmp_path):
+    """A real uvicorn server on 127.0.0.1 in this process, so a test can inject a fault."""
+    root = tmp_path / "artifacts"
+    write_model(root, PROD, method="crop")
+    write_registry(root, PROD, [PROD])
+    app = create_app(make_settings(root, database_path=tmp_path / "predictions.db"))
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=free_port(), http=request.param, log_config=None
+    )
+    running = uvicorn.Server(config)
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not running.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield config.port
+    finally:
+        running.should_exit = True
+        thread.join(30)
+
+
+def test_an_unexpected_exception_answers_500_and_keeps_the_connection(
+    in_process_server, monkeypatch
+) -> None:
+    calls = []
+
+    async def broken(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("injected parsing failure")
+        return await read_sources(*args, **kwargs)
+
+    read_sources = deps.read_sources
+    monkeypatch.setattr(deps, "read_sources", broken)
+    connection = http.client.HTTPConnection("127.0.0.1", in_process_server, timeout=30)
+    try:
+        response, payload = exchange(connection, "POST", "/v1/predict", GOOD, "application/json")
+        assert response.status == 500
+        assert json.loads(payload)["error"]["code"] == "internal_error"
+        sock = connection.sock
+        assert sock is not None
+        good, payload = exchange(connection, "POST", "/v1/predict", GOOD, "application/json")
+        assert good.status == 200, payload
+        assert connection.sock is sock
+    finally:
+        connection.close()
 
 
 def _metric(text: str, name: str) -> float:

@@ -9,13 +9,14 @@ from starlette.concurrency import run_in_threadpool
 
 from flipkart_api.auth import configured_hashes
 from flipkart_api.catalog import ModelCatalog
-from flipkart_api.errors import install_error_handlers
+from flipkart_api.errors import LastResortMiddleware, install_error_handlers
 from flipkart_api.fetch import tls_context
 from flipkart_api.memory import DecodeBudget
 from flipkart_api.metrics import Metrics
 from flipkart_api.middleware import RequestContextMiddleware
 from flipkart_api.ratelimit import RateLimiter
 from flipkart_api.routers import admin, compat, feedback, health, models, predict, stats
+from flipkart_api.schemas import batch_body
 from flipkart_api.settings import Settings, get_settings
 from flipkart_api.store.predictions import PredictionStore
 
@@ -72,6 +73,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for module in (predict, models, health, compat, feedback, stats, admin):
         app.include_router(module.router)
+    document_limits(app, settings)
+    app.add_middleware(LastResortMiddleware)  # innermost: CORS and the access log see its 500
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -82,3 +85,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app
+
+
+def document_limits(app: FastAPI, settings: Settings) -> None:
+    """The OpenAPI schema states the configured limits (the routes are declared with defaults)."""
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = generate()
+            batch = schema["paths"]["/v1/predict/batch"]["post"]
+            batch["requestBody"] = batch_body(settings.max_batch_images)["requestBody"]
+        return app.openapi_schema
+
+    app.openapi = openapi

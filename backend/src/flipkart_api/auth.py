@@ -45,15 +45,20 @@ def key_matches(key: str, hashes: list[bytes]) -> bool:
     return matched
 
 
+CHALLENGE = {"WWW-Authenticate": "Bearer"}  # RFC 9110: a 401 names the scheme it wants
+
+
 def check_admin(request: Request, settings: Settings) -> None:
+    """401 without a bearer key (or with a wrong one); 403 when no key is configured at all."""
     hashes = configured_hashes(settings)
-    if not hashes:
-        raise ApiError(403, "admin_disabled", HOW_TO_CONFIGURE)
     scheme, _, key = request.headers.get("authorization", "").partition(" ")
     key = key.strip()
     if scheme.lower() != "bearer" or not key:
-        raise ApiError(
-            401, "missing_api_key", "This route needs an API key: `Authorization: Bearer <key>`."
-        )
+        message = "This route needs an API key: `Authorization: Bearer <key>`."
+        if not hashes:
+            message += " " + HOW_TO_CONFIGURE
+        raise ApiError(401, "missing_api_key", message, headers=CHALLENGE)
+    if not hashes:
+        raise ApiError(403, "admin_disabled", HOW_TO_CONFIGURE)
     if not key_matches(key, hashes):
-        raise ApiError(401, "invalid_api_key", "The API key is not valid.")
+        raise ApiError(401, "invalid_api_key", "The API key is not valid.", headers=CHALLENGE)

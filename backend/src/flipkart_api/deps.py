@@ -7,7 +7,8 @@ for, the prediction service, admin access), through the `Annotated` aliases belo
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Header, Query, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from flipkart_api.auth import check_admin
 from flipkart_api.catalog import LoadedModel, ModelCatalog
@@ -128,7 +129,17 @@ def origin(request: Request) -> Origin:
 OriginDep = Annotated[Origin, Depends(origin)]
 
 
-def require_admin(request: Request, settings: SettingsDep) -> None:
+ADMIN_KEY = HTTPBearer(
+    auto_error=False,  # check_admin answers the 401/403, in the service's error format
+    description="The admin API key (its sha256 is configured in FLIPKART_ADMIN_KEY_SHA256).",
+)
+
+
+def require_admin(
+    request: Request,
+    settings: SettingsDep,
+    _: Annotated[HTTPAuthorizationCredentials | None, Security(ADMIN_KEY)],
+) -> None:
     """The admin routes' guard: a valid API key (see flipkart_api.auth)."""
     check_admin(request, settings)
 

@@ -1,5 +1,11 @@
-"""One JSON error shape for every failure: `{"error": {"code": "...", "message": "..."}}`."""
+"""One JSON error shape for every failure: `{"error": {"code": "...", "message": "..."}}`.
 
+An exception nothing else handles is answered by `LastResortMiddleware` (500, same shape) and
+is not re-raised: Starlette's own last handler re-raises after answering, and uvicorn then
+closes the connection, so a client's next request on the same keep-alive connection failed.
+"""
+
+import json
 import logging
 
 from fastapi import FastAPI, Request
@@ -26,8 +32,14 @@ class ApiError(Exception):
         return {"error": {"code": self.code, "message": self.message}}
 
 
-def error_response(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": {"code": code, "message": message}})
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        status_code=status,
+        content={"error": {"code": code, "message": message}},
+        headers=headers,
+    )
 
 
 _HTTP_CODES = {
@@ -60,9 +72,54 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail))
+        # The headers carry `Allow` on a 405 (RFC 9110 requires it).
+        return error_response(exc.status_code, code, str(exc.detail), exc.headers)
 
+    # Only reached from outside `LastResortMiddleware` (the outer middleware itself failing);
+    # Starlette re-raises after this answer, and the server closes the connection.
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
         return error_response(500, "internal_error", "The server failed unexpectedly.")
+
+
+INTERNAL_ERROR_BODY = json.dumps(
+    {"error": {"code": "internal_error", "message": "The server failed unexpectedly."}}
+).encode()
+
+
+class LastResortMiddleware:
+    """Answers an unhandled exception with a JSON 500 and keeps the connection usable.
+
+    Sits inside the application's middleware (request id, access log, CORS), which therefore
+    see the 500 like any other answer. An exception raised after the answer has started cannot
+    be answered: it is re-raised, and the server closes that connection.
+    """
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked_send(message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked_send)
+        except Exception:
+            if started:
+                raise
+            log.exception("unhandled error", extra={"path": scope.get("path")})
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(INTERNAL_ERROR_BODY)).encode()),
+            ]
+            await send({"type": "http.response.start", "status": 500, "headers": headers})
+            await send({"type": "http.response.body", "body": INTERNAL_ERROR_BODY})

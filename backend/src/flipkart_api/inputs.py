@@ -34,7 +34,9 @@ def body_limit(settings: Settings, batch: bool) -> int:
 
 async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    # isascii: "²".isdigit() is true; the length check keeps int() far from its digit limit.
+    digits = declared.lstrip("0")
+    if declared.isascii() and declared.isdigit() and (len(digits) > 18 or int(declared) > limit):
         raise _body_too_large(limit)
     chunks, total = [], 0
     async for chunk in request.stream():
@@ -106,6 +108,13 @@ async def read_sources(request: Request, settings: Settings, *, batch: bool) -> 
             "too_many_images",
             f"{len(sources)} images in one request; the limit is {settings.max_batch_images}.",
         )
+    if not batch and len(sources) > 1:
+        raise ApiError(
+            422,
+            "several_images",
+            f"{len(sources)} images in a request that takes one: send one 'file' field "
+            "(several images go to /v1/predict/batch as 'files').",
+        )
     return sources
 
 
@@ -137,11 +146,8 @@ async def _from_multipart(
             raise ApiError(422, "missing_image", f"The multipart body has no {field!r} file field.")
         sources = []
         for value in values:
-            if not isinstance(value, UploadFile):
-                sources.append(
-                    Source(error=ApiError(422, "invalid_image_field", f"{field!r} must be a file."))
-                )
-                continue
+            if not isinstance(value, UploadFile):  # the request's shape, not one image, is wrong
+                raise ApiError(422, "invalid_image_field", f"{field!r} must be a file.")
             data = await value.read()
             sources.append(_source_or_error(lambda d=data: Source(data=_checked_size(d, settings))))
         return sources
@@ -152,8 +158,12 @@ async def _from_multipart(
 def _from_json(body: bytes, settings: Settings, batch: bool) -> list[Source]:
     try:
         payload = json.loads(body)
+    except RecursionError as exc:  # nested thousands deep: no image payload looks like that
+        raise ApiError(400, "invalid_json", "The JSON body is nested too deeply.") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ApiError(400, "invalid_json", f"The body is not valid JSON: {exc}.") from exc
+    except ValueError as exc:  # an integer over Python's 4300 digits
+        raise ApiError(400, "invalid_json", "The JSON body holds a number too long.") from exc
     if not isinstance(payload, dict):
         raise ApiError(422, "invalid_request", "The JSON body must be an object.")
     if batch:
@@ -183,6 +193,8 @@ def _batch_from_json(payload: dict, settings: Settings) -> list[Source]:
             "too_many_images",
             f"{len(items)} images in one request; the limit is {settings.max_batch_images}.",
         )
+    if not all(isinstance(item, str) for item in items):  # the shape is wrong, not one image
+        raise ApiError(422, "invalid_image_field", f"Every item of {given[0]!r} must be a string.")
     if given[0] == "urls":
         return [_url_source(url) for url in items]
     return [

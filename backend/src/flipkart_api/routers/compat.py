@@ -9,7 +9,14 @@ import base64
 from fastapi import APIRouter, Depends
 
 from flipkart_api.deps import OneImage, OriginDep, PredictionServiceDep, ProductionModel, rate_limit
-from flipkart_api.schemas import ERROR_RESPONSES, IMAGE_BODY, NormalizeResponse, PredictResponse
+from flipkart_api.schemas import (
+    IMAGE_BODY,
+    PRODUCTION_IMAGE_ERRORS,
+    RATE_LIMITED,
+    NormalizeResponse,
+    PredictResponse,
+    error_responses,
+)
 
 router = APIRouter(tags=["compatibility"])
 
@@ -17,7 +24,7 @@ router = APIRouter(tags=["compatibility"])
 @router.post(
     "/predict",
     response_model=PredictResponse,
-    responses=ERROR_RESPONSES,
+    responses=error_responses(*PRODUCTION_IMAGE_ERRORS, *RATE_LIMITED),
     openapi_extra=IMAGE_BODY,
     dependencies=[Depends(rate_limit)],
     summary="Original route; same answer as /v1/predict on the production model",
@@ -31,7 +38,7 @@ async def legacy_predict(
 @router.post(
     "/normalize",
     response_model=NormalizeResponse,
-    responses=ERROR_RESPONSES,
+    responses=error_responses(*PRODUCTION_IMAGE_ERRORS, *RATE_LIMITED),
     openapi_extra=IMAGE_BODY,
     dependencies=[Depends(rate_limit)],
     summary="Original route; the model's view of the image as base64 PNG",

@@ -4,20 +4,18 @@ Both routes need the prediction's `feedback_token` in the `X-Feedback-Token` hea
 admin key (see flipkart_api.tokens).
 """
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, Field
 
 from flipkart_api.deps import DatabaseDep, PredictionCredentialsDep, rate_limit
-from flipkart_api.schemas import ErrorBody, Latency, ModelRef, Probability
+from flipkart_api.schemas import Latency, ModelRef, Probability, error_responses
 from flipkart_api.services.feedback import record_feedback, stored_prediction
 
 router = APIRouter(prefix="/v1", tags=["feedback"])
 
-ACCESS_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (401, 403, 404, 422, 503)
-}
+ACCESS_ERRORS = error_responses(401, 403, 404, 422, 503)
 
 
 class FeedbackRequest(BaseModel):
@@ -58,7 +56,7 @@ class StoredPrediction(BaseModel):
 @router.post(
     "/feedback",
     response_model=FeedbackResponse,
-    responses={**ACCESS_ERRORS, 429: {"model": ErrorBody}},
+    responses=error_responses(400, 401, 403, 404, 422, 429, 503),
     dependencies=[Depends(rate_limit)],
     summary="The true label of a stored prediction (a second feedback replaces the first); "
     "needs its X-Feedback-Token or the admin key",

@@ -1,7 +1,9 @@
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Path
 
 from flipkart_api.deps import CatalogDep
-from flipkart_api.schemas import ERROR_RESPONSES, ModelItem, ModelList
+from flipkart_api.schemas import MODEL_NAME_PATTERN, ModelItem, ModelList, error_responses
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -18,9 +20,15 @@ async def list_models(catalog: CatalogDep) -> dict:
 @router.get(
     "/{model}",
     response_model=ModelItem,
-    responses=ERROR_RESPONSES,
+    responses=error_responses(404, 422),  # 422: invalid name, or an ambiguous architecture
     summary="One model by run_id or architecture",
 )
-async def get_model(model: str, catalog: CatalogDep) -> dict:
+async def get_model(
+    model: Annotated[
+        str,
+        Path(max_length=200, pattern=MODEL_NAME_PATTERN, description="run_id or architecture."),
+    ],
+    catalog: CatalogDep,
+) -> dict:
     current = catalog.current
     return current.resolve(model).describe(current.production)

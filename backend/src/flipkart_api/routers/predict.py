@@ -17,10 +17,12 @@ from flipkart_api.errors import ApiError
 from flipkart_api.inputs import Source
 from flipkart_api.schemas import (
     BATCH_BODY,
-    ERROR_RESPONSES,
     IMAGE_BODY,
+    IMAGE_ERRORS,
+    RATE_LIMITED,
     BatchResponse,
     PredictResponse,
+    error_responses,
 )
 
 log = logging.getLogger(__name__)
@@ -30,7 +32,7 @@ router = APIRouter(prefix="/v1", tags=["predict"])
 @router.post(
     "/predict",
     response_model=PredictResponse,
-    responses=ERROR_RESPONSES,
+    responses=error_responses(*IMAGE_ERRORS, *RATE_LIMITED),
     openapi_extra=IMAGE_BODY,
     dependencies=[Depends(rate_limit)],
     summary="Classify one image (multipart `file`, JSON base64 `image`, or JSON `url`)",
@@ -48,7 +50,7 @@ async def predict(
 @router.post(
     "/predict/batch",
     response_model=BatchResponse,
-    responses=ERROR_RESPONSES,
+    responses=error_responses(*IMAGE_ERRORS, *RATE_LIMITED),
     openapi_extra=BATCH_BODY,
     dependencies=[Depends(rate_limit)],
     summary="Classify several images; a bad image fails only its own slot",
@@ -75,7 +77,10 @@ async def predict_batch(
 @router.post(
     "/preprocess",
     response_class=Response,
-    responses={200: {"content": {"image/png": {}}}, **ERROR_RESPONSES},
+    responses={
+        200: {"content": {"image/png": {}}},
+        **error_responses(*IMAGE_ERRORS, *RATE_LIMITED),
+    },
     openapi_extra=IMAGE_BODY,
     dependencies=[Depends(rate_limit)],
     summary="The model's view of the image (after the card's resize policy), as PNG",
