@@ -21,7 +21,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from timm.layers import DropPath, Mlp, trunc_normal_
-from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
+from timm.models import build_model_with_cfg, checkpoint, generate_default_cfgs, register_model
+from timm.models._builder import pretrained_cfg_for_features
+from timm.models._features import FeatureGetterNet, feature_take_indices
 from torch import nn
 
 from flipkart_torch.ops.selective_scan import selective_scan_fn
@@ -290,7 +292,14 @@ class MambaVisionMixer(nn.Module):
 
 
 class Attention(nn.Module):
-    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, attn_drop: float = 0.0):
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        qkv_bias: bool = True,
+        attn_drop: float = 0.0,
+        proj_drop: float = 0.0,
+    ):
         super().__init__()
         if dim % num_heads:
             raise ValueError(f"dim {dim} is not a multiple of num_heads {num_heads}")
@@ -299,8 +308,9 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.q_norm = nn.Identity()
         self.k_norm = nn.Identity()
-        self.attn_drop = attn_drop
+        self.attn_drop = attn_drop  # on the attention weights, in training only
         self.proj = nn.Linear(dim, dim)
+        self.proj_drop = nn.Dropout(proj_drop)  # no parameters: the state dict is unchanged
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, tokens, channels = x.shape
@@ -309,11 +319,14 @@ class Attention(nn.Module):
         x = F.scaled_dot_product_attention(
             self.q_norm(q), self.k_norm(k), v, dropout_p=self.attn_drop if self.training else 0.0
         )
-        return self.proj(x.transpose(1, 2).reshape(batch, tokens, channels))
+        return self.proj_drop(self.proj(x.transpose(1, 2).reshape(batch, tokens, channels)))
 
 
 class Block(nn.Module):
-    """Pre-norm residual block: (mixer or attention) then MLP, each with optional layer scale."""
+    """Pre-norm residual block: (mixer or attention) then MLP, each with optional layer scale.
+
+    `drop` is NVIDIA's per-block dropout (both dropouts of the MLP and the attention's output
+    projection; the mixer has none), `attn_drop` the dropout of the attention weights."""
 
     def __init__(
         self,
@@ -323,17 +336,21 @@ class Block(nn.Module):
         mlp_ratio: float = 4.0,
         drop_path: float = 0.0,
         layer_scale: float | None = None,
+        drop: float = 0.0,
+        attn_drop: float = 0.0,
     ):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim)
         self.mixer = (
-            Attention(dim, num_heads)
+            Attention(dim, num_heads, attn_drop=attn_drop, proj_drop=drop)
             if use_attention
             else MambaVisionMixer(d_model=dim, d_state=8, d_conv=3, expand=1)
         )
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
         self.norm2 = nn.LayerNorm(dim)
-        self.mlp = Mlp(in_features=dim, hidden_features=int(dim * mlp_ratio), act_layer=nn.GELU)
+        self.mlp = Mlp(
+            in_features=dim, hidden_features=int(dim * mlp_ratio), act_layer=nn.GELU, drop=drop
+        )
         if layer_scale:
             self.gamma_1 = nn.Parameter(layer_scale * torch.ones(dim))
             self.gamma_2 = nn.Parameter(layer_scale * torch.ones(dim))
@@ -365,26 +382,46 @@ class MambaVisionLayer(nn.Module):
         drop_path: list[float],
         mlp_ratio: float = 4.0,
         layer_scale: float | None = None,
+        drop: float = 0.0,
+        attn_drop: float = 0.0,
     ):
         super().__init__()
         self.conv = conv
         self.window_size = window_size
+        self.grad_checkpointing = False
         if conv:
             self.blocks = nn.ModuleList([ConvBlock(dim, drop_path[i]) for i in range(depth)])
         else:
             attention = set(attention_blocks(depth))
             self.blocks = nn.ModuleList(
                 [
-                    Block(dim, num_heads, i in attention, mlp_ratio, drop_path[i], layer_scale)
+                    Block(
+                        dim,
+                        num_heads,
+                        i in attention,
+                        mlp_ratio,
+                        drop_path[i],
+                        layer_scale,
+                        drop=drop,
+                        attn_drop=attn_drop,
+                    )
                     for i in range(depth)
                 ]
             )
         self.downsample = Downsample(dim) if downsample else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.conv:
-            for block in self.blocks:
+    def _run_blocks(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            if self.grad_checkpointing and not torch.jit.is_scripting():
+                x = checkpoint(block, x)  # recomputed in backward (RNG state restored)
+            else:
                 x = block(x)
+        return x
+
+    def forward_blocks(self, x: torch.Tensor) -> torch.Tensor:
+        """The stage's blocks without the downsampling: (B, C, H, W) -> (B, C, H, W)."""
+        if self.conv:
+            x = self._run_blocks(x)
         else:
             height, width = x.shape[2:]
             window = self.window_size
@@ -393,15 +430,33 @@ class MambaVisionLayer(nn.Module):
             if pad_b or pad_r:
                 x = F.pad(x, (0, pad_r, 0, pad_b))
             x = window_partition(x, window)
-            for block in self.blocks:
-                x = block(x)
+            x = self._run_blocks(x)
             x = window_reverse(x, window, height + pad_b, width + pad_r)
             if pad_b or pad_r:
                 x = x[:, :, :height, :width].contiguous()
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.forward_blocks(x)
         return x if self.downsample is None else self.downsample(x)
 
 
+DROP_MODES = ("head", "nvidia")
+
+
 class MambaVision(nn.Module):
+    """MambaVision with timm's model API (classifier, features, intermediates, checkpointing).
+
+    Dropout (`drop_mode`):
+    - `"head"` (default, timm's convention and the lab's): `drop_rate` is one Dropout before
+      the classifier, as for every other timm model;
+    - `"nvidia"` (NVIDIA's `MambaVision`): `drop_rate` is in both dropouts of every MLP and after
+      every attention projection of stages 3-4, and there is no dropout before the head.
+    `attn_drop_rate` (NVIDIA's name) drops attention weights in either mode (training only).
+    `drop_path_rate` is stochastic depth rising linearly over all blocks, as NVIDIA's. None of
+    these have parameters: the state dict, and the eval-mode output, are the same in every mode.
+    """
+
     def __init__(
         self,
         dim: int,
@@ -416,15 +471,27 @@ class MambaVision(nn.Module):
         num_classes: int = 1000,
         drop_rate: float = 0.0,
         global_pool: str = "avg",
+        drop_mode: str = "head",
+        attn_drop_rate: float = 0.0,
     ):
         super().__init__()
         if global_pool not in ("avg", ""):
             raise ValueError(f"global_pool must be 'avg' or '', got {global_pool!r}")
+        if drop_mode not in DROP_MODES:
+            raise ValueError(f"drop_mode must be one of {DROP_MODES}, got {drop_mode!r}")
         self.num_classes = num_classes
+        self.in_chans = in_chans
         self.global_pool = global_pool
+        self.drop_mode = drop_mode
         self.num_features = self.head_hidden_size = int(dim * 2 ** (len(depths) - 1))
+        # One entry per stage, taken before the stage's downsampling (its blocks' output).
+        self.feature_info = [
+            {"num_chs": dim * 2**i, "reduction": 4 * 2**i, "module": f"levels.{i}"}
+            for i in range(len(depths))
+        ]
         self.patch_embed = PatchEmbed(in_chans, in_dim, dim)
         rates = torch.linspace(0, drop_path_rate, sum(depths), device="cpu").tolist()
+        block_drop = drop_rate if drop_mode == "nvidia" else 0.0
         self.levels = nn.ModuleList()
         for i, depth in enumerate(depths):
             start = sum(depths[:i])
@@ -439,11 +506,13 @@ class MambaVision(nn.Module):
                     drop_path=rates[start : start + depth],
                     mlp_ratio=mlp_ratio,
                     layer_scale=layer_scale,
+                    drop=block_drop,
+                    attn_drop=attn_drop_rate,
                 )
             )
         self.norm = nn.BatchNorm2d(self.num_features)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.head_drop = nn.Dropout(drop_rate)
+        self.head_drop = nn.Dropout(drop_rate if drop_mode == "head" else 0.0)
         self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
         self.apply(self._init_weights)
 
@@ -463,6 +532,32 @@ class MambaVision(nn.Module):
         return {name for name, _ in self.named_parameters() if name.endswith(("A_log", ".D"))}
 
     @torch.jit.ignore
+    def group_matcher(self, coarse: bool = False) -> dict:
+        """Parameter groups, in depth order, for timm's layer-wise learning-rate decay
+        (`timm.optim.param_groups_layer_decay`): the stem, then per stage (coarse) or per block
+        (fine); a stage's downsampling and the final norm go with the block before them; the
+        head, matched by nothing, comes last."""
+        if coarse:
+            blocks = [(r"^levels\.(\d+)", None), (r"^norm\.", (99999,))]
+        else:
+            blocks = [
+                (r"^levels\.(\d+)\.blocks\.(\d+)\.", None),
+                (r"^levels\.(\d+)\.downsample\.", (99999,)),  # timm's MATCH_PREV_GROUP
+                (r"^norm\.", (99999,)),
+            ]
+        return {"stem": r"^patch_embed\.", "blocks": blocks}
+
+    @torch.jit.ignore
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Recompute each block's activations in backward instead of storing them.
+
+        Loss and gradients are unchanged (dropout/drop-path masks are replayed), but the conv
+        stages' BatchNorm running statistics are updated twice per step (forward and
+        recomputation), as with any checkpointed BatchNorm."""
+        for level in self.levels:
+            level.grad_checkpointing = enable
+
+    @torch.jit.ignore
     def get_classifier(self) -> nn.Module:
         return self.head
 
@@ -473,6 +568,67 @@ class MambaVision(nn.Module):
         self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
         if isinstance(self.head, nn.Linear):
             self._init_weights(self.head)
+
+    def forward_intermediates(
+        self,
+        x: torch.Tensor,
+        indices: int | list[int] | None = None,
+        norm: bool = False,
+        stop_early: bool = False,
+        output_fmt: str = "NCHW",
+        intermediates_only: bool = False,
+    ) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]:
+        """timm's backbone API: the feature maps of the stages in `indices` (None: all four;
+        an int n: the last n; a list: those, negative from the end), each the output of the
+        stage's blocks before its downsampling: stage i is (B, dim * 2**i, H / 2**(i+2), ...).
+
+        norm: apply the final BatchNorm to the last stage's map (the only one it fits).
+        stop_early: do not run the stages after the last one asked for.
+        Returns the maps, or (final features, maps) where the final features are
+        `forward_features(x)` when every stage ran.
+        """
+        if output_fmt != "NCHW":
+            raise ValueError(f"output_fmt must be 'NCHW', got {output_fmt!r}")
+        take_indices, max_index = feature_take_indices(len(self.levels), indices)
+        last_index = len(self.levels) - 1
+        levels = (
+            self.levels
+            if torch.jit.is_scripting() or not stop_early
+            else self.levels[: max_index + 1]
+        )
+        intermediates = []
+        x = self.patch_embed(x)
+        for i, level in enumerate(levels):
+            x = level.forward_blocks(x)
+            if i in take_indices:
+                intermediates.append(self.norm(x) if norm and i == last_index else x)
+            if level.downsample is not None and i < len(levels) - 1:
+                x = level.downsample(x)
+        if intermediates_only:
+            return intermediates
+        if len(levels) - 1 == last_index:
+            x = self.norm(x)
+        return x, intermediates
+
+    def prune_intermediate_layers(
+        self,
+        indices: int | list[int] = 1,
+        prune_norm: bool = False,
+        prune_head: bool = True,
+    ) -> list[int]:
+        """Drop what the intermediates in `indices` do not need (later stages, the last kept
+        stage's downsampling, the final norm, the head). Returns the absolute indices."""
+        take_indices, max_index = feature_take_indices(len(self.levels), indices)
+        prune_end = max_index < len(self.levels) - 1
+        self.levels = self.levels[: max_index + 1]
+        self.levels[-1].downsample = None
+        if prune_norm or prune_end:
+            self.norm = nn.Identity()  # sized for, and applied to, the last stage only
+        if prune_end:
+            self.num_features = self.head_hidden_size = self.feature_info[max_index]["num_chs"]
+        if prune_head or prune_end:
+            self.reset_classifier(0, "")
+        return take_indices
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) -> normalised feature map (B, num_features, H/32, W/32)."""
@@ -515,7 +671,19 @@ def _cfg(variant: str) -> dict:
 default_cfgs = generate_default_cfgs({name: _cfg(name) for name in VARIANTS})
 
 
-def _create(variant: str, pretrained: bool = False, **kwargs) -> MambaVision:
+def _create(variant: str, pretrained: bool = False, **kwargs) -> nn.Module:
+    """Build a variant; `features_only=True` (timm's backbone mode, with `out_indices`) wraps
+    it in timm's `FeatureGetterNet`, which returns `forward_intermediates`' maps. Pretrained
+    weights are loaded before the wrapping (and pruning), so they load strictly."""
+    features_only = kwargs.pop("features_only", False)
+    out_indices = kwargs.pop("out_indices", (0, 1, 2, 3))
+    feature_cls = kwargs.pop("feature_cls", "getter")
+    if features_only and feature_cls not in ("getter", FeatureGetterNet):
+        # Hooks on `levels.i` would see the stage *after* its downsampling.
+        raise ValueError(
+            f"MambaVision features come from forward_intermediates: feature_cls must be "
+            f"'getter', got {feature_cls!r}"
+        )
     config = VARIANTS[variant][0]
     arch = {
         "dim": config.dim,
@@ -535,7 +703,15 @@ def _create(variant: str, pretrained: bool = False, **kwargs) -> MambaVision:
 
         source = model.pretrained_cfg.get("file") or f"hf:{model.pretrained_cfg['hf_hub_id']}"
         load_pretrained(model, source)
-    return model
+    if not features_only:
+        return model
+    features = FeatureGetterNet(model, out_indices=out_indices)
+    features.pretrained_cfg = features.default_cfg = pretrained_cfg_for_features(
+        model.pretrained_cfg
+    )
+    features.in_chans = model.in_chans
+    features.weights_source = model.weights_source
+    return features
 
 
 @register_model
