@@ -30,6 +30,16 @@ def test_old_flag_spellings_are_aliases() -> None:
     assert configs[0].resize_method == "crop"
 
 
+def test_drop_mode_option(capsys: pytest.CaptureFixture) -> None:
+    parse = build_parser().parse_args
+    assert train_config(parse(["train", "--architecture", "m"])).drop_mode == "head"
+    argv = ["train", "--architecture", "mambavision_t", "--drop-mode", "nvidia"]
+    assert train_config(parse(argv)).drop_mode == "nvidia"
+    argv = ["train", "--architecture", "test_efficientnet", "--drop-mode", "nvidia"]
+    code, err = run(argv, capsys)
+    assert code == 2 and "MambaVision's" in err
+
+
 def test_a_bad_run_id_is_an_error_not_a_traceback(capsys: pytest.CaptureFixture) -> None:
     argv = ["train", "--architecture", "test_efficientnet", "--run-id", "my run"]
     code, err = run(argv, capsys)

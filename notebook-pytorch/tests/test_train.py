@@ -53,6 +53,7 @@ def test_metrics_json_follows_the_contract(one_epoch_run: dict) -> None:
     assert metrics["weights_source"] == "none"
     config = metrics["config"]
     assert config["ema_decay"] == 0.9 and config["image_size"] == 32
+    assert config["drop_rate"] == 0.2 and config["drop_mode"] == "head"
     assert config["architecture"] == TINY_MODEL and config["timm_name"] == TINY_MODEL
     assert config["resize_policy"]["method"] == config["resize_method"] == "pad"
     assert config["resize_policy"]["size"] == 32
@@ -162,3 +163,33 @@ def test_a_config_saved_with_the_old_key_names_still_loads() -> None:
         "crop",
     )
     assert config.epochs == 2
+    assert config.drop_mode == "head"  # saved before drop_mode existed: timm's head dropout
+
+
+def test_drop_mode_reaches_mambavision_and_is_refused_elsewhere(
+    tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ValueError, match="drop_mode 'nvidia' is MambaVision's"):
+        train(tiny_config(tiny_data, tmp_path, drop_mode="nvidia"))
+    with pytest.raises(ValueError, match="drop_mode must be one of"):
+        train(tiny_config(tiny_data, tmp_path, drop_mode="blocks"))
+    assert not (tmp_path / "runs").exists()
+
+    calls = []
+    real_create = train_module.create_model
+
+    def create(architecture, num_classes, **kwargs):  # records, builds the tiny model
+        calls.append((architecture, dict(kwargs)))
+        kwargs.pop("drop_mode", None)
+        return real_create(TINY_MODEL, num_classes, **kwargs)
+
+    monkeypatch.setattr(train_module, "create_model", create)
+    for mode in ("nvidia", "head"):
+        config = tiny_config(tiny_data, tmp_path, architecture="mambavision_t", drop_mode=mode)
+        config.check()
+        train_module.build_model(config, 3, torch.device("cpu"))
+    assert calls[0] == (
+        "mambavision_t",
+        {"pretrained": False, "weights": None, "drop_rate": 0.2, "drop_mode": "nvidia"},
+    )
+    assert "drop_mode" not in calls[1][1]  # head: what every timm model takes by default

@@ -75,6 +75,13 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kd-temperature", type=float, default=2.0, help="teacher softening")
     p.add_argument("--accum-steps", type=int, default=1)
     p.add_argument("--drop-rate", type=float, default=0.2)
+    p.add_argument(
+        "--drop-mode",
+        choices=("head", "nvidia"),
+        default="head",
+        help="where --drop-rate goes: head (timm: before the classifier) or nvidia (MambaVision "
+        "only: in every MLP and attention projection, as NVIDIA's training)",
+    )
     p.add_argument("--image-size", type=int, default=224)
     p.add_argument(
         "--resize-method",

@@ -9,6 +9,7 @@ from flipkart_contract import parse_run_id
 from flipkart_contract.resize import RESIZE_METHODS
 from flipkart_contract.run_id import TRAINING_MODES
 
+DROP_MODES = ("head", "nvidia")  # as flipkart_torch.models.mambavision.DROP_MODES
 LEGACY_KEYS = {"model": "architecture", "mode": "training_mode", "resize_mode": "resize_method"}
 
 
@@ -44,6 +45,10 @@ class TrainConfig:
     ema_decay: float = 0.0
     accum_steps: int = 1
     drop_rate: float = 0.2
+    # Where drop_rate goes: head (timm: one Dropout before the classifier, any architecture) or
+    # nvidia (MambaVision only: in every MLP and attention projection, none before the head).
+    # Configs saved before this field load as head, which is what they trained with.
+    drop_mode: str = "head"
     image_size: int = 224
     resize_method: str = "pad"
     interpolation: str | None = None
@@ -95,6 +100,13 @@ class TrainConfig:
             raise ValueError(f"augment must be one of {tuple(RECIPES)}, got {self.augment!r}")
         if self.tta not in ("none", "flip"):
             raise ValueError(f"tta must be none or flip, got {self.tta!r}")
+        if self.drop_mode not in DROP_MODES:
+            raise ValueError(f"drop_mode must be one of {DROP_MODES}, got {self.drop_mode!r}")
+        if self.drop_mode != "head" and not self.architecture.startswith("mambavision"):
+            raise ValueError(
+                f"drop_mode {self.drop_mode!r} is MambaVision's (NVIDIA's dropout placement); "
+                f"{self.architecture} takes drop_rate as timm's head dropout (drop_mode head)"
+            )
         if not 0 <= self.mix_prob <= 1:
             raise ValueError(f"mix_prob must be in [0, 1], got {self.mix_prob}")
         if not 0 < self.backbone_lr_mult <= 10:

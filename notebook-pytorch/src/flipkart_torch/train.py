@@ -53,12 +53,15 @@ class LabModel:
 def build_model(config: TrainConfig, num_classes: int, device: torch.device) -> LabModel:
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
+    # drop_mode is passed only when it is not timm's default, which every model takes.
+    drop_mode = {} if config.drop_mode == "head" else {"drop_mode": config.drop_mode}
     model = create_model(
         config.architecture,
         num_classes=num_classes,
         pretrained=config.pretrained,
         weights=config.weights,
         drop_rate=config.drop_rate,
+        **drop_mode,
     )
     policy = resize_policy_for(
         model, config.resize_method, config.image_size, config.interpolation, config.crop_pct
