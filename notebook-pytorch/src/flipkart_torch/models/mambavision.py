@@ -11,6 +11,11 @@ shapes are the same, so their `.pth.tar` files load with `strict=True`):
 - a stride-2 conv between stages, BatchNorm, global average pool, linear `head`.
 The selective scan is `flipkart_torch.ops.selective_scan` (pure PyTorch; mamba_ssm on CUDA if
 installed). Pretrained weights: `load_pretrained` in `flipkart_torch.models.mambavision_weights`.
+
+timm's model API is complete: `feature_info` / `features_only=True` / `forward_intermediates` /
+`prune_intermediate_layers` (stage maps before each downsampling), `set_grad_checkpointing`,
+`group_matcher` (layer-wise lr decay), and `drop_mode` ("head": timm's classifier dropout;
+"nvidia": NVIDIA's dropout in every MLP and attention projection). See MAMBAVISION.md.
 """
 
 from __future__ import annotations
