@@ -19,7 +19,7 @@ DATA_SOURCE ?=
 DATA_TEST_DEPS := --with pytest --with "pillow>=11" --with "tqdm>=4.66" --with-editable ./contract
 
 .PHONY: help uv setup data test test-data test-parity $(addprefix test-,$(PROJECTS)) test-deploy lint lint-deploy \
-        format tensorboard demo serve-api serve-ui train-pytorch train-tf leaderboard notebook promote robustness calibrate \
+        format tensorboard demo images serve-api serve-ui train-pytorch train-tf leaderboard notebook promote robustness calibrate \
         bench bench-serving bench-pytorch bench-scan bench-tf clean
 
 help: ## list the targets and the variables they read
@@ -116,6 +116,11 @@ demo: uv ## backend + frontend on the production model (API_PORT=, UI_PORT=, HOS
 	@test -f artifacts/registry.json || { echo "make demo: no artifacts/registry.json — export a model, then make promote" >&2; exit 2; }
 	@cd backend && $(UV) sync --locked && cd ../frontend && $(UV) sync --locked
 	@UV=$(UV) API_PORT=$(API_PORT) UI_PORT=$(UI_PORT) HOST=$(HOST) exec bash deploy/demo.sh
+
+# Not part of make test: it needs Docker (installed and started when missing, as root) and
+# builds for minutes. PYTHON_BASE=python:3.11-slim-bookworm where a registry is reachable.
+images: uv ## build the two service images for real and check them -> deploy/results/images.json
+	UV=$(UV) bash deploy/images.sh
 
 serve-api: uv ## the backend alone, on PORT (default 8000)
 	cd backend && $(UV) run --locked flipkart-api serve
