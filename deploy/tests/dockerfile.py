@@ -83,7 +83,10 @@ def parse(text: str) -> list[Stage]:
         if keyword == "FROM":
             words = body.split()
             name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
-            stages.append(Stage(expand_args(words[0], global_args), name, []))
+            image = expand_args(words[0], global_args)
+            # `FROM <earlier stage>` stands for that stage's image.
+            image = next((s.image for s in stages if s.name == image), image)
+            stages.append(Stage(image, name, []))
         elif not stages:
             if keyword != "ARG":
                 raise DockerfileError(f"line {line}: {keyword} before the first FROM")
