@@ -19,11 +19,27 @@ DATA_SOURCE ?=
 DATA_TEST_DEPS := --with pytest --with "pillow>=11" --with "tqdm>=4.66" --with-editable ./contract
 
 .PHONY: help uv setup data test test-data test-parity $(addprefix test-,$(PROJECTS)) test-deploy lint lint-deploy \
-        format tensorboard demo serve-api serve-ui train-pytorch train-tf leaderboard notebook promote robustness calibrate \
+        format tensorboard demo images serve-api serve-ui train-pytorch train-tf leaderboard notebook promote robustness calibrate \
         bench bench-serving bench-pytorch bench-scan bench-tf clean
 
-help: ## list the targets
-	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
+help: ## list the targets and the variables they read
+	@awk -v projects="$(PROJECTS)" ' \
+	  /^[$$a-zA-Z_(), -]+:.*## / { \
+	    name = $$0; sub(/:.*/, "", name); text = $$0; sub(/^[^#]*## /, "", text); \
+	    if (name ~ /addprefix test-/) { \
+	      n = split(projects, p, " "); \
+	      for (i = 1; i <= n; i++) printf "  %-22s %s\n", "test-" p[i], "test " p[i] "/ alone"; \
+	    } else printf "  %-22s %s\n", name, text; \
+	  }' $(MAKEFILE_LIST)
+	@echo
+	@echo "Variables (make TARGET VAR=value; current value shown):"
+	@echo "  API_PORT=$(API_PORT)          make demo's API port (also docker compose's host port)"
+	@echo "  UI_PORT=$(UI_PORT)           make demo's UI port (also docker compose's host port)"
+	@echo "  HOST=$(HOST)         where make demo listens; HOST=0.0.0.0 for every interface"
+	@echo "  PORT, API_URL          make serve-api / serve-ui (8000 / 7860; http://localhost:8000)"
+	@echo "  DATA_SOURCE            make data: a URL, zip or folder instead of the official archive"
+	@echo "  ARCH, TRAINING_MODE, EPOCHS, PRETRAINED, ARGS   make train-pytorch (TF_MODEL, WEIGHTS: train-tf)"
+	@echo "  RUN_ID, MAX_LATENCY_MS, MAX_ROBUSTNESS_DROP, REASON, WRITE_CARD   promote, robustness, calibrate"
 
 $(ROOT)/.tools/bin/uv:
 	@echo "uv not found: installing uv $(UV_VERSION) from PyPI into .tools/"
@@ -39,12 +55,14 @@ data: uv ## prepare data/ and frontend/assets/ (DATA_SOURCE=url|zip|folder overr
 	$(UV) run --locked --script data/prepare.py $(if $(DATA_SOURCE),--source "$(DATA_SOURCE)")
 
 # pytest exits 5 when a project has no tests yet: that is not a failure.
+# uv sync is not --quiet: a first sync downloads for minutes, and uv shows its progress.
 define run_pytest
-	cd $(1) && $(UV) sync --locked --quiet && $(UV) run --locked pytest -q -p no:cacheprovider; \
+	cd $(1) && { [ -d .venv ] || echo "$(1): creating its environment from uv.lock (first time: downloads)"; } && \
+	$(UV) sync --locked && $(UV) run --locked pytest -q -p no:cacheprovider; \
 	rc=$$?; if [ $$rc -eq 5 ]; then echo "$(1): no tests yet"; rc=0; fi; exit $$rc
 endef
 
-$(addprefix test-,$(PROJECTS)): test-%: uv ## test one project (e.g. make test-backend)
+$(addprefix test-,$(PROJECTS)): test-%: uv ## test one project
 	@$(call run_pytest,$*)
 
 test-data: uv ## test data/prepare.py
@@ -65,12 +83,14 @@ test: uv ## run every project's tests; fails if any fails (all are run)
 
 lint: uv lint-deploy ## ruff check + format check on every project and data/; workflow/Docker linters
 	@for p in $(PROJECTS); do echo "== $$p"; \
-	  (cd $$p && $(UV) run --locked --quiet ruff check . && $(UV) run --locked --quiet ruff format --check .) || exit 1; \
+	  (cd $$p && $(UV) sync --locked && \
+	   $(UV) run --locked --quiet ruff check . && $(UV) run --locked --quiet ruff format --check .) || exit 1; \
 	done
 	@echo "== data, bench, tests"; $(UV) run --project backend --locked --quiet ruff check data bench tests && \
 	  $(UV) run --project backend --locked --quiet ruff format --check data bench tests
 
 lint-deploy: uv ## ruff on deploy/, then actionlint, hadolint, shellcheck, compose schema (deploy/lint.sh)
+	$(UV) sync --project backend --locked
 	$(UV) run --project backend --locked --quiet ruff check deploy && \
 	  $(UV) run --project backend --locked --quiet ruff format --check deploy
 	UV=$(UV) bash deploy/lint.sh
@@ -89,15 +109,18 @@ endef
 
 API_PORT ?= 8000
 UI_PORT ?= 7860
+# Where make demo listens: loopback unless asked (HOST=0.0.0.0 for every interface).
+HOST ?= 127.0.0.1
 
-demo: uv ## backend + frontend on the committed production model (Ctrl-C stops both)
+demo: uv ## backend + frontend on the production model (API_PORT=, UI_PORT=, HOST=; Ctrl-C stops both)
 	@test -f artifacts/registry.json || { echo "make demo: no artifacts/registry.json — export a model, then make promote" >&2; exit 2; }
-	@cd backend && $(UV) sync --locked --quiet; cd ../frontend && $(UV) sync --locked --quiet
-	@trap 'kill 0' INT TERM EXIT; \
-	(cd backend && PORT=$(API_PORT) FLIPKART_STATS_PRIVATE=$${FLIPKART_STATS_PRIVATE:-false} $(UV) run --locked flipkart-api serve --host 127.0.0.1) & \
-	(cd frontend && PORT=$(UI_PORT) API_URL=http://127.0.0.1:$(API_PORT) $(UV) run --locked flipkart-ui) & \
-	sleep 2; echo; echo "  API: http://127.0.0.1:$(API_PORT)/docs"; echo "  UI:  http://127.0.0.1:$(UI_PORT)"; echo; \
-	wait
+	@cd backend && $(UV) sync --locked && cd ../frontend && $(UV) sync --locked
+	@UV=$(UV) API_PORT=$(API_PORT) UI_PORT=$(UI_PORT) HOST=$(HOST) exec bash deploy/demo.sh
+
+# Not part of make test: it needs Docker (installed and started when missing, as root) and
+# builds for minutes. PYTHON_BASE=python:3.11-slim-bookworm where a registry is reachable.
+images: uv ## build the two service images for real and check them -> deploy/results/images.json
+	UV=$(UV) bash deploy/images.sh
 
 serve-api: uv ## the backend alone, on PORT (default 8000)
 	cd backend && $(UV) run --locked flipkart-api serve
@@ -115,13 +138,15 @@ train-pytorch: uv ## train one PyTorch model (ARCH=, TRAINING_MODE=freeze|finetu
 
 # Keras' ImageNet weights cannot be downloaded everywhere: WEIGHTS=imagenet|PATH|none (default none).
 train-tf: uv ## train + export the Keras EfficientNetB0 baseline (TF_MODEL=, TRAINING_MODE=, WEIGHTS=, EPOCHS=)
-	cd notebook-tf && $(UV) sync --locked --quiet && $(UV) run --locked flipkart-tf train \
+	cd notebook-tf && $(UV) sync --locked && $(UV) run --locked flipkart-tf train \
 	  --architecture $(or $(TF_MODEL),efficientnet_b0) --training-mode $(or $(TRAINING_MODE),$(MODE),finetune) \
 	  --weights $(or $(WEIGHTS),none) --epochs $(or $(EPOCHS),14) --image-size $(or $(IMAGE_SIZE),128) \
 	  $(if $(filter none,$(or $(WEIGHTS),none)),--bn-momentum 0.9) --max-minutes $(or $(MAX_MINUTES),0) --export
 
-leaderboard: uv ## compare every exported model side by side (writes artifacts/leaderboard.*)
+leaderboard: uv ## re-measure every export here; REWRITES README.md's table and artifacts/leaderboard.*
 	cd backend && $(UV) run --locked python -m flipkart_api.tools.leaderboard
+	@echo "make leaderboard: README.md and artifacts/leaderboard.* now hold this machine's latencies;"
+	@echo "  commit them, or undo with: git checkout -- README.md artifacts/leaderboard.csv artifacts/leaderboard.md"
 
 notebook: uv ## re-execute merged_notebook.ipynb in place (after make leaderboard / make promote)
 	cd notebook-pytorch && $(UV) run --locked papermill ../merged_notebook.ipynb ../merged_notebook.ipynb \
@@ -159,7 +184,7 @@ bench-scan: uv ## MambaVision selective scan alone, chunked vs sequential -> ben
 	cd notebook-pytorch && $(UV) run --locked python -m flipkart_torch.bench_scan
 
 bench-tf: uv ## the TensorFlow input pipeline and inference -> bench/results/tensorflow.json
-	cd notebook-tf && $(UV) sync --locked --quiet && $(UV) run --locked flipkart-tf bench --image-size 128
+	cd notebook-tf && $(UV) sync --locked && $(UV) run --locked flipkart-tf bench --image-size 128
 
 clean: ## remove caches (keeps environments, data and runs)
 	find . -name __pycache__ -type d -prune -exec rm -rf {} + ; rm -rf .ruff_cache

@@ -66,8 +66,14 @@ def split_flags(arguments: str) -> tuple[dict[str, list[str]], str]:
     return flags, rest
 
 
+def expand_args(word: str, args: dict[str, str]) -> str:
+    """`${NAME}` / `$NAME` in a FROM line, from the ARG defaults declared before the first FROM."""
+    return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: args.get(m[1] or m[2], ""), word)
+
+
 def parse(text: str) -> list[Stage]:
     stages: list[Stage] = []
+    global_args: dict[str, str] = {}
     for line, content in logical_lines(text):
         keyword, _, arguments = content.partition(" ")
         keyword = keyword.upper()
@@ -77,10 +83,15 @@ def parse(text: str) -> list[Stage]:
         if keyword == "FROM":
             words = body.split()
             name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
-            stages.append(Stage(words[0], name, []))
+            image = expand_args(words[0], global_args)
+            # `FROM <earlier stage>` stands for that stage's image.
+            image = next((s.image for s in stages if s.name == image), image)
+            stages.append(Stage(image, name, []))
         elif not stages:
             if keyword != "ARG":
                 raise DockerfileError(f"line {line}: {keyword} before the first FROM")
+            arg_name, _, default = body.partition("=")
+            global_args[arg_name.strip()] = default.strip()
         else:
             stages[-1].instructions.append(instruction)
     if not stages:
