@@ -10,7 +10,7 @@ CPU per image; what the steps do not explain is the framework (uvicorn, Starlett
 routing, multipart parsing, middleware, the thread hops).
 
 Run from the repository root (after make_model.py):
-  uv run --project backend python bench/serving/profile.py [--http]
+  uv run --project backend python bench/serving/breakdown.py [--http]
 """
 
 import argparse
@@ -123,7 +123,7 @@ def main() -> None:
         report[name] = steps(images, model_onnx, args.repeat)
     if args.http:
         env = {"FLIPKART_STORE_ENABLED": "false"} | json.loads(args.env)
-        api, port = run.start_api(env, "api-profile.log")
+        api, port = run.start_api(env, "api-breakdown.log")
         try:
             for name, images in image_sets.items():
                 url = f"http://127.0.0.1:{port}"
