@@ -123,8 +123,9 @@ def read_card(folder: Path) -> ModelCard:
 
 def open_session(model_path: Path, settings: Settings) -> ort.InferenceSession:
     options = ort.SessionOptions()
-    if settings.inference_threads > 0:
-        options.intra_op_num_threads = settings.inference_threads
+    threads = settings.intra_op_threads()
+    if threads > 0:
+        options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     if not settings.inference_spinning:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")

@@ -3,6 +3,10 @@
 `create_app` puts the shared objects on `app.state` (settings, catalog, metrics, database,
 rate_limiter); the routes receive them, or what is derived from them (the model a request asks
 for, the prediction service, admin access), through the `Annotated` aliases below.
+
+Every dependency is `async def`, although none awaits anything: FastAPI runs a plain `def`
+dependency on the thread pool, and the hops (about ten per prediction) cost more CPU than the
+work itself (bench/serving/README.md). None of them may block: no I/O, no waiting on a lock.
 """
 
 from typing import Annotated
@@ -21,19 +25,19 @@ from flipkart_api.store.predictions import PredictionStore
 from flipkart_api.tokens import PredictionCredentials
 
 
-def app_settings(request: Request) -> Settings:
+async def app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def catalog(request: Request) -> ModelCatalog:
+async def catalog(request: Request) -> ModelCatalog:
     return request.app.state.catalog
 
 
-def metrics(request: Request) -> Metrics:
+async def metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
-def optional_database(request: Request) -> PredictionStore | None:
+async def optional_database(request: Request) -> PredictionStore | None:
     """The prediction store; None when it is disabled (`FLIPKART_STORE_ENABLED=false`)."""
     return request.app.state.database
 
@@ -44,7 +48,7 @@ MetricsDep = Annotated[Metrics, Depends(metrics)]
 OptionalDatabaseDep = Annotated[PredictionStore | None, Depends(optional_database)]
 
 
-def database(found: OptionalDatabaseDep) -> PredictionStore:
+async def database(found: OptionalDatabaseDep) -> PredictionStore:
     """The prediction store, or 503 `store_disabled` for routes that cannot work without it."""
     if found is None:
         raise ApiError(
@@ -58,7 +62,7 @@ def database(found: OptionalDatabaseDep) -> PredictionStore:
 DatabaseDep = Annotated[PredictionStore, Depends(database)]
 
 
-def prediction_service(
+async def prediction_service(
     request: Request, settings: SettingsDep, metrics: MetricsDep, database: OptionalDatabaseDep
 ) -> PredictionService:
     return PredictionService(settings, metrics, database, request.app.state.decode_budget)
@@ -67,7 +71,7 @@ def prediction_service(
 PredictionServiceDep = Annotated[PredictionService, Depends(prediction_service)]
 
 
-def selected_model(
+async def selected_model(
     catalog: CatalogDep,
     model: Annotated[
         str | None,
@@ -78,7 +82,7 @@ def selected_model(
     return catalog.current.resolve(model)
 
 
-def production_model(catalog: CatalogDep) -> LoadedModel:
+async def production_model(catalog: CatalogDep) -> LoadedModel:
     return catalog.current.resolve(None)
 
 
@@ -86,7 +90,7 @@ SelectedModel = Annotated[LoadedModel, Depends(selected_model)]
 ProductionModel = Annotated[LoadedModel, Depends(production_model)]
 
 
-def top_k(
+async def top_k(
     model: SelectedModel,
     top_k: Annotated[
         int | None, Query(ge=1, description="How many classes to return (default: all).")
@@ -121,7 +125,7 @@ OneImage = Annotated[Source, Depends(one_image)]
 BatchImages = Annotated[list[Source], Depends(batch_images)]
 
 
-def origin(request: Request) -> Origin:
+async def origin(request: Request) -> Origin:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     return Origin(content_type=content_type, route=request.url.path)
 
@@ -135,7 +139,7 @@ ADMIN_KEY = HTTPBearer(
 )
 
 
-def require_admin(
+async def require_admin(
     request: Request,
     settings: SettingsDep,
     _: Annotated[HTTPAuthorizationCredentials | None, Security(ADMIN_KEY)],
@@ -144,20 +148,20 @@ def require_admin(
     check_admin(request, settings)
 
 
-def stats_access(request: Request, settings: SettingsDep) -> None:
+async def stats_access(request: Request, settings: SettingsDep) -> None:
     """`/v1/stats` needs the admin key unless `FLIPKART_STATS_PRIVATE=false`."""
     if settings.stats_private:
         check_admin(request, settings)
 
 
-def rate_limit(request: Request) -> None:
+async def rate_limit(request: Request) -> None:
     """Per-client token buckets on the routes that do work (`FLIPKART_RATE_LIMIT_PER_MINUTE`)."""
     limiter = request.app.state.rate_limiter
     if limiter is not None:
         limiter.check(request)
 
 
-def prediction_credentials(
+async def prediction_credentials(
     request: Request,
     settings: SettingsDep,
     token: Annotated[

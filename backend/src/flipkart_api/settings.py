@@ -1,5 +1,6 @@
 """Service settings, read from the environment (prefix `FLIPKART_`, plus the platform's `PORT`)."""
 
+import os
 from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
@@ -55,10 +56,18 @@ class Settings(BaseSettings):
     # efficientnet_lite0, 2 cores: 14 ms at batch 2-4, 16-19 ms at batch 16).
     batch_max_size: int = 4
     batch_max_wait_ms: float = 2.0
-    inference_threads: int = 0  # 0 = ONNX Runtime's default (all cores)
+    # 0 = automatic: one worker process gets ONNX Runtime's default (all cores); several
+    # share the cores out (cores // workers each, at least 1). See `intra_op_threads`.
+    inference_threads: int = Field(0, ge=0)
     # Spinning worker threads cut ONNX Runtime latency a little but burn the CPU that HTTP
     # handling and decoding need on a small box; off by default.
     inference_spinning: bool = False
+
+    # Server processes (`flipkart-api serve`): each runs the whole app (its own models, batcher,
+    # rate limiter, decode budget, metrics) on the one listening socket. 0 = one per CPU core.
+    # Python's parts of a request (HTTP, routing, answer) hold the GIL; one process cannot keep
+    # 2 cores busy while several can (measured in bench/serving/README.md).
+    workers: int = Field(1, ge=0)
 
     # An answer is `uncertain` below this top-1 probability. Unset: each model's calibrated
     # threshold (`card.calibration.uncertain_below`, derived from validation by
@@ -121,6 +130,18 @@ class Settings(BaseSettings):
             )
         return self
 
+    def worker_count(self) -> int:
+        """`workers`, with 0 resolved to the number of CPU cores this process may use."""
+        return self.workers or available_cores()
+
+    def intra_op_threads(self) -> int:
+        """ONNX Runtime's intra-op threads per session: `inference_threads` when set; else 0
+        (its default, every core) for one worker, the cores shared out among several."""
+        if self.inference_threads > 0:
+            return self.inference_threads
+        workers = self.worker_count()
+        return 0 if workers == 1 else max(1, available_cores() // workers)
+
     def trusted_networks(self) -> list[IPv4Network | IPv6Network]:
         """`trusted_proxies` parsed; "*" is every IPv4 and IPv6 address."""
         networks = []
@@ -137,6 +158,14 @@ class Settings(BaseSettings):
         if 0 < len(value.get_secret_value()) < 32:
             raise ValueError("FLIPKART_FEEDBACK_SECRET must be at least 32 characters (or unset)")
         return value
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity), not the machine's count."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 @lru_cache
