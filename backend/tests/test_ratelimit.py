@@ -211,23 +211,21 @@ def real_servers(tmp_path_factory):
             running.stop()
 
 
-def test_a_real_server_ignores_forwarded_for_from_loopback_by_default(real_servers) -> None:
-    default = real_servers[0]
+@pytest.mark.parametrize(
+    ("which", "network", "expected"),
+    [
+        pytest.param(0, "10.1", [200, 200, 429, 429], id="ignored-from-loopback-by-default"),
+        pytest.param(1, "10.2", [200] * 4, id="honoured-from-a-trusted-proxy"),
+    ],
+)
+def test_a_real_server_uses_forwarded_for_only_from_a_trusted_proxy(
+    real_servers, which, network, expected
+) -> None:
+    server = real_servers[which]
     statuses = [
         httpx.post(
-            f"{default.url}/v1/predict", files=ONE, headers={"x-forwarded-for": f"10.1.0.{i}"}
+            f"{server.url}/v1/predict", files=ONE, headers={"x-forwarded-for": f"{network}.0.{i}"}
         ).status_code
         for i in range(4)
     ]
-    assert statuses == [200, 200, 429, 429]
-
-
-def test_a_real_server_honours_forwarded_for_from_a_trusted_proxy(real_servers) -> None:
-    trusted = real_servers[1]
-    statuses = [
-        httpx.post(
-            f"{trusted.url}/v1/predict", files=ONE, headers={"x-forwarded-for": f"10.2.0.{i}"}
-        ).status_code
-        for i in range(4)
-    ]
-    assert statuses == [200] * 4
+    assert statuses == expected

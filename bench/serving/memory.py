@@ -18,8 +18,6 @@ import io
 import json
 import os
 import platform
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +28,9 @@ import httpx
 from flipkart_contract import layout
 from flipkart_contract.testing import image_bytes
 from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).parent))
+import run  # the serving benchmark's free port, server start and stop
 
 RESULTS = layout.bench_results("serving_memory")
 SIDE = 6300
@@ -48,12 +49,6 @@ def huge_png(side: int = SIDE, seed: int = 0) -> bytes:
     return buffer.getvalue()
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def status_kib(pid: int, field: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -63,26 +58,6 @@ def status_kib(pid: int, field: str) -> int:
 
 def reset_peak(pid: int) -> None:
     Path(f"/proc/{pid}/clear_refs").write_text("5")  # 5: reset the peak RSS (VmHWM)
-
-
-def start_server(env: dict, log: Path, port: int) -> subprocess.Popen:
-    command = [sys.executable, "-m", "flipkart_api", "serve", "--host", "127.0.0.1"]
-    handle = log.open("wb")
-    process = subprocess.Popen(
-        command, env={**os.environ, **env, "PORT": str(port)}, stdout=handle, stderr=handle
-    )
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2).status_code == 200:
-                return process
-        except httpx.TransportError:
-            pass
-        time.sleep(0.25)
-    process.kill()
-    raise RuntimeError("the server did not become ready")
 
 
 async def burst(url: str, payloads: list[bytes]) -> list[tuple[int, str]]:
@@ -97,9 +72,11 @@ async def burst(url: str, payloads: list[bytes]) -> list[tuple[int, str]]:
 
 
 def measure(name: str, env: dict, folder: Path, payloads: list[bytes]) -> dict:
-    port = free_port()
+    port = run.free_port()
     url = f"http://127.0.0.1:{port}"
-    server = start_server(env, folder / f"{name}.log", port)
+    command = [sys.executable, "-m", "flipkart_api", "serve", "--host", "127.0.0.1"]
+    log = folder / f"{name}.log"
+    server = run.start(command, env | {"PORT": str(port)}, port, log, 180, probe="/ready")
     try:
         pid = server.pid
         warm = {"file": ("warm.png", image_bytes((640, 480)), "image/png")}
@@ -114,11 +91,7 @@ def measure(name: str, env: dict, folder: Path, payloads: list[bytes]) -> dict:
         time.sleep(2.0)
         after_mib = status_kib(pid, "VmRSS") / 1024
     finally:
-        server.terminate()
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        run.stop(server)
     statuses = [status for status, _ in answers]
     row = {
         "variant": name,

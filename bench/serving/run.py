@@ -111,7 +111,11 @@ def postgres_cluster():
     return PostgresCluster(bindir) if bindir is not None else None
 
 
-def start(command: list[str], env: dict, port: int, log: Path, timeout_s: float = 300):
+def start(
+    command: list[str], env: dict, port: int, log: Path, timeout_s: float = 300, probe="/health"
+):
+    """Run `command` with `env` (over os.environ), its output to `log`; return it once
+    http://127.0.0.1:`port``probe` answers 200. Raises if it exits or is not up by `timeout_s`."""
     handle = log.open("wb")
     process = subprocess.Popen(command, env={**os.environ, **env}, stdout=handle, stderr=handle)
     deadline = time.monotonic() + timeout_s
@@ -119,7 +123,7 @@ def start(command: list[str], env: dict, port: int, log: Path, timeout_s: float 
         if process.poll() is not None:
             raise RuntimeError(f"{command[0]} exited: {log.read_text()[-2000:]}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+            if httpx.get(f"http://127.0.0.1:{port}{probe}", timeout=2).status_code == 200:
                 return process
         except httpx.TransportError:
             pass

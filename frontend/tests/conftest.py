@@ -13,6 +13,8 @@ from fake_backend import FakeBackend
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+from ui_harness import CHROMIUM, CHROMIUM_ARGS, running_app
+
 
 def make_assets(root: Path, per_class: int = 6) -> Path:
     """A tiny assets folder with the contract's columns: 6 rows and 2 samples per class."""
@@ -66,3 +68,27 @@ def backend():
     server = FakeBackend().start()
     yield server
     server.stop()
+
+
+# The browser suites' fixtures (test_browser*.py; the real-backend suite swaps app_url's backend).
+@pytest.fixture(scope="module")
+def browser_backend():
+    server = FakeBackend().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def app_url(browser_backend, assets_dir):
+    with running_app(browser_backend.url, assets_dir, api_timeout_s=6) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium through Playwright (the modules skip first when either is missing)."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

@@ -8,18 +8,9 @@ Screenshots go to $SCREENSHOT_DIR (default tests/output/screenshots).
 import re
 
 import pytest
-from fake_backend import FakeBackend
 from flipkart_contract.testing import image_bytes
 from flipkart_ui.assets import load_samples
-from ui_harness import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    chromium_missing,
-    pick_sample,
-    running_app,
-    shoot,
-    upload_file,
-)
+from ui_harness import checked_page, chromium_missing, pick_sample, shoot, upload_file
 
 TIMEOUT_MS = 30_000
 
@@ -30,38 +21,11 @@ expect = sync_api.expect
 expect.set_options(timeout=TIMEOUT_MS)
 
 
-@pytest.fixture(scope="module")
-def browser_backend():
-    server = FakeBackend().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def app_url(browser_backend, assets_dir):
-    with running_app(browser_backend.url, assets_dir, api_timeout_s=6) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
 @pytest.fixture()
 def page(browser, app_url, request):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(app_url)
-    expect(page.locator("#sample")).to_be_visible()
-    yield page
-    shoot(page, request.node.name)
-    assert "Traceback" not in page.content()
-    context.close()
+    viewport = {"width": 1400, "height": 1000}
+    with checked_page(browser, app_url, viewport, TIMEOUT_MS, request.node.name) as page:
+        yield page
 
 
 def last_prediction(backend) -> dict:

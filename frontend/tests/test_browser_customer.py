@@ -7,17 +7,16 @@ Skips (with the reason) when /usr/bin/chromium is absent; CI installs it with ap
 """
 
 import pytest
-from fake_backend import FakeBackend, models_answer
+from fake_backend import models_answer
 from flipkart_contract.testing import image_bytes
 from flipkart_ui.assets import load_samples
 from flipkart_ui.charts import model_entries, run_labels
 from flipkart_ui.i18n import category, t
 from ui_harness import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
+    checked_page,
     chromium_missing,
+    open_page,
     pick_sample,
-    running_app,
     shoot,
     upload_file,
 )
@@ -34,46 +33,15 @@ expect.set_options(timeout=TIMEOUT_MS)
 
 
 @pytest.fixture(scope="module")
-def browser_backend():
-    server = FakeBackend().start()
-    server.behaviour.stats = True
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def app_url(browser_backend, assets_dir):
-    with running_app(browser_backend.url, assets_dir, api_timeout_s=6) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-def open_page(browser, app_url, viewport=DESKTOP, lang: str = "en"):
-    context = browser.new_context(viewport=viewport)
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(app_url)
-    expect(page.locator("#sample")).to_be_visible()
-    if lang == "fr":
-        page.locator("#language").get_by_label("Français").check()
-        expect(page.get_by_role("tab", name="Tableau de bord")).to_be_visible()
-    return page
+def browser_backend(browser_backend):
+    browser_backend.behaviour.stats = True  # the Models and Monitoring tabs have their figures
+    return browser_backend
 
 
 @pytest.fixture()
 def page(browser, app_url, request):
-    page = open_page(browser, app_url)
-    yield page
-    shoot(page, request.node.name)
-    assert "Traceback" not in page.content()
-    page.context.close()
+    with checked_page(browser, app_url, DESKTOP, TIMEOUT_MS, request.node.name) as page:
+        yield page
 
 
 def submit_url(page, url: str) -> None:
@@ -101,7 +69,7 @@ def error_badges(page) -> int:
 def test_a_bad_upload_says_why_clears_the_result_and_the_page_keeps_working(
     browser, app_url, assets_dir, tmp_path, name, content, lang
 ):
-    page = open_page(browser, app_url, lang=lang)
+    page = open_page(browser, app_url, DESKTOP, TIMEOUT_MS, lang)
     try:
         samples = load_samples(assets_dir)
         pick_sample(page, samples[3].title)
@@ -134,7 +102,7 @@ def test_a_bad_upload_says_why_clears_the_result_and_the_page_keeps_working(
 
 def test_backend_error_codes_are_translated_sentences(browser, app_url, browser_backend):
     for lang in ("en", "fr"):
-        page = open_page(browser, app_url, lang=lang)
+        page = open_page(browser, app_url, DESKTOP, TIMEOUT_MS, lang)
         try:
             submit_url(page, "https://example.com/a.jpg")
             status = page.locator("#classify-status")
@@ -202,7 +170,7 @@ ENGLISH_UI = [
 
 
 def test_the_french_page_has_no_english_left(browser, app_url, assets_dir):
-    page = open_page(browser, app_url, lang="fr")
+    page = open_page(browser, app_url, DESKTOP, TIMEOUT_MS, "fr")
     try:
         pick_sample(page, load_samples(assets_dir)[0].title)
         expect(page.locator("#prediction h3")).to_be_visible()
@@ -229,7 +197,7 @@ TABS = {"en": ["Classification", "Dashboard", "Models", "Monitoring"]}
 
 @pytest.mark.parametrize(("size", "viewport"), [("desktop", DESKTOP), ("phone", PHONE)])
 def test_screenshots_of_every_tab(browser, app_url, assets_dir, size, viewport):
-    page = open_page(browser, app_url, viewport=viewport)
+    page = open_page(browser, app_url, viewport, TIMEOUT_MS)
     try:
         pick_sample(page, load_samples(assets_dir)[2].title)
         expect(page.locator("#prediction h3")).to_be_visible()

@@ -17,9 +17,8 @@ from flipkart_contract.testing import image_bytes
 from flipkart_ui.assets import load_samples
 from real_backend import ADMIN_KEY, RealBackend, missing
 from ui_harness import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     chromium_missing,
+    open_page,
     pick_sample,
     running_app,
     shoot,
@@ -48,17 +47,12 @@ def app_url(backend, assets_dir):
 
 
 @pytest.fixture(scope="module")
-def page(app_url):
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(TIMEOUT_MS)
-        expect.set_options(timeout=TIMEOUT_MS)
-        page.goto(app_url)
-        expect(page.locator("#sample")).to_be_visible()
-        yield page
-        assert "Traceback" not in page.content()
-        browser.close()
+def page(browser, app_url):
+    expect.set_options(timeout=TIMEOUT_MS)
+    page = open_page(browser, app_url, {"width": 1400, "height": 1000}, TIMEOUT_MS)
+    yield page
+    assert "Traceback" not in page.content()
+    page.context.close()
 
 
 def stored_predictions(backend) -> int:

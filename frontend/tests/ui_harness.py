@@ -1,5 +1,6 @@
 """What the browser tests share: Debian's Chromium, the real Gradio app started on 127.0.0.1
-against a given backend URL, and screenshots. No tests here."""
+against a given backend URL, a page opened on it, and screenshots. No tests here; the fixtures
+built on it (browser_backend, app_url, browser) are in conftest.py."""
 
 from __future__ import annotations
 
@@ -53,6 +54,31 @@ def running_app(
         yield f"http://127.0.0.1:{port}/"
     finally:
         demo.close()
+
+
+def open_page(browser, url: str, viewport: dict, timeout_ms: int, lang: str = "en"):
+    """A page in a fresh browser context on the app at `url`, once it shows its samples; in
+    French when `lang` is "fr". Close it with `page.context.close()`."""
+    from playwright.sync_api import expect  # imported here: the tests skip without Playwright
+
+    page = browser.new_context(viewport=viewport).new_page()
+    page.set_default_timeout(timeout_ms)
+    page.goto(url)
+    expect(page.locator("#sample")).to_be_visible()
+    if lang == "fr":
+        page.locator("#language").get_by_label("Français").check()
+        expect(page.get_by_role("tab", name="Tableau de bord")).to_be_visible()
+    return page
+
+
+@contextmanager
+def checked_page(browser, url: str, viewport: dict, timeout_ms: int, name: str) -> Iterator:
+    """`open_page`, then after the test: a screenshot called `name`, no Python traceback shown."""
+    page = open_page(browser, url, viewport, timeout_ms)
+    yield page
+    shoot(page, name)
+    assert "Traceback" not in page.content()
+    page.context.close()
 
 
 def pick_sample(page, title: str) -> None:

@@ -33,17 +33,23 @@ class Latency(BaseModel):
     total: float
 
 
-class PredictResponse(BaseModel):
-    id: str | None = None
-    # HMAC of `id`: send it as X-Feedback-Token to give feedback or read the prediction back.
-    feedback_token: str | None = None
-    cached: bool = False
+class Prediction(BaseModel):
+    """What the model answered for one image: as /v1/predict returns it, and as the store keeps it
+    (flipkart_api.routers.feedback.StoredPrediction)."""
+
     model: ModelRef
     label: str
     confidence: float
     uncertain: bool
     probabilities: list[Probability]
     latency_ms: Latency
+
+
+class PredictResponse(Prediction):
+    id: str | None = None
+    # HMAC of `id`: send it as X-Feedback-Token to give feedback or read the prediction back.
+    feedback_token: str | None = None
+    cached: bool = False
 
 
 class BatchResponse(BaseModel):
@@ -125,6 +131,15 @@ _IMAGE_FILE = {"type": "string", "format": "binary", "minLength": 1}
 _ABSENT = {"type": "null"}
 
 
+def _form(part: str, schema: dict) -> dict:
+    """A multipart/form-data body with one required part, `part`."""
+    return {
+        "multipart/form-data": {
+            "schema": {"type": "object", "properties": {part: schema}, "required": [part]}
+        }
+    }
+
+
 def _one_of(**alternatives: dict) -> dict:
     """Exactly one of the named fields; each of the others absent or null."""
     return {
@@ -146,13 +161,7 @@ IMAGE_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {"file": _IMAGE_FILE},
-                    "required": ["file"],
-                }
-            },
+            **_form("file", _IMAGE_FILE),
             "application/json": {"schema": _one_of(image=_BASE64_IMAGE, url=_IMAGE_URL)},
             "image/*": {"schema": _IMAGE_FILE},
             "application/octet-stream": {"schema": _IMAGE_FILE},
@@ -171,13 +180,7 @@ def batch_body(max_images: int) -> dict:
         "requestBody": {
             "required": True,
             "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "properties": {"files": slots({"type": "string", "format": "binary"})},
-                        "required": ["files"],
-                    }
-                },
+                **_form("files", slots({"type": "string", "format": "binary"})),
                 "application/json": {
                     "schema": _one_of(
                         images=slots({"type": "string", "description": "base64 image"}),

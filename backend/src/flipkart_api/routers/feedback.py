@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, Field
 
 from flipkart_api.deps import DatabaseDep, PredictionCredentialsDep, rate_limit
-from flipkart_api.schemas import Latency, ModelRef, Probability, error_responses
+from flipkart_api.schemas import Prediction, error_responses
 from flipkart_api.services.feedback import record_feedback, stored_prediction
 
 router = APIRouter(prefix="/v1", tags=["feedback"])
@@ -40,15 +40,9 @@ class StoredFeedback(BaseModel):
     updated_at: str
 
 
-class StoredPrediction(BaseModel):
+class StoredPrediction(Prediction):
     id: str
     created_at: str
-    model: ModelRef
-    label: str
-    confidence: float
-    uncertain: bool
-    probabilities: list[Probability]
-    latency_ms: Latency
     source: str  # upload | base64 | url | raw
     feedback: StoredFeedback | None
 
