@@ -214,10 +214,10 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "err_stats_private": {
         "en": "The statistics are private on this backend and need its admin key: set API_KEY "
-        "for this app (or FLIPKART_STATS_PRIVATE=false on the backend). {message}",
+        "for this app (or FLIPKART_STATS_PRIVATE=false on the backend).",
         "fr": "Les statistiques de ce backend sont privées et demandent sa clé d'administration : "
         "définissez API_KEY pour cette application (ou FLIPKART_STATS_PRIVATE=false sur le "
-        "backend). {message}",
+        "backend).",
     },
     "err_server": {
         "en": "The prediction service had a problem. Try again later.",

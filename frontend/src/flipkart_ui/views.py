@@ -25,6 +25,8 @@ def error_message(exc: ApiError, settings: Settings, feature: str) -> Message:
     sentence; anything else a sentence per kind of failure. The backend's message (English,
     technical) and its code are never shown."""
     values = {"timeout": f"{settings.api_timeout_s:g}", "feature": feature}
+    if feature == "/v1/stats" and exc.status in (401, 403):  # private statistics: say how
+        return ("err_stats_private", values)
     if exc.code in ERROR_CODES:
         return (ERROR_CODES[exc.code], values)
     if exc.kind == "rejected" and exc.status in (401, 403):
@@ -33,8 +35,6 @@ def error_message(exc: ApiError, settings: Settings, feature: str) -> Message:
         return ("err_rate_limited", values)
     if exc.kind == "server" and exc.status == 503:  # up, but no model loaded (or no database)
         return ("err_not_ready", values)
-    if feature == "/v1/stats" and exc.status in (401, 403):  # private statistics
-        return ("err_stats_private", values)
     return (f"err_{exc.kind}", values)
 
 
