@@ -225,7 +225,7 @@ def test_a_probe_step_without_tta_is_scored_on_unflipped_views(
 
 
 def test_a_missing_teacher_is_a_clear_error(tiny_data: Path, tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="teacher checkpoint .* not found"):
+    with pytest.raises(DataError, match=r"teacher checkpoint .* not found"):
         train(tiny_config(tiny_data, tmp_path, teacher="20260101-000000_nothing_finetune"))
 
 
