@@ -7,6 +7,7 @@ HTTP server as its *child*, as `uv run` does, on the port and host the real one 
 Only loopback ports; the waits are generous and nothing asserts on time.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -91,7 +92,20 @@ def demo_env(tmp_path):
         "FAKE_SERVER": str(server),
         "STOP_TIMEOUT_S": "5",
     }
-    return env, record, api_port, ui_port
+    yield env, record, api_port, ui_port
+    # Whatever a failing test left behind: the stand-in servers run in groups of their own.
+    for name in ("api", "ui"):
+        path = record / f"{name}.json"
+        if path.is_file():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(json.loads(path.read_text())["pgid"], signal.SIGKILL)
+
+
+def default_interrupt() -> None:
+    """A terminal's foreground job gets SIGINT with its default action. Under a CI runner or
+    any background job the test itself may inherit SIGINT *ignored*, and a shell started with
+    a signal ignored cannot trap it: restore the default, as a terminal's shell would."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def start(command: list[str], env: dict[str, str]) -> subprocess.Popen:
@@ -101,6 +115,7 @@ def start(command: list[str], env: dict[str, str]) -> subprocess.Popen:
         cwd=ROOT,
         env=env,
         process_group=0,
+        preexec_fn=default_interrupt,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -113,9 +128,11 @@ def stop_group(proc: subprocess.Popen, sig: int) -> tuple[int, str]:
     try:
         output, _ = proc.communicate(timeout=60)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        output, _ = proc.communicate()
-        pytest.fail(f"still running 60 s after signal {sig}:\n{output}")
+        # Not communicate() again: surviving servers would hold the output pipe open forever.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        pytest.fail(f"still running 60 s after signal {sig}")
     return proc.returncode, output
 
 
