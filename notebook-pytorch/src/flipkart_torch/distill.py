@@ -28,7 +28,7 @@ from flipkart_contract import ResizePolicy
 from flipkart_torch import checkpoints
 from flipkart_torch.data import DataError, SplitData, load_split
 from flipkart_torch.ensemble import ensemble_logits
-from flipkart_torch.export import PixelsModel
+from flipkart_torch.export import load_pixels_model
 
 
 def teacher_runs(teacher: str) -> list[str]:
@@ -84,11 +84,9 @@ def _teacher_logits(
     records = []
     for path in paths:
         run = str(path)
-        model, best = checkpoints.load_model(path)
+        member, best = load_pixels_model(path)
         if best["classes"] != classes:
             raise DataError(f"teacher {run} has classes {best['classes']}, the data {classes}")
-        tta = best.get("config", {}).get("tta", "none")
-        member = PixelsModel(model, tuple(best["mean"]), tuple(best["std"]), tta).eval()
         policy = ResizePolicy.model_validate(best["resize_policy"])
         views = load_split(table, "train", classes, policy=policy, **load_options)
         if views.names != student_train.names:
@@ -100,7 +98,7 @@ def _teacher_logits(
                 "run_id": best["run_id"],
                 "architecture": best["architecture"],
                 "image_size": policy.size,
-                "tta": tta,
+                "tta": member.tta,
                 "weights_source": best["weights_source"],
             }
         )

@@ -22,7 +22,7 @@ from flipkart_contract.evaluation import split_metrics
 from torch import nn
 
 from flipkart_torch import checkpoints
-from flipkart_torch.export import MAX_ONNX_BYTES, PixelsModel, export_checked, split_views
+from flipkart_torch.export import MAX_ONNX_BYTES, export_checked, load_pixels_model, split_views
 from flipkart_torch.paths import FRAMEWORK
 from flipkart_torch.run_log import hardware, utc_now, write_run_metrics
 
@@ -62,9 +62,8 @@ def load_members(runs: list[str]) -> tuple[list[nn.Module], list[dict[str, Any]]
         raise ValueError(f"a run is listed twice: {runs}")
     members, bests = [], []
     for run in runs:
-        model, best = checkpoints.load_model(checkpoints.resolve_best(run))
-        tta = best.get("config", {}).get("tta", "none")
-        members.append(PixelsModel(model, tuple(best["mean"]), tuple(best["std"]), tta).eval())
+        member, best = load_pixels_model(checkpoints.resolve_best(run))
+        members.append(member)
         bests.append(best)
     first = bests[0]
     for best in bests[1:]:

@@ -56,6 +56,14 @@ class PixelsModel(nn.Module):
         return logits
 
 
+def load_pixels_model(path: str | Path) -> tuple[PixelsModel, dict[str, Any]]:
+    """A `best.pt` as the graph the service runs (its normalisation and test-time augmentation
+    inside, eval mode), and the checkpoint's other entries."""
+    model, best = checkpoints.load_model(path)
+    tta = best.get("config", {}).get("tta", "none")
+    return PixelsModel(model, tuple(best["mean"]), tuple(best["std"]), tta).eval(), best
+
+
 def export_onnx(wrapper: nn.Module, size: int, path: Path) -> None:
     dummy = torch.rand(2, size, size, 3) * 255
     wrapper.eval()
@@ -160,15 +168,12 @@ def export_run(
 
     `tamper(path)` (tests only) may alter the ONNX file before the parity check.
     """
-    model, best = checkpoints.load_model(checkpoints.resolve_best(run))
+    wrapper, best = load_pixels_model(checkpoints.resolve_best(run))
     run_id = best["run_id"]
     metrics_path = Path(runs_dir or layout.runs_dir(FRAMEWORK)) / run_id / "metrics.json"
     if not metrics_path.is_file():
         raise FileNotFoundError(f"{metrics_path} not found: the card's test metrics come from it")
     pixels = split_views(best, splits_csv, images_dir, "test").images[:parity_images]
-
-    tta = best.get("config", {}).get("tta", "none")
-    wrapper = PixelsModel(model, tuple(best["mean"]), tuple(best["std"]), tta).eval()
     return export_checked(wrapper, best, pixels, metrics_path, models_dir, max_bytes, tamper)
 
 

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from flipkart_contract.evaluation import split_metrics
 from torch import nn
 
-from flipkart_torch.transforms import normalize
+from flipkart_torch.evaluation import predict
 
 # L2 strengths tried (on the mean squared weight, times the number of classes): from almost
 # none to strong; validation picks one.
@@ -49,7 +49,17 @@ class ProbeFit:
         return values
 
 
-@torch.no_grad()
+class PreLogits(nn.Module):
+    """A timm classifier's pooled pre-logit features as its output."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.forward_head(self.model.forward_features(x), pre_logits=True)
+
+
 def pooled_features(
     model: nn.Module,
     images: np.ndarray,
@@ -60,20 +70,10 @@ def pooled_features(
     flip: bool = True,
 ) -> torch.Tensor:
     """The backbone's pooled pre-logit features of uint8 NHWC views (eval mode), averaged with
-    the mirrored views' when `flip`; float32 on the CPU."""
-    was_training = model.training
-    model.eval()
-    outputs = []
-    for start in range(0, len(images), batch_size):
-        batch = torch.from_numpy(images[start : start + batch_size]).to(device)
-        inputs = normalize(batch, mean, std)
-        features = model.forward_head(model.forward_features(inputs), pre_logits=True)
-        if flip:
-            mirrored = model.forward_head(model.forward_features(inputs.flip(-1)), pre_logits=True)
-            features = (features + mirrored) / 2
-        outputs.append(features.float().cpu())
-    model.train(was_training)
-    return torch.cat(outputs)
+    the mirrored views' when `flip` (evaluation's batching and TTA); float32 on the CPU."""
+    tta = "flip" if flip else "none"
+    features = predict(PreLogits(model), images, mean, std, device, batch_size, tta=tta)
+    return torch.from_numpy(features)
 
 
 def fit_logistic(
@@ -153,7 +153,7 @@ def fit_probe(
         start = (weight, bias)
         val_preds = (val_features @ weight.T + bias).argmax(1).numpy()
         val = split_metrics(np.asarray(val_labels), val_preds, classes)
-        grid[f"{l2:g}"] = round(val.macro_f1, 4)
+        grid[f"{l2:g}"] = round(val.macro_f1, 4)  # the best ProbeFit holds this same dict
         if best is None or val.macro_f1 > best.val_macro_f1:
             train_preds = (train_features @ weight.T + bias).argmax(1).numpy()
             best = ProbeFit(
@@ -163,7 +163,6 @@ def fit_probe(
                 grid=grid,
             )  # fmt: skip
     assert best is not None
-    best.grid = grid
     return best
 
 
