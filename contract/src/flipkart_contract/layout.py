@@ -40,6 +40,20 @@ def models_dir() -> Path:
     return artifacts_dir() / "models"
 
 
+def text_models_dir() -> Path:
+    """`<run_id>/{model.json, card.json}` of the text models."""
+    return artifacts_dir() / "text"
+
+
+def listings_dir() -> Path:
+    """`<listing_id>/card.json`: an image model and a text model fused."""
+    return artifacts_dir() / "listing"
+
+
+def text_runs_dir() -> Path:
+    return repo_root() / "runs" / "text"
+
+
 def registry_json() -> Path:
     return artifacts_dir() / "registry.json"
 

@@ -258,6 +258,141 @@ class ModelCard(_Strict):
         return self
 
 
+# ---------------------------------------------------------------- text models and listings
+
+TEXT_RUN_ID_PATTERN = r"^\d{8}-\d{6}_text-[a-z0-9][a-z0-9_.\-]*$"
+LISTING_ID_PATTERN = r"^\d{8}-\d{6}_listing(-[a-z0-9][a-z0-9_.\-]*)?$"
+TextInputName = Literal["title", "description", "title+description"]
+
+
+class TextFile(_Strict):
+    file: str = "model.json"
+    format: str = "flipkart-text-linear"
+    format_version: int = 1
+    sha256: str = Field(pattern=SHA256_PATTERN)
+    bytes: int = Field(ge=1)
+    num_features: int = Field(ge=1)
+
+
+class TextParity(_Strict):
+    reference: str = Field(description="what model.json was compared with, e.g. scikit-learn 1.x")
+    max_abs_logit_diff: float = Field(ge=0)
+    top1_agreement: float = Field(ge=0, le=1)
+    num_texts: int = Field(ge=1)
+
+
+class TextLatency(_Strict):
+    ms_per_text: dict[str, float] = Field(
+        description="median ms to featurise and score one listing, per text input"
+    )
+    threads: int = 1
+    hardware: str
+
+
+class TextSplitFigures(_Strict):
+    """Figures of one split, per text input (the same products read through each input)."""
+
+    val: dict[TextInputName, SplitMetrics]
+    test: dict[TextInputName, SplitMetrics]
+
+
+class TextRunMetrics(_Strict):
+    """`runs/text/<run_id>/metrics.json` of a text model fitted by the PyTorch lab."""
+
+    schema_version: Literal[2] = SCHEMA_VERSION
+    kind: Literal["text"] = "text"
+    run_id: str = Field(pattern=TEXT_RUN_ID_PATTERN)
+    framework: Literal["sklearn"] = "sklearn"
+    architecture: str
+    classes: list[str]
+    config: dict[str, Any]
+    budget: str
+    hardware: Hardware
+    weights_source: str = "none"
+    data: DataSummary
+    wall_time_s: float = Field(ge=0)
+    final: TextSplitFigures
+    created_at: datetime
+    notes: str | None = None
+
+    _classes = field_validator("classes")(_check_class_list)
+
+
+class TextCard(_Strict):
+    """`artifacts/text/<run_id>/card.json`, beside the model file it describes."""
+
+    schema_version: Literal[2] = SCHEMA_VERSION
+    kind: Literal["text"] = "text"
+    run_id: str = Field(pattern=TEXT_RUN_ID_PATTERN)
+    architecture: str
+    framework: Literal["sklearn"] = "sklearn"
+    classes: list[str]
+    max_chars: dict[Literal["title", "description"], int]
+    metrics: TextSplitFigures
+    model: TextFile
+    parity: TextParity
+    latency_ms: TextLatency
+    weights_source: str = "none"
+    created_at: datetime
+    notes: str | None = None
+
+    _classes = field_validator("classes")(_check_class_list)
+
+
+class FusionWeightsModel(_Strict):
+    image: float = Field(ge=0)
+    text: float = Field(ge=0)
+    text_temperature: float = Field(gt=0)
+
+
+class Fusion(_Strict):
+    method: Literal["log-linear"] = "log-linear"
+    fitted_on: str = "val"
+    num_products: int = Field(ge=1)
+    weights: dict[TextInputName, FusionWeightsModel] = Field(
+        description="for each text input, the image and text exponents and the text-alone "
+        "temperature; fitted by minimising the log loss on validation"
+    )
+
+
+class ListingPart(_Strict):
+    run_id: str
+    sha256: str = Field(pattern=SHA256_PATTERN, description="of the file the fusion was fitted on")
+
+
+class ListingCard(_Strict):
+    """`artifacts/listing/<listing_id>/card.json`: an image model and a text model fused.
+
+    `metrics` are keyed `image`, `text:<input>` and `fused:<input>`, on the same products.
+    """
+
+    schema_version: Literal[2] = SCHEMA_VERSION
+    kind: Literal["listing"] = "listing"
+    listing_id: str = Field(pattern=LISTING_ID_PATTERN)
+    classes: list[str]
+    image: ListingPart
+    text: ListingPart
+    fusion: Fusion
+    metrics: dict[Literal["val", "test"], dict[str, SplitMetrics]]
+    fusion_overhead_ms: float | None = Field(
+        None, ge=0, description="median ms that fusing adds to an image prediction"
+    )
+    created_at: datetime
+    notes: str | None = None
+
+    _classes = field_validator("classes")(_check_class_list)
+
+    @model_validator(mode="after")
+    def _image_id(self) -> ListingCard:
+        import re
+
+        if not re.match(RUN_ID_PATTERN, self.image.run_id):
+            raise ValueError(f"image.run_id {self.image.run_id!r} is not an image run id")
+        if not re.match(TEXT_RUN_ID_PATTERN, self.text.run_id):
+            raise ValueError(f"text.run_id {self.text.run_id!r} is not a text run id")
+        return self
+
+
 # ---------------------------------------------------------------- artifacts/registry.json
 
 
@@ -286,6 +421,12 @@ class Registry(_Strict):
     production: str | None = Field(None, pattern=RUN_ID_PATTERN)
     models: list[str] = Field(default_factory=list)
     history: list[Promotion] = Field(default_factory=list)
+    listing: str | None = Field(
+        None,
+        pattern=LISTING_ID_PATTERN,
+        description="the listing (image + text fusion) served with text; its image part is "
+        "the model the fused answers come from",
+    )
 
     @field_validator("models")
     @classmethod
@@ -406,6 +547,18 @@ def load_registry(path: str | os.PathLike[str]) -> Registry:
     return Registry.model_validate(read_json_object(path))
 
 
+def load_text_card(path: str | os.PathLike[str]) -> TextCard:
+    return TextCard.model_validate(read_json_object(path))
+
+
+def load_listing_card(path: str | os.PathLike[str]) -> ListingCard:
+    return ListingCard.model_validate(read_json_object(path))
+
+
+def load_text_metrics(path: str | os.PathLike[str]) -> TextRunMetrics:
+    return TextRunMetrics.model_validate(read_json_object(path))
+
+
 def describe_error(exc: Exception) -> str:
     """One short line for a refused file: pydantic's errors as `field: message; ...`.
 
@@ -428,4 +581,7 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "metrics.schema.json": RunMetrics,
     "registry.schema.json": Registry,
     "leaderboard-row.schema.json": LeaderboardRow,
+    "text-card.schema.json": TextCard,
+    "text-metrics.schema.json": TextRunMetrics,
+    "listing-card.schema.json": ListingCard,
 }

@@ -146,3 +146,95 @@ def metrics_dict(
 
 def registry_dict(production: str | None, models: list[str]) -> dict[str, Any]:
     return Registry(production=production, models=models).model_dump(mode="json")
+
+
+# ---------------------------------------------------------------- text models and listings
+
+TEXT_RUN_ID = "20261123-101600_text-tiny"
+LISTING_ID = "20261123-101700_listing"
+
+
+def text_model_dict(classes: list[str] | None = None) -> dict[str, Any]:
+    """A valid `model.json`: each class is told by the lower-cased words of its name (a word
+    shared by several names counts for each of them)."""
+    from flipkart_contract.text import DEFAULT_TOKEN_PATTERN, TEXT_FORMAT, TEXT_FORMAT_VERSION
+
+    classes = list(classes or FLIPKART_CLASSES)
+    words = sorted({w for name in classes for w in name.lower().replace("&", " ").split()})
+    coef = [[4.0 if w in name.lower().split() else 0.0 for w in words] for name in classes]
+    return {
+        "format": TEXT_FORMAT,
+        "format_version": TEXT_FORMAT_VERSION,
+        "classes": classes,
+        "blocks": [
+            {
+                "analyzer": "word",
+                "ngram_range": [1, 1],
+                "lowercase": True,
+                "sublinear_tf": True,
+                "token_pattern": DEFAULT_TOKEN_PATTERN,
+                "norm": "l2",
+                "terms": words,
+                "idf": [1.0] * len(words),
+            }
+        ],
+        "coef": coef,
+        "intercept": [0.0] * len(classes),
+    }
+
+
+def text_card_dict(
+    model_bytes: bytes, run_id: str = TEXT_RUN_ID, *, classes: list[str] | None = None
+) -> dict[str, Any]:
+    """A valid text card for a `model.json`'s bytes."""
+    from flipkart_contract.schema import TextCard
+
+    classes = list(classes or FLIPKART_CLASSES)
+    figures = {"title": _test_metrics(classes), "title+description": _test_metrics(classes)}
+    return TextCard(
+        run_id=run_id,
+        architecture=run_id.split("_", 1)[1],
+        classes=classes,
+        max_chars={"title": 300, "description": 2000},
+        metrics={"val": figures, "test": figures},
+        model={"sha256": sha256_bytes(model_bytes), "bytes": len(model_bytes), "num_features": 1},
+        parity={
+            "reference": "test",
+            "max_abs_logit_diff": 0.0,
+            "top1_agreement": 1.0,
+            "num_texts": 4,
+        },
+        latency_ms={"ms_per_text": {"title": 0.1}, "hardware": "test"},
+        created_at=FIXED_TIME,
+    ).model_dump(mode="json")
+
+
+def listing_card_dict(
+    image_run_id: str,
+    image_sha256: str,
+    text_sha256: str,
+    *,
+    listing_id: str = LISTING_ID,
+    text_run_id: str = TEXT_RUN_ID,
+    classes: list[str] | None = None,
+    image_weight: float = 1.0,
+    text_weight: float = 1.0,
+) -> dict[str, Any]:
+    """A valid listing card fusing an image model and a text model with the same weights for
+    every text input."""
+    from flipkart_contract.schema import ListingCard
+
+    classes = list(classes or FLIPKART_CLASSES)
+    weights = {"image": image_weight, "text": text_weight, "text_temperature": 1.0}
+    return ListingCard(
+        listing_id=listing_id,
+        classes=classes,
+        image={"run_id": image_run_id, "sha256": image_sha256},
+        text={"run_id": text_run_id, "sha256": text_sha256},
+        fusion={
+            "num_products": 4,
+            "weights": dict.fromkeys(("title", "description", "title+description"), weights),
+        },
+        metrics={"test": {"image": _test_metrics(classes), "fused:title": _test_metrics(classes)}},
+        created_at=FIXED_TIME,
+    ).model_dump(mode="json")

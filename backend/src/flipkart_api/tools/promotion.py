@@ -170,6 +170,7 @@ def promote(
         production=winner.run_id,
         models=sorted(e.run_id for e in servable),
         history=[*registry.history, entry],
+        listing=registry.listing,
     )
     if not dry_run:
         write_json_atomic(registry_path, written.model_dump(mode="json", exclude_none=True))
