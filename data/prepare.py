@@ -52,6 +52,7 @@ from flipkart_contract import (
     write_json_atomic,
 )
 from flipkart_contract.files import write_text_atomic
+from flipkart_contract.text import DESCRIPTION_MAX_CHARS, TITLE_MAX_CHARS, clean_text
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
@@ -61,7 +62,7 @@ OFFICIAL_URL = (
     "Dataset+projet+pre%CC%81traitement+textes+images.zip"
 )
 OFFLINE_HINT = "DATA_SOURCE=../shared/datasets/flipkart-images-512.zip make data"
-PREPARE_VERSION = 1  # bump when the outputs' format or content rules change
+PREPARE_VERSION = 2  # bump when the outputs' format or content rules change
 SPLIT_FRACTIONS = {"train": 0.70, "val": 0.15, "test": 0.15}
 SAMPLES_PER_CLASS = 2
 SAMPLE_MAX_SIDE = 512
@@ -313,6 +314,8 @@ class Product:
     price: str
     discounted_price: str
     description_length: int
+    title: str  # cleaned like the service cleans a request's text (flipkart_contract.text)
+    description: str
 
 
 @dataclass
@@ -361,6 +364,8 @@ def read_products(source: Source, layout: Layout) -> tuple[list[Product], list[D
                 price=parse_price(row.get("retail_price", "")),
                 discounted_price=parse_price(row.get("discounted_price", "")),
                 description_length=len((row.get("description") or "").strip()),
+                title=clean_text(row.get("product_name"), TITLE_MAX_CHARS),
+                description=clean_text(row.get("description"), DESCRIPTION_MAX_CHARS),
             )
         )
     return products, dropped
@@ -639,6 +644,7 @@ def build(
 DATASET_COLUMNS = [
     "image", "label", "product_name", "brand", "price", "discounted_price", "description_length",
     "original_width", "original_height", "original_bytes", "file_format", "file_mode",
+    "title", "description",
 ]  # fmt: skip
 DASHBOARD_COLUMNS = [
     "image", "label", "product_name", "brand", "price", "description_length",
@@ -662,7 +668,7 @@ def render_tables(
         dataset_rows.append([
             product.image, product.label, product.product_name, product.brand, product.price,
             product.discounted_price, product.description_length, width, height, size,
-            info.format, info.mode,
+            info.format, info.mode, product.title, product.description,
         ])  # fmt: skip
         dashboard_rows.append([
             product.image, product.label, product.product_name, product.brand, product.price,
@@ -671,9 +677,10 @@ def render_tables(
         ])  # fmt: skip
         split_rows.append([product.image, product.label, split_of[product.image]])
         if product.image in samples:
-            sample_rows.append(
-                [product.image, product.label, product.product_name, split_of[product.image]]
-            )
+            sample_rows.append([
+                product.image, product.label, product.product_name, split_of[product.image],
+                product.title, product.description,
+            ])  # fmt: skip
     sample_rows.sort(key=lambda row: (row[1], row[0]))
     counts = Counter((split_of[p.image], p.label) for p, _ in usable)
     report = {
@@ -699,7 +706,9 @@ def render_tables(
         "data/splits.csv": csv_bytes(["image", "label", "split"], split_rows),
         "data/prepare_report.json": (json.dumps(report, indent=2) + "\n").encode(),
         "assets/dataset_dashboard.csv": csv_bytes(DASHBOARD_COLUMNS, dashboard_rows),
-        "assets/sampled.csv": csv_bytes(["image", "label", "product_name", "split"], sample_rows),
+        "assets/sampled.csv": csv_bytes(
+            ["image", "label", "product_name", "split", "title", "description"], sample_rows
+        ),
     }
 
 

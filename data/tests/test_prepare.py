@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import http.server
 import io
 import json
@@ -111,6 +112,40 @@ def test_original_sizes_csv_is_used_when_present(prepare, tmp_path):
     )
     # Images absent from the sizes file fall back to measured sizes.
     assert dataset["0001good0001.jpg"]["original_width"] == "40"
+
+
+def test_title_and_description_are_kept_cleaned_and_limited(prepare, tmp_path):
+    files, _ = build_archive_files(per_class=4)
+    table = files["Flipkart/flipkart_com-ecommerce_sample_1050.csv"].decode()
+    rows = list(csv.DictReader(io.StringIO(table)))
+    rows[0]["product_name"] = "  Analog\tWatch \x0b for  Men "
+    rows[0]["description"] = "Key  Features\n of a watch " + "word " * 1000
+    rows[1]["description"] = ""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    files["Flipkart/flipkart_com-ecommerce_sample_1050.csv"] = out.getvalue().encode()
+    base = run_prepare(prepare, write_zip(tmp_path / "a.zip", build_archive_files(4)[0]),
+                       tmp_path / "base")  # fmt: skip
+    assert base == 0
+    assert run_prepare(prepare, write_zip(tmp_path / "b.zip", files), tmp_path / "out") == 0
+
+    dataset = {row["image"]: row for row in read_csv(tmp_path / "out/data/dataset.csv")}
+    first, second = dataset[rows[0]["image"]], dataset[rows[1]["image"]]
+    assert first["title"] == "Analog Watch for Men"
+    assert first["description"].startswith("Key Features of a watch word")
+    assert len(first["description"]) <= prepare.DESCRIPTION_MAX_CHARS
+    assert first["description"].endswith("word")  # cut between words
+    assert first["description_length"] == str(len(rows[0]["description"].strip()))
+    assert second["description"] == "" and second["title"] == rows[1]["product_name"]
+    # The text changes no split.
+    assert (tmp_path / "out/data/splits.csv").read_bytes() == (
+        tmp_path / "base/data/splits.csv"
+    ).read_bytes()
+    sampled = read_csv(tmp_path / "out/assets/sampled.csv")
+    assert all(row["title"] == dataset[row["image"]]["title"] for row in sampled)
+    assert all(row["description"] == dataset[row["image"]]["description"] for row in sampled)
 
 
 def test_split_is_deterministic_and_stratified(prepare, archive, tmp_path):
