@@ -23,6 +23,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from flipkart_contract.calibration import softmax
+
 TEXT_FORMAT = "flipkart-text-linear"
 TEXT_FORMAT_VERSION = 1
 TITLE_MAX_CHARS = 300
@@ -253,13 +255,6 @@ def _block_from_dict(data: dict[str, Any]) -> TfidfBlock:
 # ---------------------------------------------------------------- fusion
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = np.asarray(logits, dtype=np.float64)
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     z = np.asarray(logits, dtype=np.float64)
     z = z - z.max(axis=-1, keepdims=True)
@@ -276,7 +271,7 @@ class FusionWeights:
 
 
 def text_probabilities(text_logits: np.ndarray, weights: FusionWeights) -> np.ndarray:
-    return softmax(np.asarray(text_logits, dtype=np.float64) / weights.text_temperature)
+    return softmax(np.asarray(text_logits, dtype=np.float64), weights.text_temperature)
 
 
 def fuse(image_probs: np.ndarray, text_logits: np.ndarray, weights: FusionWeights) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""`flipkart-torch train|evaluate|export|models|bench`."""
+"""`flipkart-torch train|evaluate|export|export-ensemble|train-text|fit-listing|models|bench`."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from dataclasses import fields
+from pathlib import Path
 
 from flipkart_contract.resize import RESIZE_METHODS
 from flipkart_contract.run_id import TRAINING_MODES
@@ -158,6 +159,45 @@ def _add_export_ensemble(sub: argparse._SubParsersAction) -> None:
     _add_locations(p)
 
 
+def _add_text(sub: argparse._SubParsersAction) -> None:
+    from flipkart_torch.text import ARCHITECTURES, DEFAULT_C_GRID
+
+    p = sub.add_parser(
+        "train-text",
+        help="fit a text model of the listings' title/description -> runs/text/, artifacts/text/",
+    )
+    p.add_argument("--architecture", choices=sorted(ARCHITECTURES), default="tfidf-word")
+    p.add_argument(
+        "--train-inputs",
+        default="title,title+description",
+        help="how each training product is read, comma-separated (title, description, "
+        "title+description); each is one training document",
+    )
+    p.add_argument(
+        "--c-grid",
+        default=",".join(f"{c:g}" for c in DEFAULT_C_GRID),
+        help="inverse L2 strengths tried; the best mean validation macro-F1 is kept",
+    )
+    p.add_argument("--min-df", type=int, default=1, help="drop terms in fewer documents")
+    p.add_argument("--splits-csv")
+    p.add_argument("--runs-dir")
+    p.add_argument("--text-dir", help="default: artifacts/text")
+
+    p = sub.add_parser(
+        "fit-listing",
+        help="fuse an exported image model and a text model (weights fitted on val) -> "
+        "artifacts/listing/<listing_id>/card.json",
+    )
+    p.add_argument("--image", required=True, help="image run_id (artifacts/models/<run_id>)")
+    p.add_argument("--text", required=True, help="text run_id (artifacts/text/<run_id>)")
+    p.add_argument(
+        "--register", action="store_true", help="make it the listing the service uses"
+    )
+    p.add_argument("--splits-csv")
+    p.add_argument("--images-dir")
+    p.add_argument("--artifacts-dir", help="default: artifacts")
+
+
 def _add_bench(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "bench",
@@ -189,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(sub)
     _add_export(sub)
     _add_export_ensemble(sub)
+    _add_text(sub)
     _add_bench(sub)
     p = sub.add_parser("models", help="list the architectures create_model accepts")
     p.add_argument("--filter", default="")
@@ -255,6 +296,10 @@ def run(argv: list[str] | None = None) -> int:
             f"{card['run_id']}: test accuracy {test['accuracy']:.3f}, macro-F1 "
             f"{test['macro_f1']:.3f}, {card['latency_ms']['batch_1']:.2f} ms at batch 1"
         )
+    elif args.command == "train-text":
+        _train_text(args)
+    elif args.command == "fit-listing":
+        _fit_listing(args)
     elif args.command == "bench":
         from flipkart_torch.bench import run_bench
 
@@ -266,6 +311,44 @@ def run(argv: list[str] | None = None) -> int:
 
         print("\n".join(n for n in valid_architectures() if args.filter in n))
     return 0
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None
+
+
+def _train_text(args: argparse.Namespace) -> None:
+    from flipkart_torch.text import TextConfig, train_text
+
+    config = TextConfig(
+        architecture=args.architecture,
+        train_inputs=tuple(s.strip() for s in args.train_inputs.split(",") if s.strip()),
+        c_grid=tuple(float(c) for c in args.c_grid.split(",") if c.strip()),
+        min_df=args.min_df,
+    )
+    metrics = train_text(
+        config,
+        splits_csv=_path(args.splits_csv),
+        runs_dir=_path(args.runs_dir),
+        text_dir=_path(args.text_dir),
+    )
+    for kind, m in metrics.final.test.items():
+        print(f"{metrics.run_id} test {kind}: accuracy {m.accuracy:.3f}, macro-F1 {m.macro_f1:.3f}")
+
+
+def _fit_listing(args: argparse.Namespace) -> None:
+    from flipkart_torch.listing import fit_listing
+
+    card = fit_listing(
+        args.image,
+        args.text,
+        splits_csv=_path(args.splits_csv),
+        images_dir=_path(args.images_dir),
+        artifacts_dir=_path(args.artifacts_dir),
+        register=args.register,
+    )
+    for key, m in card.metrics["test"].items():
+        print(f"{card.listing_id} test {key}: accuracy {m.accuracy:.3f}, macro-F1 {m.macro_f1:.3f}")
 
 
 def main(argv: list[str] | None = None) -> None:
