@@ -16,40 +16,29 @@ error is meaningless where a value crosses zero):
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
+import flipkart_torch.models.mambavision  # noqa: F401  (registers mambavision_* with timm)
 import pytest
 import timm
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_file
+from conftest import GOLDEN, golden_state, read_golden
 
-import flipkart_torch.models.mambavision  # noqa: F401  (registers mambavision_* with timm)
-
-FIXTURE = Path(__file__).parent / "fixtures" / "mambavision_golden.safetensors"
 TOLERANCE = {torch.float64: 1e-12, torch.float32: 1e-5}
 FAMILIES = ("t", "t2", "s", "b", "l")
 
 
 @pytest.fixture(scope="module")
 def golden() -> tuple[dict[str, torch.Tensor], dict]:
-    """The tensors, and the description (source, configurations) stored as metadata."""
-    with safe_open(str(FIXTURE), "pt") as handle:
-        description = json.loads(handle.metadata()["golden"])
-    return load_file(str(FIXTURE)), description
+    return read_golden()
 
 
 def family_model(golden, family: str, dtype: torch.dtype) -> torch.nn.Module:
     """Our model at the family's reduced configuration, loaded strictly with its weights."""
     tensors, description = golden
     spec = description["families"][family]
-    prefix = f"{family}.state."
-    state = {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
     model = timm.create_model(
         spec["variant"], num_classes=description["num_classes"], **spec["config"]
     )
-    model.load_state_dict(state, strict=True)
+    model.load_state_dict(golden_state(tensors, family), strict=True)
     return model.to(dtype).eval()
 
 
@@ -60,7 +49,7 @@ def relative_error(ours: torch.Tensor, reference: torch.Tensor) -> float:
 
 def test_fixture_is_small_and_covers_every_family(golden) -> None:
     tensors, description = golden
-    assert FIXTURE.stat().st_size < 2_000_000
+    assert GOLDEN.stat().st_size < 2_000_000
     assert tuple(description["families"]) == FAMILIES
     assert "mambavision==1.2.0" in description["source"]
     assert all(isinstance(v, torch.Tensor) for v in tensors.values())
