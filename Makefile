@@ -20,7 +20,7 @@ DATA_TEST_DEPS := --with pytest --with "pillow>=11" --with "tqdm>=4.66" --with-e
 
 .PHONY: help uv setup data test test-data test-parity $(addprefix test-,$(PROJECTS)) test-deploy lint lint-deploy \
         format tensorboard demo images serve-api serve-ui train-pytorch train-tf leaderboard notebook promote robustness calibrate \
-        bench bench-serving bench-pytorch bench-scan bench-tf clean
+        bench bench-serving bench-pytorch bench-scan bench-tf mambavision-golden clean
 
 help: ## list the targets and the variables they read
 	@awk -v projects="$(PROJECTS)" ' \
@@ -185,6 +185,10 @@ bench-scan: uv ## MambaVision selective scan alone, chunked vs sequential -> ben
 
 bench-tf: uv ## the TensorFlow input pipeline and inference -> bench/results/tensorflow.json
 	cd notebook-tf && $(UV) sync --locked && $(UV) run --locked flipkart-tf bench --image-size 128
+
+# Dev only, needs PyPI: NVIDIA's code runs from a temporary folder and is never copied here.
+mambavision-golden: uv ## rewrite notebook-pytorch/tests/fixtures/mambavision_golden.safetensors from NVIDIA's wheel (non-commercial)
+	cd notebook-pytorch && $(UV) run --locked --with einops==0.8.1 --with pip python tools/make_mambavision_golden.py
 
 clean: ## remove caches (keeps environments, data and runs)
 	find . -name __pycache__ -type d -prune -exec rm -rf {} + ; rm -rf .ruff_cache

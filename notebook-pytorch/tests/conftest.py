@@ -7,6 +7,8 @@ FLIPKART_CLASSES, used where no image is drawn).
 from __future__ import annotations
 
 import csv
+import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,8 +17,29 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
+# No test reaches huggingface.co: a hub download fails at once unless a test points a process
+# at its own loopback imitation (test_mambavision_hub.py). Set before huggingface_hub is imported.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
 CLASSES = ["Circles", "Squares", "Stripes"]
 TINY_MODEL = "test_efficientnet"
+GOLDEN = Path(__file__).parent / "fixtures" / "mambavision_golden.safetensors"
+
+
+def read_golden() -> tuple[dict[str, torch.Tensor], dict]:
+    """The MambaVision golden fixture's tensors, and its description (source, configurations)."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(GOLDEN), "pt") as handle:
+        description = json.loads(handle.metadata()["golden"])
+    return load_file(str(GOLDEN)), description
+
+
+def golden_state(tensors: dict[str, torch.Tensor], family: str) -> dict[str, torch.Tensor]:
+    """One family's state dict, in NVIDIA's layout, from the golden fixture."""
+    prefix = f"{family}.state."
+    return {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
 
 
 def tiny_run_id(training_mode: str = "finetune", second: int = 0) -> str:

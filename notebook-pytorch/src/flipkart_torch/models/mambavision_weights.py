@@ -74,8 +74,24 @@ def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def _download_file(repo_id: str, filename: str) -> Path:
-    from huggingface_hub import hf_hub_download
+    """The file from the hub (`HF_ENDPOINT`), or from the local hub cache if the hub does not
+    answer. One HEAD request without retries comes first: `hf_hub_download` alone retries a
+    failed connection five times with back-off (~25 s when refused, minutes when dropped)."""
+    from huggingface_hub import (
+        get_hf_file_metadata,
+        hf_hub_download,
+        hf_hub_url,
+        try_to_load_from_cache,
+    )
 
+    try:
+        get_hf_file_metadata(hf_hub_url(repo_id, filename))
+    except Exception:
+        cached = try_to_load_from_cache(repo_id, filename)
+        if isinstance(cached, str):
+            log.warning("hub unreachable: %s from the local hub cache", filename)
+            return Path(cached)
+        raise
     return Path(hf_hub_download(repo_id=repo_id, filename=filename))
 
 
@@ -83,10 +99,15 @@ def _download(repo_id: str, filename: str) -> Path:
     try:
         return _download_file(repo_id, filename)
     except Exception as error:
+        from huggingface_hub import constants
+
+        # The hub huggingface_hub was pointed at (HF_ENDPOINT, a mirror, when set).
+        where = constants.ENDPOINT + (", HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else "")
         raise WeightsUnavailableError(
-            f"could not fetch {filename} from the Hugging Face hub repo {repo_id} "
-            f"({type(error).__name__}). Without hub access, download it elsewhere "
-            f"(https://huggingface.co/{repo_id}) and pass the file with --weights PATH."
+            f"could not fetch {filename} from the Hugging Face hub repo {repo_id} ({where}; "
+            f"{type(error).__name__}). Without hub access, download it elsewhere "
+            f"(https://huggingface.co/{repo_id}/blob/main/{filename}) and pass the file with "
+            "--weights PATH."
         ) from error
 
 
