@@ -172,10 +172,11 @@ promote: uv ## choose the production model and write artifacts/registry.json
 
 bench: bench-serving bench-pytorch bench-tf ## every benchmark; results in bench/results/*.json (~15 min)
 
-bench-serving: uv ## the API under load vs a naive baseline -> bench/results/serving.json, serving_memory.json
+bench-serving: uv ## the API under load vs a naive baseline -> bench/results/serving.json, serving_memory.json, serving_text.json
 	$(UV) run --project notebook-pytorch --locked python bench/serving/make_model.py
 	UV=$(UV) $(UV) run --project backend --locked python bench/serving/run.py
 	$(UV) run --project backend --locked python bench/serving/memory.py
+	$(UV) run --project backend --locked python bench/serving/text.py
 
 bench-pytorch: uv ## PyTorch lab: training images/s, eager vs ONNX Runtime, selective scan -> bench/results/pytorch.json
 	cd notebook-pytorch && $(UV) run --locked flipkart-torch bench

@@ -175,13 +175,25 @@ def test_openapi_bodies_say_what_the_server_takes(artifacts) -> None:
     one = paths["/v1/predict"]["post"]["requestBody"]["content"]
     assert {"multipart/form-data", "application/json", "image/*"} <= set(one)
     assert one["multipart/form-data"]["schema"]["properties"]["file"]["minLength"] == 1
-    image, url = one["application/json"]["schema"]["oneOf"]
+    image, url, text = one["application/json"]["schema"]["oneOf"]
     assert image["properties"]["image"]["minLength"] == 1
     assert image["properties"]["url"] == {"type": "null"}  # absent or null: not both given
     assert url["properties"]["image"] == {"type": "null"}
+    # text alone: no image, a title or a description that is not empty
+    assert text["properties"]["image"] == text["properties"]["url"] == {"type": "null"}
+    assert {tuple(a["required"]) for a in text["anyOf"]} == {("title",), ("description",)}
+    assert image["properties"]["title"]["maxLength"] == 1_000  # the request limits
+    assert url["properties"]["description"]["maxLength"] == 10_000
+    form = one["multipart/form-data"]["schema"]
+    assert [a["required"] for a in form["anyOf"]] == [["file"], ["title"], ["description"]]
     batch = paths["/v1/predict/batch"]["post"]["requestBody"]["content"]
     files = batch["multipart/form-data"]["schema"]["properties"]["files"]
     assert (files["minItems"], files["maxItems"]) == (1, 5)  # the configured limit
+    titles = batch["multipart/form-data"]["schema"]["properties"]["titles"]
+    assert titles["maxItems"] == 5 and titles["items"]["maxLength"] == 1_000
+    images, _urls, texts = batch["application/json"]["schema"]["oneOf"]
+    assert images["properties"]["titles"]["type"] == ["array", "null"]
+    assert {tuple(a["required"]) for a in texts["anyOf"]} == {("titles",), ("descriptions",)}
     model = paths["/v1/models/{model}"]["get"]["parameters"][0]["schema"]
     assert model["pattern"] and model["maxLength"] == 200
     admin = paths["/v1/admin/reload"]["post"]

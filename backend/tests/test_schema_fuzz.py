@@ -23,7 +23,8 @@ from conftest import PROD, make_settings
 from flipkart_api import fetch
 from flipkart_api.app import create_app
 from flipkart_api.errors import ApiError
-from helpers import write_model, write_registry
+from flipkart_contract.testing import LISTING_ID
+from helpers import write_listing, write_model, write_registry
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
@@ -31,7 +32,8 @@ CONFIG = SchemathesisConfig.from_path(str(Path(__file__).parents[1] / "schemathe
 ROOT = Path(tempfile.mkdtemp(prefix="flipkart-fuzz-"))
 atexit.register(shutil.rmtree, ROOT, ignore_errors=True)
 write_model(ROOT, PROD, method="crop")
-write_registry(ROOT, PROD, [PROD])
+write_listing(ROOT, PROD)  # with a listing: text alone is answered too
+write_registry(ROOT, PROD, [PROD], listing=LISTING_ID)
 # One client sends every case: the rate limit is off so that each case reaches its handler.
 APP = create_app(
     make_settings(
@@ -43,7 +45,8 @@ APP.state.catalog.load()  # the ASGI test transport does not run the lifespan
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP, config=CONFIG)
 
 # The 422s that a request valid for the schema may get: what the bytes or the URL turn out to
-# be, top_k over the model's number of classes, an architecture shared by several models.
+# be, top_k over the model's number of classes, an architecture shared by several models, text
+# that cleans to nothing without an image, titles or descriptions not one per image.
 CONTENT_REFUSALS = {
     "not_an_image",
     "corrupt_image",
@@ -56,6 +59,8 @@ CONTENT_REFUSALS = {
     "too_many_redirects",
     "invalid_top_k",
     "ambiguous_model",
+    "empty_text",
+    "text_count_mismatch",
 }
 
 

@@ -2,6 +2,7 @@
 
 import sqlite3
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -45,10 +46,13 @@ def new_prediction(sha: str = "a" * 64, run_id: str = "run-1") -> repository.New
     )
 
 
-def insert_old_row(engine, prediction_id: str, sha: str = "c" * 64) -> None:
-    """A prediction as revisions 0001-0002 stored it (the column was still `model_name`)."""
+def insert_old_row(
+    engine, prediction_id: str, sha: str = "c" * 64, column: str = "model_name"
+) -> None:
+    """A prediction as revisions 0001-0002 stored it (the column was still `model_name`), or
+    0003-0004 (`column="architecture"`): written in SQL, the ORM knows only the latest tables."""
     columns = (
-        "id, created_at, image_sha256, run_id, model_name, label, confidence, uncertain, "
+        f"id, created_at, image_sha256, run_id, {column}, label, confidence, uncertain, "
         "probabilities, latency_ms, latency_total_ms, source, route"
     )
     values = (
@@ -112,12 +116,12 @@ def test_model_name_becomes_architecture_keeping_rows_and_feedback(database) -> 
     migrate(engine, "0003")
     columns = {c["name"] for c in inspect(engine).get_columns("predictions")}
     assert "architecture" in columns and "model_name" not in columns
-    assert repository.get_prediction(engine, "p1").architecture == "old_net"
     with engine.connect() as connection:  # not cascaded away (read as 0003 has it: no source)
+        query = text("SELECT architecture FROM predictions WHERE id = 'p1'")
+        assert connection.execute(query).scalar() == "old_net"
         query = text("SELECT label FROM feedback WHERE prediction_id = 'p1'")
         assert connection.execute(query).scalar() == "Computers"
-    row, created = repository.save_prediction(engine, new_prediction())
-    assert created and repository.get_prediction(engine, row.id).architecture == "tiny_net"
+    insert_old_row(engine, "p2", sha="d" * 64, column="architecture")
 
     config = alembic_config()
     with engine.begin() as connection:
@@ -126,31 +130,33 @@ def test_model_name_becomes_architecture_keeping_rows_and_feedback(database) -> 
     columns = {c["name"] for c in inspect(engine).get_columns("predictions")}
     assert "model_name" in columns and "architecture" not in columns
     with engine.connect() as connection:
-        names = connection.execute(text("SELECT model_name FROM predictions ORDER BY id")).all()
-    assert sorted(n for (n,) in names) == ["old_net", "tiny_net"]
+        names = connection.execute(text("SELECT id, model_name FROM predictions ORDER BY id")).all()
+    assert names == [("p1", "old_net"), ("p2", "old_net")]
     engine.dispose()
 
 
 def test_feedback_before_0004_becomes_unverified_and_tokens_get_a_stored_key(database) -> None:
     engine = engine_for(database)
     migrate(engine, "0003")
-    row, _ = repository.save_prediction(engine, new_prediction())
+    insert_old_row(engine, "p1", column="architecture")
     with engine.begin() as connection:  # feedback as 0002-0003 stored it: no source
         connection.execute(
-            text("INSERT INTO feedback VALUES (:id, 'Computers', :now, :now)"),
-            {"id": row.id, "now": utcnow()},
+            text("INSERT INTO feedback VALUES ('p1', 'Computers', :now, :now)"), {"now": utcnow()}
         )
     migrate(engine, "0004")
     assert current_revision(engine) == "0004"
-    feedback = repository.get_feedback(engine, row.id)
-    assert (feedback.label, feedback.source) == ("Computers", "unverified")
-    stored, with_feedback = repository.prediction_with_feedback(engine, row.id)
-    assert stored.id == row.id and with_feedback.label == "Computers"
-    assert repository.prediction_with_feedback(engine, "nope") is None
+    with engine.connect() as connection:
+        query = text("SELECT label, source FROM feedback WHERE prediction_id = 'p1'")
+        assert tuple(connection.execute(query).one()) == ("Computers", "unverified")
     assert "server_secrets" in inspect(engine).get_table_names()
     secret = repository.server_secret(engine, "feedback_token")
     assert len(secret) == 32 and repository.server_secret(engine, "feedback_token") == secret
     assert repository.server_secret(engine, "another") != secret
+    migrate(engine)  # the rows and their feedback survive 0005's rebuild of the table
+    stored, with_feedback = repository.prediction_with_feedback(engine, "p1")
+    assert (stored.architecture, stored.title, stored.text_key) == ("old_net", None, "")
+    assert (with_feedback.label, with_feedback.source) == ("Computers", "unverified")
+    assert repository.prediction_with_feedback(engine, "nope") is None
 
     config = alembic_config()
     with engine.begin() as connection:
@@ -158,13 +164,45 @@ def test_feedback_before_0004_becomes_unverified_and_tokens_get_a_stored_key(dat
         command.downgrade(config, "0003")
     assert "server_secrets" not in inspect(engine).get_table_names()
     assert "source" not in {c["name"] for c in inspect(engine).get_columns("feedback")}
-    assert repository.get_prediction(engine, row.id) is not None  # rows stay
-    with engine.connect() as connection:
+    assert "title" not in {c["name"] for c in inspect(engine).get_columns("predictions")}
+    with engine.connect() as connection:  # rows and feedback stay
+        assert connection.execute(text("SELECT id FROM predictions")).scalars().all() == ["p1"]
         assert connection.execute(text("SELECT label FROM feedback")).scalars().all() == [
             "Computers"
         ]
     migrate(engine)
-    assert repository.get_feedback(engine, row.id).source == "unverified"
+    assert repository.get_feedback(engine, "p1").source == "unverified"
+    engine.dispose()
+
+
+def test_one_row_per_image_model_and_text_and_text_only_rows(database) -> None:
+    """0005: the same image and model with another listing text is another row; a text-only
+    prediction has no image; downgrading drops what 0004 cannot hold and keeps the rest."""
+    engine = engine_for(database)
+    migrate(engine)
+    plain, _ = repository.save_prediction(engine, new_prediction())
+    titled = replace(new_prediction(), title="Analog watch", text_key="1" * 64)
+    with_title, created = repository.save_prediction(engine, titled)
+    assert created and with_title.id != plain.id
+    again, created = repository.save_prediction(engine, titled)
+    assert not created and again.id == with_title.id  # the unique key holds the text
+    text_only = replace(titled, image_sha256=None, details={"inputs_used": ["title"]})
+    alone, created = repository.save_prediction(engine, text_only)
+    assert created and alone.image_sha256 is None
+    found = repository.find_prediction(engine, None, "run-1", "1" * 64)
+    assert found.id == alone.id and found.details == {"inputs_used": ["title"]}
+    assert repository.find_prediction(engine, "a" * 64, "run-1").id == plain.id
+    repository.set_feedback(engine, plain.id, "Computers", "admin")
+    repository.set_feedback(engine, alone.id, "Computers", "admin")
+
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0004")
+    with engine.connect() as connection:
+        ids = connection.execute(text("SELECT id FROM predictions")).scalars().all()
+        kept = connection.execute(text("SELECT prediction_id FROM feedback")).scalars().all()
+    assert ids == [plain.id] and kept == [plain.id]
     engine.dispose()
 
 

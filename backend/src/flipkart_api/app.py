@@ -16,7 +16,7 @@ from flipkart_api.metrics import Metrics
 from flipkart_api.middleware import RequestContextMiddleware
 from flipkart_api.ratelimit import RateLimiter
 from flipkart_api.routers import admin, compat, feedback, health, models, predict, stats
-from flipkart_api.schemas import batch_body
+from flipkart_api.schemas import batch_body, predict_body, text_limits
 from flipkart_api.settings import Settings, get_settings
 from flipkart_api.store.predictions import PredictionStore
 
@@ -94,8 +94,11 @@ def document_limits(app: FastAPI, settings: Settings) -> None:
     def openapi() -> dict:
         if app.openapi_schema is None:
             schema = generate()
+            limits = text_limits(settings)
             batch = schema["paths"]["/v1/predict/batch"]["post"]
-            batch["requestBody"] = batch_body(settings.max_batch_images)["requestBody"]
+            batch["requestBody"] = batch_body(settings.max_batch_images, limits)["requestBody"]
+            predict = schema["paths"]["/v1/predict"]["post"]
+            predict["requestBody"] = predict_body(limits)["requestBody"]
         return app.openapi_schema
 
     app.openapi = openapi

@@ -20,6 +20,7 @@ from flipkart_contract.schema import describe_error
 
 from flipkart_api.batcher import MicroBatcher
 from flipkart_api.errors import ApiError
+from flipkart_api.listing import ListingLoadError, LoadedListing, load_listing
 from flipkart_api.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -76,10 +77,29 @@ class ModelSet:
     models: dict[str, LoadedModel] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)
     reason: str | None = None  # why the production model is not servable
+    listing_id: str | None = None  # the listing registry.json names (None: text is not served)
+    listing: LoadedListing | None = None  # loaded: text features available
+    listing_problem: str | None = None  # why the named listing is not loaded
 
     @property
     def ready(self) -> bool:
         return self.production is not None and self.production in self.models
+
+    def describe_listing(self) -> dict[str, Any] | None:
+        """`listing` of `GET /v1/models`: None when registry.json names no listing."""
+        if self.listing is not None:
+            return self.listing.describe()
+        if self.listing_id is None:
+            return None
+        return {
+            "listing_id": self.listing_id,
+            "loaded": False,
+            "reason": self.listing_problem,
+            "image_run_id": None,
+            "text_run_id": None,
+            "card": None,
+            "text_card": None,
+        }
 
     def valid_names(self) -> list[str]:
         names = set(self.models)
@@ -201,6 +221,14 @@ def load_model_set(settings: Settings, on_batch: OnBatch | None = None) -> Model
         except ModelLoadError as exc:
             model_set.problems[run_id] = str(exc)
             log.error("model not loaded", extra={"run_id": run_id, "reason": str(exc)})
+    if registry.listing:
+        model_set.listing_id = registry.listing
+        try:
+            model_set.listing = load_listing(root, registry.listing, model_set.models)
+        except ListingLoadError as exc:
+            model_set.listing_problem = str(exc)
+            model_set.problems[registry.listing] = str(exc)
+            log.error("listing not loaded", extra={"listing": registry.listing, "reason": str(exc)})
     if not production:
         model_set.reason = f"registry {registry_path} names no production model"
     elif production in model_set.problems:

@@ -15,7 +15,7 @@ from fastapi import Depends, Header, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from flipkart_api.auth import check_admin
-from flipkart_api.catalog import LoadedModel, ModelCatalog
+from flipkart_api.catalog import LoadedModel, ModelCatalog, ModelSet
 from flipkart_api.errors import ApiError
 from flipkart_api.inputs import Source, read_sources
 from flipkart_api.metrics import Metrics
@@ -71,15 +71,24 @@ async def prediction_service(
 PredictionServiceDep = Annotated[PredictionService, Depends(prediction_service)]
 
 
+async def current_models(catalog: CatalogDep) -> ModelSet:
+    """The model set of this request (its listing included); one per request, so the model and
+    the listing a request uses come from the same set even during a reload."""
+    return catalog.current
+
+
+CurrentModels = Annotated[ModelSet, Depends(current_models)]
+
+
 async def selected_model(
-    catalog: CatalogDep,
+    models: CurrentModels,
     model: Annotated[
         str | None,
         Query(max_length=200, description="run_id or architecture (default: production)."),
     ] = None,
 ) -> LoadedModel:
     """The model of the `model` query parameter; 404/422/503 when there is none to use."""
-    return catalog.current.resolve(model)
+    return models.resolve(model)
 
 
 async def production_model(catalog: CatalogDep) -> LoadedModel:
@@ -108,13 +117,19 @@ async def one_image(request: Request, settings: SettingsDep) -> Source:
     return source
 
 
-async def batch_images(request: Request, settings: SettingsDep) -> list[Source]:
-    """The request's images, one slot each (a bad image spoils only its slot).
+async def one_listing(request: Request, settings: SettingsDep) -> Source:
+    """The request's image and/or listing text (`title`, `description`)."""
+    [source] = await read_sources(request, settings, batch=False, text=True)
+    return source
 
-    The rate limit counts one unit per image: `rate_limit` charged the first before the body
+
+async def batch_listings(request: Request, settings: SettingsDep) -> list[Source]:
+    """The request's images and/or listing texts, one slot each (a bad one spoils only its slot).
+
+    The rate limit counts one unit per slot: `rate_limit` charged the first before the body
     was read, the others are charged here, all or none.
     """
-    sources = await read_sources(request, settings, batch=True)
+    sources = await read_sources(request, settings, batch=True, text=True)
     limiter = request.app.state.rate_limiter
     if limiter is not None:
         limiter.check_rest_of_batch(request, len(sources))
@@ -122,7 +137,8 @@ async def batch_images(request: Request, settings: SettingsDep) -> list[Source]:
 
 
 OneImage = Annotated[Source, Depends(one_image)]
-BatchImages = Annotated[list[Source], Depends(batch_images)]
+OneListing = Annotated[Source, Depends(one_listing)]
+BatchListings = Annotated[list[Source], Depends(batch_listings)]
 
 
 async def origin(request: Request) -> Origin:

@@ -1,8 +1,9 @@
 """Response models (they document the HTTP contract in the OpenAPI schema)."""
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from flipkart_contract.text import DESCRIPTION_MAX_CHARS, TITLE_MAX_CHARS
+from pydantic import BaseModel, Field
 
 from flipkart_api.settings import Settings
 
@@ -33,9 +34,33 @@ class Latency(BaseModel):
     total: float
 
 
+class ListingRef(BaseModel):
+    """The listing (image + text fusion) whose text model scored the text."""
+
+    listing_id: str
+    image_run_id: str
+    text_run_id: str
+
+
+class ByInput(BaseModel):
+    """Each input's own answer, sorted by probability (cut to `top_k`); null: not computed."""
+
+    image: list[Probability] | None = Field(None, description="the image model alone")
+    text: list[Probability] | None = Field(None, description="the text model alone")
+    fused: list[Probability] | None = Field(None, description="image and text fused")
+
+
+InputName = Literal["image", "title", "description"]
+
+
 class Prediction(BaseModel):
-    """What the model answered for one image: as /v1/predict returns it, and as the store keeps it
-    (flipkart_api.routers.feedback.StoredPrediction)."""
+    """What the model answered for one image and/or listing text: as /v1/predict returns it, and
+    as the store keeps it (flipkart_api.routers.feedback.StoredPrediction).
+
+    `label`, `confidence`, `probabilities` are the best available answer: fused when image and
+    text were both used, the image model's for a photo alone, the text model's for text alone.
+    `model` is the image model, or the text model for a text-only answer.
+    """
 
     model: ModelRef
     label: str
@@ -43,6 +68,14 @@ class Prediction(BaseModel):
     uncertain: bool
     probabilities: list[Probability]
     latency_ms: Latency
+    inputs_used: list[InputName] = Field(default_factory=lambda: ["image"])
+    by_input: ByInput = Field(default_factory=ByInput)
+    listing: ListingRef | None = Field(None, description="the listing used (null: no text used)")
+    text_note: str | None = Field(
+        None, description="why text that was sent was not used (the answer is the image's)"
+    )
+    title: str | None = Field(None, description="the title as the model read it (cleaned)")
+    description: str | None = Field(None, description="the description as the model read it")
 
 
 class PredictResponse(Prediction):
@@ -65,9 +98,25 @@ class ModelItem(BaseModel):
     card: dict[str, Any]  # the card (contract schema, version 2)
 
 
+class ListingItem(BaseModel):
+    """The listing registry.json names; `loaded` false: text is not served, `reason` says why."""
+
+    listing_id: str
+    loaded: bool
+    reason: str | None = None
+    image_run_id: str | None = None
+    text_run_id: str | None = None
+    card: dict[str, Any] | None = None  # the listing card (contract schema, version 2)
+    text_card: dict[str, Any] | None = None  # the text model's card
+
+
 class ModelList(BaseModel):
     production: str | None
     models: list[ModelItem]
+    listing: ListingItem | None = None  # null: registry.json names no listing
+    problems: dict[str, str] = Field(
+        default_factory=dict, description="run_id or listing_id → why it is not loaded"
+    )
 
 
 class Health(BaseModel):
@@ -78,6 +127,8 @@ class Ready(BaseModel):
     status: str
     model: str | None = None
     reason: str | None = None
+    listing: str | None = None  # the listing loaded (text features available)
+    listing_problem: str | None = None  # why the listing registry.json names is not loaded
 
 
 class NormalizeResponse(BaseModel):
@@ -85,17 +136,20 @@ class NormalizeResponse(BaseModel):
 
 
 ERROR_DESCRIPTIONS = {
-    400: "Malformed request: empty body, invalid JSON, base64 or multipart, empty image",
+    400: "Malformed request: empty body, invalid JSON, base64 or multipart, empty image, "
+    "text that is not valid UTF-8",
     401: "Missing or invalid API key",
     403: "Admin routes are disabled: no API key is configured",
     404: "Unknown model, prediction or resource",
     409: "Conflict with the current state",
-    413: "Too large: body, image, pixel count or number of images",
+    413: "Too large: body, image, pixel count, number of images, or text (`text_too_long`)",
     415: "Unsupported content type",
     422: "Invalid request: missing or wrong field, not an image, unusable URL, top_k out of "
-    "range, ambiguous model name",
+    "range, ambiguous model name, blank text without an image, titles or descriptions not one "
+    "per image, text sent alone to a model without a text model",
     429: "Too many requests from this client (see Retry-After)",
-    503: "Not available: no model ready, or the prediction store disabled or unreachable",
+    503: "Not available: no model ready, no text model loaded (text alone), or the prediction "
+    "store disabled or unreachable",
 }
 
 
@@ -169,22 +223,135 @@ IMAGE_BODY = {
     }
 }
 
+# The listing text beside an image, or instead of it. Blank text is absent; longer than the
+# request limits is refused (413 `text_too_long`); what the text model reads is cleaned and cut
+# shorter (flipkart_contract.text). `create_app` states the configured limits.
+TEXT_LIMITS = {
+    "title": Settings.model_fields["max_title_chars"].default,
+    "description": Settings.model_fields["max_description_chars"].default,
+}
+_TEXT_CUT = {"title": TITLE_MAX_CHARS, "description": DESCRIPTION_MAX_CHARS}
 
-def batch_body(max_images: int) -> dict:
+
+def text_limits(settings: Settings) -> dict[str, int]:
+    return {"title": settings.max_title_chars, "description": settings.max_description_chars}
+
+
+def _text(field: str, limit: int, nullable: bool) -> dict:
+    return {
+        "type": ["string", "null"] if nullable else "string",
+        "maxLength": limit,
+        "description": f"The product's {field} (optional). Cleaned and cut to "
+        f"{_TEXT_CUT[field]} characters for the text model; over {limit} characters: 413.",
+    }
+
+
+def _texts(field: str, limit: int, max_images: int, nullable: bool) -> dict:
+    """A batch's `titles` or `descriptions`: one per image, in order."""
+    return {
+        "type": ["array", "null"] if nullable else "array",
+        "maxItems": max_images,
+        "items": _text(field, limit, nullable),
+        "description": f"One {field} per image, in the order of the images (empty or null: "
+        "none); without images, one slot per item, classified by its text alone.",
+    }
+
+
+def _text_present(fields: list[str], array: bool) -> list[dict]:
+    """anyOf: one of `fields` present and not empty (what a request without an image needs)."""
+    not_empty = {"minItems": 1} if array else {"type": "string", "minLength": 1}
+    return [{"required": [name], "properties": {name: not_empty}} for name in fields]
+
+
+def _listing_form(images: str, image_schema: dict, text_fields: dict[str, dict]) -> dict:
+    """A multipart body: the image part(s) and/or the text fields."""
+    present = _text_present(list(text_fields), array=images != "file")
+    return {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {images: image_schema, **text_fields},
+                "anyOf": [{"required": [images]}, *present],
+            }
+        }
+    }
+
+
+def _with_text(alternatives: dict, text_fields: dict[str, dict], array: bool) -> dict:
+    """`alternatives` (a `_one_of`) with the text fields beside each, and one more alternative:
+    the text alone (each image field absent or null)."""
+    image_fields = list(alternatives["oneOf"][0]["properties"])
+    with_text = [
+        {**alternative, "properties": {**alternative["properties"], **text_fields}}
+        for alternative in alternatives["oneOf"]
+    ]
+    text_only = {
+        "type": "object",
+        "properties": {**dict.fromkeys(image_fields, _ABSENT), **text_fields},
+        "anyOf": _text_present(list(text_fields), array=array),
+    }
+    return {"oneOf": [*with_text, text_only]}
+
+
+def predict_body(limits: dict[str, int] = TEXT_LIMITS) -> dict:
+    """`/v1/predict`'s request body: an image and/or its listing text."""
+    return {
+        "requestBody": {
+            "required": True,
+            "description": "An image and/or its listing text. Multipart: `file` and the text "
+            "fields `title`, `description`; JSON: `image` (base64) or `url`, with `title`, "
+            "`description`; a raw image body has no text. Text alone is classified by the "
+            "listing's text model.",
+            "content": {
+                **_listing_form(
+                    "file",
+                    _IMAGE_FILE,
+                    {name: _text(name, limit, nullable=False) for name, limit in limits.items()},
+                ),
+                "application/json": {
+                    "schema": _with_text(
+                        _one_of(image=_BASE64_IMAGE, url=_IMAGE_URL),
+                        {name: _text(name, limit, nullable=True) for name, limit in limits.items()},
+                        array=False,
+                    )
+                },
+                "image/*": {"schema": _IMAGE_FILE},
+                "application/octet-stream": {"schema": _IMAGE_FILE},
+            },
+        }
+    }
+
+
+def batch_body(max_images: int, limits: dict[str, int] = TEXT_LIMITS) -> dict:
     """The batch route's request body for a limit of `max_images` images."""
 
     def slots(items: dict) -> dict:
         return {"type": "array", "minItems": 1, "maxItems": max_images, "items": items}
 
+    def texts(nullable: bool) -> dict[str, dict]:
+        return {
+            name + "s": _texts(name, limit, max_images, nullable) for name, limit in limits.items()
+        }
+
     return {
         "requestBody": {
             "required": True,
+            "description": "Images with optional listing texts, one per image in order "
+            "(multipart: `files`, `titles`, `descriptions` repeated; JSON: `images` or `urls`, "
+            "`titles`, `descriptions`), or texts alone (one slot per item). Titles or "
+            "descriptions not one per image: 422 `text_count_mismatch`.",
             "content": {
-                **_form("files", slots({"type": "string", "format": "binary"})),
+                **_listing_form(
+                    "files", slots({"type": "string", "format": "binary"}), texts(False)
+                ),
                 "application/json": {
-                    "schema": _one_of(
-                        images=slots({"type": "string", "description": "base64 image"}),
-                        urls=slots({"type": "string", "description": "http(s) image URL"}),
+                    "schema": _with_text(
+                        _one_of(
+                            images=slots({"type": "string", "description": "base64 image"}),
+                            urls=slots({"type": "string", "description": "http(s) image URL"}),
+                        ),
+                        texts(True),
+                        array=True,
                     )
                 },
             },
@@ -192,5 +359,6 @@ def batch_body(max_images: int) -> dict:
     }
 
 
-# `create_app` replaces it with the configured limit (see flipkart_api.app.document_limits).
+# `create_app` replaces them with the configured limits (see flipkart_api.app.document_limits).
+PREDICT_BODY = predict_body()
 BATCH_BODY = batch_body(Settings.model_fields["max_batch_images"].default)

@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     max_pixels: int = 40_000_000
     max_batch_images: int = 32
     max_batch_bytes: int = 64 * 1024 * 1024  # a whole batch request, all images together
+    # A listing's text as sent (characters, before cleaning): longer is refused (413
+    # text_too_long). What the text model reads is then cleaned and cut shorter, at the
+    # contract's TITLE_MAX_CHARS / DESCRIPTION_MAX_CHARS.
+    max_title_chars: int = Field(1_000, ge=1)
+    max_description_chars: int = Field(10_000, ge=1)
 
     # Memory (flipkart_api.memory): the decodes in flight share one budget of bytes. Each reserves
     # its estimated peak from the image's header (width x height x Pillow's bytes per pixel, plus

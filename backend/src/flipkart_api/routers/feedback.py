@@ -43,7 +43,7 @@ class StoredFeedback(BaseModel):
 class StoredPrediction(Prediction):
     id: str
     created_at: str
-    source: str  # upload | base64 | url | raw
+    source: str  # upload | base64 | url | raw | text (no image)
     feedback: StoredFeedback | None
 
 

@@ -8,12 +8,19 @@ from flipkart_api.schemas import MODEL_NAME_PATTERN, ModelItem, ModelList, error
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
 
-@router.get("", response_model=ModelList, summary="Registered models with their cards")
+@router.get(
+    "",
+    response_model=ModelList,
+    summary="Registered models with their cards, the listing (image + text fusion) if any, "
+    "and why any of them is not loaded",
+)
 async def list_models(catalog: CatalogDep) -> dict:
     current = catalog.current
     return {
         "production": current.production,
         "models": [m.describe(current.production) for m in current.models.values()],
+        "listing": current.describe_listing(),
+        "problems": dict(current.problems),
     }
 
 

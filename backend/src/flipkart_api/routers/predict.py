@@ -5,8 +5,10 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
 from flipkart_api.deps import (
-    BatchImages,
+    BatchListings,
+    CurrentModels,
     OneImage,
+    OneListing,
     OriginDep,
     PredictionServiceDep,
     SelectedModel,
@@ -19,6 +21,7 @@ from flipkart_api.schemas import (
     BATCH_BODY,
     IMAGE_BODY,
     IMAGE_ERRORS,
+    PREDICT_BODY,
     RATE_LIMITED,
     BatchResponse,
     PredictResponse,
@@ -33,18 +36,20 @@ router = APIRouter(prefix="/v1", tags=["predict"])
     "/predict",
     response_model=PredictResponse,
     responses=error_responses(*IMAGE_ERRORS, *RATE_LIMITED),
-    openapi_extra=IMAGE_BODY,
+    openapi_extra=PREDICT_BODY,
     dependencies=[Depends(rate_limit)],
-    summary="Classify one image (multipart `file`, JSON base64 `image`, or JSON `url`)",
+    summary="Classify one product: its image (multipart `file`, JSON base64 `image`, or JSON "
+    "`url`) and/or its listing text (`title`, `description`)",
 )
 async def predict(
     model: SelectedModel,
     k: TopK,
-    source: OneImage,
+    source: OneListing,
     service: PredictionServiceDep,
     origin: OriginDep,
+    models: CurrentModels,
 ) -> dict:
-    return await service.predict(source, model, k, origin)
+    return await service.predict(source, model, k, origin, models)
 
 
 @router.post(
@@ -53,18 +58,20 @@ async def predict(
     responses=error_responses(*IMAGE_ERRORS, *RATE_LIMITED),
     openapi_extra=BATCH_BODY,
     dependencies=[Depends(rate_limit)],
-    summary="Classify several images; a bad image fails only its own slot",
+    summary="Classify several products (images with optional titles and descriptions, one per "
+    "image, or texts alone); a bad slot fails only itself",
 )
 async def predict_batch(
     model: SelectedModel,
     k: TopK,
-    sources: BatchImages,
+    sources: BatchListings,
     service: PredictionServiceDep,
     origin: OriginDep,
+    models: CurrentModels,
 ) -> dict:
     async def one(source: Source) -> dict:
         try:
-            return await service.predict(source, model, k, origin)
+            return await service.predict(source, model, k, origin, models)
         except ApiError as exc:
             return exc.body()
         except Exception:

@@ -6,6 +6,7 @@ admin key; the feedback records which of the two it was (`source`).
 """
 
 from flipkart_api.errors import ApiError
+from flipkart_api.services.prediction import row_details
 from flipkart_api.store import repository
 from flipkart_api.store.predictions import PredictionStore, StoreUnavailable
 from flipkart_api.store.stats import iso
@@ -63,7 +64,8 @@ async def record_feedback(
                 f"Unknown label {label!r}. Valid labels: {', '.join(sorted(labels))}.",
             )
         replaced = await database.run(repository.set_feedback, row.id, label, source)
-        await database.keep_after_feedback(row.image_sha256)
+        if row.image_sha256 is not None:  # a text-only prediction has no image to keep
+            await database.keep_after_feedback(row.image_sha256)
     except StoreUnavailable as exc:
         raise ApiError(503, "database_unavailable", f"Feedback not recorded: {exc}") from exc
     return {
@@ -98,6 +100,9 @@ async def stored_prediction(
         "probabilities": list(row.probabilities),
         "latency_ms": dict(row.latency_ms),
         "source": row.source,
+        "title": row.title,
+        "description": row.description,
+        **row_details(row),
         "feedback": None
         if feedback is None
         else {

@@ -16,12 +16,24 @@ from flipkart_api.store.stats import compute_stats
 async def readiness(catalog: ModelCatalog, database: PredictionStore | None) -> tuple[int, dict]:
     """(HTTP status, body): ready, degraded (predictions answered but not stored), not ready."""
     current = catalog.current
+    # The listing is reported when registry.json names one: loaded, or why not (the image
+    # service stays ready; only the text features are unavailable).
+    listing = {}
+    if current.listing is not None:
+        listing["listing"] = current.listing.listing_id
+    elif current.listing_problem is not None:
+        listing["listing_problem"] = current.listing_problem
     if not current.ready:
-        return 503, {"status": "not_ready", "reason": current.reason}
+        return 503, {"status": "not_ready", "reason": current.reason, **listing}
     problem = None if database is None else await database.check()
     if problem is not None:
-        return 200, {"status": "degraded", "model": current.production, "reason": problem}
-    return 200, {"status": "ready", "model": current.production}
+        return 200, {
+            "status": "degraded",
+            "model": current.production,
+            "reason": problem,
+            **listing,
+        }
+    return 200, {"status": "ready", "model": current.production, **listing}
 
 
 def promotion_time(artifacts_root: Path) -> tuple[str | None, datetime | None]:

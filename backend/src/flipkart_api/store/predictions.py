@@ -106,25 +106,27 @@ class PredictionStore:
         return result
 
     # -- what the routes use --------------------------------------------------------------
-    async def lookup(self, image_sha256: str, run_id: str) -> Prediction | None:
-        """The stored prediction for this image and model; None on a miss or an outage."""
+    async def lookup(
+        self, image_sha256: str | None, run_id: str, text_key: str = ""
+    ) -> Prediction | None:
+        """The stored prediction for this image, model and text; None on a miss or an outage."""
         try:
             return await run_in_threadpool(
-                self._call, repository.find_prediction, image_sha256, run_id
+                self._call, repository.find_prediction, image_sha256, run_id, text_key
             )
         except StoreUnavailable:
             return None
 
-    async def save(self, new: repository.NewPrediction, data: bytes) -> Prediction | None:
+    async def save(self, new: repository.NewPrediction, data: bytes | None) -> Prediction | None:
         """The committed row (or the earlier one for this image and model); None on an outage."""
         try:
             return await run_in_threadpool(self._save, new, data)
         except StoreUnavailable:
             return None
 
-    def _save(self, new: repository.NewPrediction, data: bytes) -> Prediction:
+    def _save(self, new: repository.NewPrediction, data: bytes | None) -> Prediction:
         row, created = self._call(repository.save_prediction, new)
-        if created and self.keeper is not None:
+        if created and self.keeper is not None and data is not None and new.image_sha256:
             try:
                 self._call(self.keeper.keep, data, new.image_sha256, new.confidence)
             except (StoreUnavailable, OSError) as exc:

@@ -14,7 +14,7 @@ from flipkart_api.store.tables import Feedback, KeptImage, Prediction, ServerSec
 
 @dataclass(frozen=True)
 class NewPrediction:
-    image_sha256: str
+    image_sha256: str | None  # None: a text-only prediction
     run_id: str
     architecture: str
     label: str
@@ -24,12 +24,21 @@ class NewPrediction:
     latency_ms: dict
     source: str
     route: str
+    title: str | None = None
+    description: str | None = None
+    listing_id: str | None = None
+    text_key: str = ""  # '' without text (see flipkart_api.services.prediction.text_key)
+    details: dict | None = None
 
 
-def find_prediction(engine: Engine, image_sha256: str, run_id: str) -> Prediction | None:
+def find_prediction(
+    engine: Engine, image_sha256: str | None, run_id: str, text_key: str = ""
+) -> Prediction | None:
     with Session(engine, expire_on_commit=False) as session:
         query = select(Prediction).where(
-            Prediction.image_sha256 == image_sha256, Prediction.run_id == run_id
+            Prediction.image_sha256 == image_sha256,  # IS NULL for None
+            Prediction.run_id == run_id,
+            Prediction.text_key == text_key,
         )
         return session.scalars(query).first()
 
@@ -42,8 +51,9 @@ def get_prediction(engine: Engine, prediction_id: str) -> Prediction | None:
 def save_prediction(engine: Engine, new: NewPrediction) -> tuple[Prediction, bool]:
     """Insert and commit; returns the row and whether it is new.
 
-    When a concurrent request stored the same (image, model) first, the unique constraint
-    refuses the second insert and that earlier row is returned: never two rows for one pair.
+    When a concurrent request stored the same (image, model, text) first, the unique constraint
+    refuses the second insert and that earlier row is returned: never two rows for one image
+    (text-only rows have no image, so two concurrent ones may both be stored).
     """
     row = Prediction(
         id=uuid.uuid4().hex,
@@ -58,7 +68,7 @@ def save_prediction(engine: Engine, new: NewPrediction) -> tuple[Prediction, boo
             return row, True
         except IntegrityError:
             session.rollback()
-    existing = find_prediction(engine, new.image_sha256, new.run_id)
+    existing = find_prediction(engine, new.image_sha256, new.run_id, new.text_key)
     if existing is None:  # not a duplicate after all: let the caller see the real failure
         raise RuntimeError("insert refused but no earlier row for this image and model")
     return existing, False
@@ -155,6 +165,8 @@ class KeptPrediction:
     run_id: str
     label: str
     confidence: float
+    title: str | None
+    description: str | None
     feedback_label: str | None
     feedback_source: str | None  # feedback-token | admin | unverified
     feedback_at: datetime | None  # when the feedback was last given
@@ -170,6 +182,8 @@ def kept_images(engine: Engine) -> list[tuple[KeptImage, list[KeptPrediction]]]:
                 Prediction.run_id,
                 Prediction.label,
                 Prediction.confidence,
+                Prediction.title,
+                Prediction.description,
                 Feedback.label,
                 Feedback.source,
                 Feedback.updated_at,

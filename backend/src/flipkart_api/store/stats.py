@@ -66,6 +66,7 @@ def compute_stats(
         ).one()
         first_seen = (
             select(func.min(Prediction.created_at).label("first"))
+            .where(Prediction.image_sha256.is_not(None))  # text-only predictions have none
             .group_by(Prediction.image_sha256)
             .subquery()
         )

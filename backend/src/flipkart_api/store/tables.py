@@ -1,12 +1,13 @@
 """The stored predictions, the feedback on them and the kept images (SQLAlchemy 2 models).
 
-Times are naive UTC everywhere (SQLite keeps no time zone); one row per (image, model): the same
-image sent again to the same model is answered from this row.
+Times are naive UTC everywhere (SQLite keeps no time zone); one row per (image, model, text):
+the same image sent again to the same model with the same listing text (none included) is
+answered from this row. A text-only prediction has no image (`image_sha256` null).
 """
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -21,12 +22,12 @@ class Base(DeclarativeBase):
 class Prediction(Base):
     __tablename__ = "predictions"
     __table_args__ = (
-        UniqueConstraint("image_sha256", "run_id", name="uq_predictions_image_model"),
+        UniqueConstraint("image_sha256", "run_id", "text_key", name="uq_predictions_input_model"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, index=True)
-    image_sha256: Mapped[str] = mapped_column(String(64))
+    image_sha256: Mapped[str | None] = mapped_column(String(64))  # null: text only (0005)
     run_id: Mapped[str] = mapped_column(String(200), index=True)
     architecture: Mapped[str] = mapped_column(String(200))  # the card's (column 0003)
     label: Mapped[str] = mapped_column(String(200))
@@ -37,6 +38,15 @@ class Prediction(Base):
     latency_total_ms: Mapped[float] = mapped_column(Float)
     source: Mapped[str] = mapped_column(String(16))  # upload | base64 | url | raw
     route: Mapped[str] = mapped_column(String(64))
+    # The listing text (columns 0005): as the text model read it (cleaned), null when absent;
+    # the listing whose text model scored it (null: no text used); the cache key of the text
+    # ('' without text, else sha256 of the listing applied and the text); the answer's
+    # `inputs_used`, `by_input` and `listing` (null: an image-only answer, its own `by_input`).
+    title: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    listing_id: Mapped[str | None] = mapped_column(String(200))
+    text_key: Mapped[str] = mapped_column(String(64), server_default="")
+    details: Mapped[dict | None] = mapped_column(JSON)
 
 
 class Feedback(Base):
