@@ -190,9 +190,7 @@ def _add_text(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--image", required=True, help="image run_id (artifacts/models/<run_id>)")
     p.add_argument("--text", required=True, help="text run_id (artifacts/text/<run_id>)")
-    p.add_argument(
-        "--register", action="store_true", help="make it the listing the service uses"
-    )
+    p.add_argument("--register", action="store_true", help="make it the listing the service uses")
     p.add_argument("--splits-csv")
     p.add_argument("--images-dir")
     p.add_argument("--artifacts-dir", help="default: artifacts")

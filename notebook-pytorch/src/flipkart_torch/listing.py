@@ -182,4 +182,3 @@ def register_listing(registry_path: Path, listing_id: str) -> None:
     registry = load_registry(registry_path)
     registry.listing = listing_id
     write_json_atomic(registry_path, registry.model_dump(mode="json", exclude_none=True))
-

@@ -32,8 +32,8 @@ from flipkart_contract.text import (
     DEFAULT_TOKEN_PATTERN,
     DESCRIPTION_MAX_CHARS,
     TITLE_MAX_CHARS,
-    TfidfBlock,
     TextModel,
+    TfidfBlock,
     clean_text,
     listing_text,
     log_softmax,
@@ -125,7 +125,9 @@ class TextConfig:
             )
         unknown = set(self.train_inputs) - {"title", "description", "title+description"}
         if unknown or not self.train_inputs:
-            raise ValueError(f"train inputs must be title, description, title+description: {unknown}")
+            raise ValueError(
+                f"train inputs must be title, description, title+description: {unknown}"
+            )
         if not self.c_grid or min(self.c_grid) <= 0:
             raise ValueError("the C grid must hold positive values")
 
@@ -179,9 +181,7 @@ class FittedText:
         return TextModel(classes, blocks, self.classifier.coef_, self.classifier.intercept_)
 
 
-def fit_text(
-    config: TextConfig, train: list[Listing], c: float, num_classes: int
-) -> FittedText:
+def fit_text(config: TextConfig, train: list[Listing], c: float, num_classes: int) -> FittedText:
     from scipy.sparse import hstack
     from sklearn.linear_model import LogisticRegression
 
@@ -325,7 +325,11 @@ def train_text(
         run_id=config.run_id,
         architecture=config.architecture,
         classes=classes,
-        config={**_config_dict(config), "c": fitted.c, "val_mean_macro_f1_by_c": c_scores},
+        config={
+            **_config_dict(config),
+            "c": fitted.c,
+            "val_mean_macro_f1_by_c": {f"{c:g}": s for c, s in c_scores.items()},
+        },
         budget=f"CPU, 1 thread, {len(config.c_grid)} fits (one per C)",
         hardware=_hardware(),
         data={
@@ -351,7 +355,11 @@ def train_text(
         classes=classes,
         max_chars={"title": TITLE_MAX_CHARS, "description": DESCRIPTION_MAX_CHARS},
         metrics={"val": val, "test": test},
-        model={"sha256": sha256_bytes(blob), "bytes": len(blob), "num_features": model.num_features},
+        model={
+            "sha256": sha256_bytes(blob),
+            "bytes": len(blob),
+            "num_features": model.num_features,
+        },
         parity=agreement,
         latency_ms={"ms_per_text": speed, "threads": 1, "hardware": cpu_name()},
         created_at=metrics.created_at,
