@@ -8,7 +8,7 @@ import pytest
 from flipkart_api.tools import leaderboard
 from flipkart_contract import LeaderboardRow, read_json_object, write_json_atomic
 from flipkart_contract.testing import metrics_dict
-from helpers import write_model, write_registry
+from helpers import write_listing, write_model, write_registry
 
 ALPHA = "20261123-100000_alpha_finetune"  # ONNX present, macro-F1 0.79
 BETA = "20261123-110000_beta_freeze"  # ONNX present, macro-F1 0.84 (tensorflow)
@@ -230,3 +230,44 @@ def test_the_production_model_is_named_in_the_table(tree):
     lines = (tree / "artifacts" / "leaderboard.md").read_text().splitlines()
     marked = [line for line in lines if "**in production**" in line]
     assert len(marked) == 1 and ALPHA in marked[0]
+
+
+def test_the_listing_table_has_a_row_per_input(tree):
+    from flipkart_contract.testing import LISTING_ID, TEXT_RUN_ID
+
+    artifacts = tree / "artifacts"
+    write_listing(artifacts, ALPHA)
+    write_registry(artifacts, ALPHA, [ALPHA, BETA], listing=LISTING_ID)
+    (artifacts / "listing" / "broken").mkdir()
+    (artifacts / "listing" / "broken" / "card.json").write_text("{}")
+    assert run_leaderboard(tree) == 0
+
+    with (artifacts / "leaderboard_listing.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    inputs = [(r["input"], r["source"]) for r in rows]
+    # the contract's fixture listing has image and fused:title figures; its text card has both
+    assert inputs == [
+        ("image", f"listing `{LISTING_ID}`"),
+        ("title", f"text `{TEXT_RUN_ID}`"),
+        ("image + title", f"listing `{LISTING_ID}`"),
+        ("title+description", f"text `{TEXT_RUN_ID}`"),
+    ]
+    assert all(r["in_production"] == "True" for r in rows)
+    assert rows[0]["model"] == ALPHA and rows[0]["added_ms"] == ""
+    assert rows[1]["added_ms"] == "0.1" and rows[1]["status"] == "exported"
+    markdown = (artifacts / "leaderboard.md").read_text(encoding="utf-8")
+    assert "### A listing: photo, text, or both" in markdown
+    assert f"| image + title | {ALPHA} + {TEXT_RUN_ID} **in production**" in markdown
+
+    # a text model whose file is git-ignored keeps its card's figures, marked
+    (artifacts / "text" / TEXT_RUN_ID / "model.json").unlink()
+    assert run_leaderboard(tree) == 0
+    with (artifacts / "leaderboard_listing.csv").open(newline="", encoding="utf-8") as handle:
+        statuses = {r["input"]: r["status"] for r in csv.DictReader(handle)}
+    assert statuses["title"] == "model.json not present (card figures)"
+
+
+def test_no_listing_no_listing_table(tree):
+    assert run_leaderboard(tree) == 0
+    assert not (tree / "artifacts" / "leaderboard_listing.csv").exists()
+    assert "A listing" not in (tree / "artifacts" / "leaderboard.md").read_text(encoding="utf-8")

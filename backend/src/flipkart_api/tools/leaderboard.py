@@ -382,8 +382,20 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    from flipkart_api.tools.listing_board import (
+        build_listing_rows,
+        listing_csv,
+        listing_markdown,
+    )
+
     production = production_of(args.artifacts)
     markdown = to_markdown(rows, machine_description(args.threads), production)
+    listing, problems = build_listing_rows(args.artifacts)
+    for problem in problems:
+        warn(f"listing table: {problem}")
+    markdown += listing_markdown(listing)
+    if listing:
+        write_text_atomic(args.artifacts / "leaderboard_listing.csv", listing_csv(listing))
     write_text_atomic(args.artifacts / "leaderboard.csv", to_csv(rows))
     write_text_atomic(args.artifacts / "leaderboard.md", markdown)
     in_readme = update_readme(args.readme, markdown)
