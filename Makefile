@@ -19,7 +19,7 @@ DATA_SOURCE ?=
 DATA_TEST_DEPS := --with pytest --with "pillow>=11" --with "tqdm>=4.66" --with-editable ./contract
 
 .PHONY: help uv setup data test test-data test-parity $(addprefix test-,$(PROJECTS)) test-deploy lint lint-deploy \
-        format tensorboard demo images serve-api serve-ui train-pytorch train-tf leaderboard notebook promote robustness calibrate \
+        format tensorboard demo images serve-api serve-ui train-pytorch train-tf train-text listing leaderboard notebook promote robustness calibrate \
         bench bench-serving bench-pytorch bench-scan bench-tf mambavision-golden clean
 
 help: ## list the targets and the variables they read
@@ -40,6 +40,8 @@ help: ## list the targets and the variables they read
 	@echo "  DATA_SOURCE            make data: a URL, zip or folder instead of the official archive"
 	@echo "  ARCH, TRAINING_MODE, EPOCHS, PRETRAINED, ARGS   make train-pytorch (TF_MODEL, WEIGHTS: train-tf)"
 	@echo "  RUN_ID, MAX_LATENCY_MS, MAX_ROBUSTNESS_DROP, REASON, WRITE_CARD   promote, robustness, calibrate"
+	@echo "  TEXT_ARCH, TEXT_ARGS   make train-text (tfidf-char|tfidf-word|tfidf-word-char; flipkart-torch train-text options)"
+	@echo "  TEXT_RUN, RUN_ID       make listing: the text model (newest) and image export (production) to fuse"
 
 $(ROOT)/.tools/bin/uv:
 	@echo "uv not found: installing uv $(UV_VERSION) from PyPI into .tools/"
@@ -142,6 +144,16 @@ train-tf: uv ## train + export the Keras EfficientNetB0 baseline (TF_MODEL=, TRA
 	  --architecture $(or $(TF_MODEL),efficientnet_b0) --training-mode $(or $(TRAINING_MODE),$(MODE),finetune) \
 	  --weights $(or $(WEIGHTS),none) --epochs $(or $(EPOCHS),14) --image-size $(or $(IMAGE_SIZE),128) \
 	  $(if $(filter none,$(or $(WEIGHTS),none)),--bn-momentum 0.9) --max-minutes $(or $(MAX_MINUTES),0) --export
+
+# The production text model: char n-grams (terms in >= 3 documents), refitted on train+val.
+train-text: uv ## fit a text model of the listings' title/description (TEXT_ARCH=, TEXT_ARGS=)
+	cd notebook-pytorch && $(UV) run --locked flipkart-torch train-text \
+	  --architecture $(or $(TEXT_ARCH),tfidf-char) $(or $(TEXT_ARGS),--min-df 3 --fit-on train+val)
+
+# Run again after make promote: a listing fuses one image export (the service says so otherwise).
+listing: uv ## fuse an image export and a text model (weights fitted on val) and register it (TEXT_RUN=, RUN_ID=)
+	cd notebook-pytorch && $(UV) run --locked flipkart-torch fit-listing --register \
+	  $(if $(RUN_ID),--image "$(RUN_ID)") $(if $(TEXT_RUN),--text "$(TEXT_RUN)")
 
 leaderboard: uv ## re-measure every export here; REWRITES README.md's table and artifacts/leaderboard.*
 	cd backend && $(UV) run --locked python -m flipkart_api.tools.leaderboard

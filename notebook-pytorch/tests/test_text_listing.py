@@ -88,6 +88,31 @@ def test_exported_model_reproduces_scikit_learn(text_data: Path, architecture: s
     np.testing.assert_allclose(exact, fitted.logits(ODD_TEXTS), atol=1e-10)
 
 
+def test_refit_on_train_and_val_keeps_val_figures_out_of_fold(text_data, tmp_path) -> None:
+    config = TextConfig(c_grid=(10.0,), fit_on="train+val", cv_folds=3)
+    metrics = train_text(
+        config,
+        splits_csv=text_data / "splits.csv",
+        runs_dir=tmp_path / "runs",
+        text_dir=tmp_path / "text",
+    )
+    folder = tmp_path / "text" / metrics.run_id
+    card = load_text_card(folder / "card.json")
+    assert card.fitted_on == "train+val" and card.val_logits == "val_logits.json"
+    held = json.loads((folder / card.val_logits).read_text())
+    classes, data = load_listings(text_data / "splits.csv")
+    assert held["images"] == [item.image for item in data["val"]]
+    # the out-of-fold logits are not the refitted model's (which saw the val products) ...
+    model = TextModel.from_dict(json.loads((folder / "model.json").read_text()))
+    refit = model.logits([item.title for item in data["val"]])
+    assert np.abs(np.array(held["logits"]["title"]) - refit).max() > 1e-3
+    # ... and the card's val figures are theirs
+    labels = [item.label for item in data["val"]]
+    oof_acc = float((np.array(held["logits"]["title"]).argmax(1) == labels).mean())
+    assert card.metrics.val["title"].accuracy == pytest.approx(oof_acc)
+    assert metrics.data.num_train == len(data["train"]) and "cross-fits" in metrics.budget
+
+
 def test_train_text_writes_the_run_contract(text_data: Path, tmp_path: Path) -> None:
     config = TextConfig(architecture="tfidf-word", c_grid=(0.1, 10.0), run_id="")
     metrics = train_text(
@@ -225,8 +250,8 @@ def test_fit_listing_fuses_and_registers(text_data: Path, tmp_path: Path) -> Non
         text_dir=artifacts / "text",
     )
     card = fit_listing(
-        image_run,
-        text.run_id,
+        None,  # the production image model
+        None,  # the newest text model
         splits_csv=text_data / "splits.csv",
         images_dir=text_data / "images",
         artifacts_dir=artifacts,
@@ -234,6 +259,7 @@ def test_fit_listing_fuses_and_registers(text_data: Path, tmp_path: Path) -> Non
     )
     again = load_listing_card(artifacts / "listing" / card.listing_id / "card.json")
     assert again == card
+    assert (card.image.run_id, card.text.run_id) == (image_run, text.run_id)
     assert card.image.sha256 == sha256_file(image_dir / "model.onnx")
     assert set(card.fusion.weights) == {"title", "description", "title+description"}
     assert set(card.metrics["test"]) == {
@@ -262,6 +288,8 @@ def test_fit_listing_fuses_and_registers(text_data: Path, tmp_path: Path) -> Non
 def test_fit_listing_refuses_a_changed_file(text_data: Path, tmp_path: Path) -> None:
     artifacts = tmp_path / "artifacts"
     image_run, image_dir = export_colour_model(artifacts)
+    with pytest.raises(ListingError, match="make train-text"):
+        fit_listing(image_run, None, splits_csv=text_data / "splits.csv", artifacts_dir=artifacts)
     text = train_text(
         TextConfig(c_grid=(1.0,)),
         splits_csv=text_data / "splits.csv",
@@ -277,3 +305,26 @@ def test_fit_listing_refuses_a_changed_file(text_data: Path, tmp_path: Path) -> 
     with pytest.raises(ListingError, match="export the image model"):
         fit_listing(image_run, text.run_id, splits_csv=text_data / "splits.csv",
                     images_dir=text_data / "images", artifacts_dir=artifacts)  # fmt: skip
+
+
+def test_a_listing_of_a_refitted_text_model_uses_its_held_out_val_logits(text_data, tmp_path):
+    artifacts = tmp_path / "artifacts"
+    image_run, _ = export_colour_model(artifacts)
+    text = train_text(
+        TextConfig(c_grid=(10.0,), fit_on="train+val", cv_folds=3),
+        splits_csv=text_data / "splits.csv",
+        runs_dir=tmp_path / "runs",
+        text_dir=artifacts / "text",
+    )
+    options = {"splits_csv": text_data / "splits.csv", "images_dir": text_data / "images",
+               "artifacts_dir": artifacts}  # fmt: skip
+    card = fit_listing(image_run, text.run_id, **options)
+    text_card = load_text_card(artifacts / "text" / text.run_id / "card.json")
+    for kind in ("title", "title+description"):
+        assert card.metrics["val"][f"text:{kind}"].accuracy == text_card.metrics.val[kind].accuracy
+    held = artifacts / "text" / text.run_id / "val_logits.json"
+    data = json.loads(held.read_text())
+    data["images"] = data["images"][::-1]
+    held.write_text(json.dumps(data))
+    with pytest.raises(ListingError, match="not of this split's val products"):
+        fit_listing(image_run, text.run_id, **options)

@@ -329,6 +329,15 @@ class TextCard(_Strict):
     classes: list[str]
     max_chars: dict[Literal["title", "description"], int]
     metrics: TextSplitFigures
+    fitted_on: Literal["train", "train+val"] = Field(
+        "train",
+        description="train+val: the file was refitted on both once its settings were chosen; "
+        "its val figures are then out-of-fold (each product scored by a model of the "
+        "cross-fitting that did not see it), and so are the val logits in `val_logits`",
+    )
+    val_logits: str | None = Field(
+        None, description="file beside the card with the out-of-fold val logits (train+val)"
+    )
     model: TextFile
     parity: TextParity
     latency_ms: TextLatency

@@ -179,6 +179,13 @@ def _add_text(sub: argparse._SubParsersAction) -> None:
         help="inverse L2 strengths tried; the best mean validation macro-F1 is kept",
     )
     p.add_argument("--min-df", type=int, default=1, help="drop terms in fewer documents")
+    p.add_argument(
+        "--fit-on",
+        choices=("train", "train+val"),
+        default="train",
+        help="train+val: once C is chosen on val, refit on both; val figures (and the "
+        "listing's fusion weights) then come from out-of-fold cross-fitting",
+    )
     p.add_argument("--splits-csv")
     p.add_argument("--runs-dir")
     p.add_argument("--text-dir", help="default: artifacts/text")
@@ -188,8 +195,12 @@ def _add_text(sub: argparse._SubParsersAction) -> None:
         help="fuse an exported image model and a text model (weights fitted on val) -> "
         "artifacts/listing/<listing_id>/card.json",
     )
-    p.add_argument("--image", required=True, help="image run_id (artifacts/models/<run_id>)")
-    p.add_argument("--text", required=True, help="text run_id (artifacts/text/<run_id>)")
+    p.add_argument(
+        "--image", help="image run_id (artifacts/models/<run_id>); default: the production model"
+    )
+    p.add_argument(
+        "--text", help="text run_id (artifacts/text/<run_id>); default: the newest text model"
+    )
     p.add_argument("--register", action="store_true", help="make it the listing the service uses")
     p.add_argument("--splits-csv")
     p.add_argument("--images-dir")
@@ -323,6 +334,7 @@ def _train_text(args: argparse.Namespace) -> None:
         train_inputs=tuple(s.strip() for s in args.train_inputs.split(",") if s.strip()),
         c_grid=tuple(float(c) for c in args.c_grid.split(",") if c.strip()),
         min_df=args.min_df,
+        fit_on=args.fit_on,
     )
     metrics = train_text(
         config,

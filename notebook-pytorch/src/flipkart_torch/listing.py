@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from flipkart_contract import layout, load_card, model_view, sha256_file, write_json_atomic
+from flipkart_contract import (
+    layout,
+    load_card,
+    model_view,
+    read_json_object,
+    sha256_file,
+    write_json_atomic,
+)
 from flipkart_contract.calibration import fit_temperature
 from flipkart_contract.schema import ListingCard, load_registry, load_text_card
 from flipkart_contract.text import FusionWeights, TextModel, fuse, text_probabilities
@@ -92,9 +99,23 @@ def _text_model(text_dir: Path) -> tuple[TextModel, Any, str]:
     return TextModel.from_dict(json.loads(path.read_text(encoding="utf-8"))), card, digest
 
 
+def production_image(artifacts: Path) -> str:
+    production = load_registry(artifacts / "registry.json").production
+    if not production:
+        raise ListingError("no production model in registry.json: pass --image RUN_ID")
+    return production
+
+
+def newest_text_model(artifacts: Path) -> str:
+    runs = sorted(p.parent.name for p in (artifacts / "text").glob("*/card.json"))
+    if not runs:
+        raise ListingError(f"no text model under {artifacts / 'text'}: run `make train-text`")
+    return runs[-1]
+
+
 def fit_listing(
-    image_run_id: str,
-    text_run_id: str,
+    image_run_id: str | None,
+    text_run_id: str | None,
     *,
     splits_csv: Path | None = None,
     images_dir: Path | None = None,
@@ -104,6 +125,8 @@ def fit_listing(
 ) -> ListingCard:
     artifacts = artifacts_dir or layout.artifacts_dir()
     images = images_dir or layout.images_dir()
+    image_run_id = image_run_id or production_image(artifacts)
+    text_run_id = text_run_id or newest_text_model(artifacts)
     image_dir = artifacts / "models" / image_run_id
     image_card = load_card(image_dir / "card.json")
     onnx_path = image_dir / image_card.onnx.file
@@ -117,6 +140,15 @@ def fit_listing(
     if not (image_card.classes == text_card.classes == classes):
         raise ListingError("the image model, the text model and splits.csv differ in classes")
 
+    # A text model refitted on train+val has seen the val products: its val logits are the
+    # cross-fitting's (each product scored by a fold model that did not see it).
+    held_out = None
+    if text_card.fitted_on == "train+val":
+        if not text_card.val_logits:
+            raise ListingError(
+                f"text model {text_run_id} was fitted on train+val without val logits"
+            )
+        held_out = read_json_object(artifacts / "text" / text_run_id / text_card.val_logits)
     metrics: dict[str, dict[str, Any]] = {}
     weights: dict[str, FusionWeights] = {}
     for split in ("val", "test"):
@@ -125,7 +157,10 @@ def fit_listing(
         probs = image_probabilities(image_dir, listings, images)
         per: dict[str, Any] = {"image": figures(np.log(np.clip(probs, 1e-12, 1)), labels, classes)}
         for kind in EVAL_INPUTS:
-            text_logits = text_model.logits([item.text(kind) for item in listings])
+            if split == "val" and held_out is not None:
+                text_logits = held_out_logits(held_out, listings, kind)
+            else:
+                text_logits = text_model.logits([item.text(kind) for item in listings])
             if split == "val":
                 weights[kind] = fit_weights(probs, text_logits, labels)
             w = weights[kind]
@@ -160,6 +195,12 @@ def fit_listing(
     if register:
         register_listing(artifacts / "registry.json", listing_id)
     return card
+
+
+def held_out_logits(held_out: dict[str, Any], listings: list[Listing], kind: str) -> np.ndarray:
+    if held_out.get("images") != [item.image for item in listings]:
+        raise ListingError("the text model's val logits are not of this split's val products")
+    return np.asarray(held_out["logits"][kind], dtype=np.float64)
 
 
 def nll_of(metrics: dict[str, dict[str, Any]], key: str) -> float:

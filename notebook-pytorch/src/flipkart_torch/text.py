@@ -51,6 +51,7 @@ ARCHITECTURES: dict[str, tuple[tuple[str, tuple[int, int]], ...]] = {
 # a catalogue case worth a figure: every product has a title).
 EVAL_INPUTS = ("title", "title+description")
 DEFAULT_C_GRID = (1.0, 3.0, 10.0, 30.0, 100.0)
+VAL_LOGITS_FILE = "val_logits.json"
 
 
 class TextDataError(ValueError):
@@ -113,6 +114,8 @@ class TextConfig:
     c_grid: tuple[float, ...] = DEFAULT_C_GRID
     sublinear_tf: bool = True
     min_df: int = 1
+    fit_on: str = "train"  # or "train+val": refit on both once C is chosen (cross-fitting)
+    cv_folds: int = 5
     max_iter: int = 3000
     seed: int = 0
     run_id: str = ""
@@ -130,6 +133,10 @@ class TextConfig:
             )
         if not self.c_grid or min(self.c_grid) <= 0:
             raise ValueError("the C grid must hold positive values")
+        if self.fit_on not in ("train", "train+val"):
+            raise ValueError(f"fit_on must be train or train+val, got {self.fit_on!r}")
+        if self.cv_folds < 2:
+            raise ValueError("cross-fitting needs at least 2 folds")
 
 
 def _vectorizers(config: TextConfig):
@@ -228,6 +235,29 @@ def choose_c(
     return best, scores
 
 
+def out_of_fold_val_logits(
+    config: TextConfig, data: dict[str, list[Listing]], c: float, num_classes: int
+) -> dict[str, np.ndarray]:
+    """Cross-fitting over train+val: each val product scored, for each input, by the fold's
+    model that did not see it (the folds are stratified, seeded by the config)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    pool = data["train"] + data["val"]
+    first_val = len(data["train"])
+    labels = np.array([item.label for item in pool])
+    folds = StratifiedKFold(config.cv_folds, shuffle=True, random_state=config.seed)
+    out = {k: np.zeros((len(data["val"]), num_classes)) for k in EVAL_INPUTS}
+    for train_idx, held_idx in folds.split(np.zeros(len(pool)), labels):
+        held_val = [i for i in held_idx if i >= first_val]
+        if not held_val:
+            continue
+        fold = fit_text(config, [pool[i] for i in train_idx], c, num_classes)
+        for kind in EVAL_INPUTS:
+            logits = fold.logits([pool[i].text(kind) for i in held_val])
+            out[kind][[i - first_val for i in held_val]] = logits
+    return out
+
+
 def parity(fitted: FittedText, model: TextModel, texts: list[str]) -> dict[str, Any]:
     """The exported model (read back from its JSON) against scikit-learn, on `texts`."""
     import sklearn
@@ -272,12 +302,19 @@ def train_text(
         raise TextDataError("train, val and test all need products")
     config.run_id = config.run_id or f"{utc_now():%Y%m%d-%H%M%S}_text-{config.architecture}"
     fitted, c_scores = choose_c(config, data, classes)
+    val_logits = {k: fitted.logits([i.text(k) for i in data["val"]]) for k in EVAL_INPUTS}
+    fitted_on = data["train"]
+    if config.fit_on == "train+val":
+        val_logits = out_of_fold_val_logits(config, data, fitted.c, len(classes))
+        fitted_on = data["train"] + data["val"]
+        fitted = fit_text(config, fitted_on, fitted.c, len(classes))
     model = TextModel.from_dict(json.loads(json.dumps(fitted.export(classes).to_dict())))
 
-    train_texts = [item.text(k) for item in data["train"] for k in config.train_inputs]
-    train_labels = [item.label for item in data["train"] for _ in config.train_inputs]
+    train_texts = [item.text(k) for item in fitted_on for k in config.train_inputs]
+    train_labels = [item.label for item in fitted_on for _ in config.train_inputs]
     train = figures(model.logits(train_texts), train_labels, classes)
-    val = split_figures(model.logits, data["val"], classes)
+    val_labels = [item.label for item in data["val"]]
+    val = {k: figures(val_logits[k], val_labels, classes) for k in EVAL_INPUTS}
     test = split_figures(model.logits, data["test"], classes)
     checked = [item.text(k) for s in ("val", "test") for item in data[s] for k in EVAL_INPUTS]
     checked += ["", "ÉTÉ ½ ﬁne — 漢字", "a b c", "x" * 500]  # nothing known, Unicode, long word
@@ -330,7 +367,8 @@ def train_text(
             "c": fitted.c,
             "val_mean_macro_f1_by_c": {f"{c:g}": s for c, s in c_scores.items()},
         },
-        budget=f"CPU, 1 thread, {len(config.c_grid)} fits (one per C)",
+        budget=f"CPU, 1 thread, {len(config.c_grid)} fits (one per C)"
+        + (f" + {config.cv_folds} cross-fits + 1 refit" if config.fit_on == "train+val" else ""),
         hardware=_hardware(),
         data={
             "splits_sha256": sha256_bytes((splits_csv or layout.splits_csv()).read_bytes()),
@@ -349,12 +387,20 @@ def train_text(
     out.mkdir(parents=True, exist_ok=True)
     blob = json.dumps(model.to_dict(), separators=(",", ":")).encode()
     (out / "model.json").write_bytes(blob)
+    if config.fit_on == "train+val":
+        logits_file = {
+            "images": [item.image for item in data["val"]],
+            "logits": {k: np.round(v, 6).tolist() for k, v in val_logits.items()},
+        }
+        write_json_atomic(out / VAL_LOGITS_FILE, logits_file)
     card = TextCard(
         run_id=config.run_id,
         architecture=config.architecture,
         classes=classes,
         max_chars={"title": TITLE_MAX_CHARS, "description": DESCRIPTION_MAX_CHARS},
         metrics={"val": val, "test": test},
+        fitted_on=config.fit_on,
+        val_logits=VAL_LOGITS_FILE if config.fit_on == "train+val" else None,
         model={
             "sha256": sha256_bytes(blob),
             "bytes": len(blob),
