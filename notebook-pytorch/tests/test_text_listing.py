@@ -100,7 +100,7 @@ def test_refit_on_train_and_val_keeps_val_figures_out_of_fold(text_data, tmp_pat
     card = load_text_card(folder / "card.json")
     assert card.fitted_on == "train+val" and card.val_logits == "val_logits.json"
     held = json.loads((folder / card.val_logits).read_text())
-    classes, data = load_listings(text_data / "splits.csv")
+    _, data = load_listings(text_data / "splits.csv")
     assert held["images"] == [item.image for item in data["val"]]
     # the out-of-fold logits are not the refitted model's (which saw the val products) ...
     model = TextModel.from_dict(json.loads((folder / "model.json").read_text()))
