@@ -11,9 +11,9 @@ What it serves: the listing of `registry.json` when the artifacts have one (`art
 `artifacts/text`); otherwise a listing made for the run in a temporary folder: the production
 image model of the artifacts and the text model of `--text-model DIR` (`model.json` and
 `card.json` of a text export), else the contract's tiny fixture text model (fusion weights 1, 1).
-Photos: the test split's (`--images`, default `data/images`), else synthetic JPEGs; titles: the
-products' names (`data/dataset.csv`); descriptions: the products' words repeated to their real
-description length (`description_length`), since `dataset.csv` holds no description text.
+Photos: the test split's (`--images`, default `data/images`), else synthetic JPEGs; titles and
+descriptions: the products' own (`data/dataset.csv`, as `make data` cleaned them: up to 2,000
+characters), both sent raw so the service cleans them as it would a seller's text.
 
 Run from the repository root:
   uv run --project backend python bench/serving/text.py [--images DIR] [--text-model DIR]
@@ -78,9 +78,7 @@ def listings(count: int) -> list[tuple[str, str]]:
     out = []
     for name in names[:count]:
         row = rows[name]
-        words = (row["product_name"] + " ") * 400
-        length = int(float(row.get("description_length") or 200))
-        out.append((row["product_name"], words[:length]))
+        out.append((row["product_name"], row.get("description") or ""))
     return out
 
 

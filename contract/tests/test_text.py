@@ -167,6 +167,16 @@ def test_fusion_limits_and_normalisation():
     np.testing.assert_allclose(hot, [[1 / (1 + math.e), math.e / (1 + math.e)]])
 
 
+def test_fusion_takes_one_row_or_a_batch():
+    image, logits = np.array([0.7, 0.2, 0.1]), np.array([0.0, 2.0, 0.0])
+    w = FusionWeights(0.5, 1.5, text_temperature=0.8)
+    np.testing.assert_allclose(fuse(image, logits, w), fuse(image[None], logits[None], w)[0])
+    np.testing.assert_allclose(
+        text_probabilities(logits, w), text_probabilities(logits[None], w)[0]
+    )
+    assert text_probabilities(logits, w).shape == (3,)
+
+
 def _split() -> dict:
     n = len(CLASSES)
     return {

@@ -23,8 +23,6 @@ from typing import Any, Literal
 
 import numpy as np
 
-from flipkart_contract.calibration import softmax
-
 TEXT_FORMAT = "flipkart-text-linear"
 TEXT_FORMAT_VERSION = 1
 TITLE_MAX_CHARS = 300
@@ -256,6 +254,7 @@ def _block_from_dict(data: dict[str, Any]) -> TfidfBlock:
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """Over the last axis: one row [classes] or a batch [N, classes]."""
     z = np.asarray(logits, dtype=np.float64)
     z = z - z.max(axis=-1, keepdims=True)
     return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
@@ -271,10 +270,10 @@ class FusionWeights:
 
 
 def text_probabilities(text_logits: np.ndarray, weights: FusionWeights) -> np.ndarray:
-    return softmax(np.asarray(text_logits, dtype=np.float64), weights.text_temperature)
+    return np.exp(log_softmax(np.asarray(text_logits, dtype=np.float64) / weights.text_temperature))
 
 
 def fuse(image_probs: np.ndarray, text_logits: np.ndarray, weights: FusionWeights) -> np.ndarray:
     """Fused probabilities [N, classes] of image probabilities and text logits."""
     log_image = np.log(np.clip(np.asarray(image_probs, dtype=np.float64), 1e-12, 1.0))
-    return softmax(weights.image * log_image + weights.text * log_softmax(text_logits))
+    return np.exp(log_softmax(weights.image * log_image + weights.text * log_softmax(text_logits)))
