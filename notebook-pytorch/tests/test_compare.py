@@ -205,3 +205,25 @@ def test_registry_is_read_through_the_contract(tmp_path):
     run_id = "20261123-100000_tiny_net_freeze"
     write_json_atomic(tmp_path / "registry.json", registry_dict(run_id, [run_id]))
     assert compare.read_registry(tmp_path / "registry.json").production == run_id
+
+
+def test_listing_tables_and_figure(tmp_path: Path) -> None:
+    from flipkart_contract.testing import LISTING_ID, listing_card_dict
+
+    artifacts = tmp_path / "artifacts"
+    assert compare.load_listing(artifacts) is None
+    run = "20261123-101500_tiny_finetune"
+    card = listing_card_dict(run, "a" * 64, "b" * 64)
+    write_json_atomic(artifacts / "listing" / LISTING_ID / "card.json", card)
+    write_json_atomic(artifacts / "registry.json", registry_dict(run, [run]))
+    listing = compare.load_listing(artifacts)
+    assert listing is not None and listing.listing_id == LISTING_ID
+
+    table = compare.listing_table(listing)
+    assert list(table.index) == ["image", "fused:title"]
+    assert "test_accuracy" in table and "val_accuracy" not in table  # the fixture has no val
+    figure = compare.listing_confusion_figure(listing, "title")
+    assert [a.text for a in figure.layout.annotations] == ["image", "fused:title"]
+    fixes = compare.text_fixes(listing, "title")
+    assert list(fixes.columns) == ["photo", "both", "both - photo"]
+    assert len(fixes) == len(listing.classes)

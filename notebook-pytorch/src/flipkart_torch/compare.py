@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
-from flipkart_contract import Registry, RunMetrics, load_metrics, load_registry
-from flipkart_contract.schema import describe_error
+from flipkart_contract import Registry, RunMetrics, layout, load_metrics, load_registry
+from flipkart_contract.schema import ListingCard, describe_error, load_listing_card
 from plotly.subplots import make_subplots
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.util import tensor_util
@@ -50,7 +50,8 @@ def read_scalars(run_dir: Path) -> pd.DataFrame:
 
 
 def run_dirs(runs: Path) -> list[Path]:
-    return sorted(p.parent for p in runs.glob("*/*/metrics.json"))
+    """The image labs' runs (`runs/text/` holds the text models', see the listing section)."""
+    return sorted(p.parent for f in layout.FRAMEWORKS for p in (runs / f).glob("*/metrics.json"))
 
 
 def read_metrics(path: Path) -> RunMetrics:
@@ -209,18 +210,28 @@ def short_names(classes: list[str]) -> list[str]:
 def confusion_figure(runs_table: pd.DataFrame) -> go.Figure:
     """Test confusion matrices side by side, rows normalised to recall."""
     data = runs_table[runs_table["confusion_matrix"].notna()]
-    n = max(len(data), 1)
+    titles = labels_for(list(data["run_id"]), list(data["framework"]))
+    panels = [
+        (title, run.confusion_matrix, list(run.classes))
+        for title, (_, run) in zip(titles, data.iterrows(), strict=True)
+    ]
+    return confusion_grid(panels, "Test confusion matrices")
+
+
+def confusion_grid(panels: list[tuple[str, list[list[int]], list[str]]], title: str) -> go.Figure:
+    """(title, confusion matrix, classes) panels, three to a row, rows normalised to recall."""
+    n = max(len(panels), 1)
     cols = min(n, 3)
     rows = (n + cols - 1) // cols
-    titles = labels_for(list(data["run_id"]), list(data["framework"]))
     figure = make_subplots(
-        rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.12, vertical_spacing=0.16
-    )
-    for i, (_, run) in enumerate(data.iterrows(), start=1):
+        rows=rows, cols=cols, subplot_titles=[p[0] for p in panels], horizontal_spacing=0.12,
+        vertical_spacing=0.16,
+    )  # fmt: skip
+    for i, (_, confusion, classes) in enumerate(panels, start=1):
         row, col = (i - 1) // cols + 1, (i - 1) % cols + 1
-        matrix = np.asarray(run.confusion_matrix, dtype=float)
+        matrix = np.asarray(confusion, dtype=float)
         recall = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-        short = short_names(list(run.classes))
+        short = short_names(classes)
         figure.add_trace(
             go.Heatmap(
                 z=recall, x=short, y=short, zmin=0, zmax=1, colorscale="Blues", showscale=i == n,
@@ -230,10 +241,64 @@ def confusion_figure(runs_table: pd.DataFrame) -> go.Figure:
             row=row, col=col,
         )  # fmt: skip
         figure.update_yaxes(autorange="reversed", row=row, col=col)
-    figure.update_layout(
-        height=380 * rows + 60, width=max(560, 470 * cols), title="Test confusion matrices"
-    )
+    figure.update_layout(height=380 * rows + 60, width=max(560, 470 * cols), title=title)
     return figure
+
+
+# ---------------------------------------------------------------- listings (photo + text)
+
+
+def load_listing(artifacts: Path) -> ListingCard | None:
+    """The listing registered in `registry.json`, else the newest under `artifacts/listing`."""
+    registry = read_registry(artifacts / "registry.json")
+    names = [registry.listing] if registry and registry.listing else []
+    names += sorted(
+        (p.parent.name for p in (artifacts / "listing").glob("*/card.json")), reverse=True
+    )
+    for name in names:
+        path = artifacts / "listing" / name / "card.json"
+        if path.is_file():
+            return load_listing_card(path)
+    return None
+
+
+def listing_table(card: ListingCard) -> pd.DataFrame:
+    """One row per input (image, text:<input>, fused:<input>): val and test accuracy, macro-F1."""
+    rows = []
+    for key in card.metrics["test"]:
+        row = {"input": key}
+        for split, per in card.metrics.items():
+            if key in per:
+                row[f"{split}_accuracy"] = per[key].accuracy
+                row[f"{split}_macro_f1"] = per[key].macro_f1
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("input").round(3)
+
+
+def listing_confusion_figure(card: ListingCard, text_input: str = "title+description") -> go.Figure:
+    """Test confusion matrices of the photo alone, the text alone and both, side by side."""
+    test = card.metrics["test"]
+    keys = [k for k in ("image", f"text:{text_input}", f"fused:{text_input}") if k in test]
+    panels = [(key, test[key].confusion_matrix, card.classes) for key in keys]
+    return confusion_grid(panels, f"Test confusion: photo, text ({text_input}), both")
+
+
+def text_fixes(card: ListingCard, text_input: str = "title+description") -> pd.DataFrame:
+    """Per class, test F1 of the photo alone, the text alone and both, and what fusing changed."""
+    test = card.metrics["test"]
+    columns = {"photo": "image", "text": f"text:{text_input}", "both": f"fused:{text_input}"}
+    table = pd.DataFrame(
+        {
+            name: {c: r.f1 for c, r in (test[key].per_class or {}).items()}
+            for name, key in columns.items()
+            if key in test
+        }
+    )
+    for part in ("photo", "text"):
+        if part in table and "both" in table:
+            table[f"both - {part}"] = table["both"] - table[part]
+    order = "both - photo" if "both - photo" in table else table.columns[0]
+    return table.round(3).sort_values(order, ascending=False)
 
 
 def per_class_f1(runs_table: pd.DataFrame) -> pd.DataFrame:

@@ -61,7 +61,9 @@ def warn(message: str) -> None:
 def scan_runs(runs: Path) -> tuple[dict[str, RunMetrics], list[LeaderboardRow]]:
     """Valid metrics.json by run id, and a row for each invalid one (with the reason)."""
     found, broken = {}, []
-    for path in sorted(runs.glob("*/*/metrics.json")) if runs.is_dir() else []:
+    # The image labs' runs (runs/text/ holds the text models': the listing table's).
+    paths = sorted(p for f in layout.FRAMEWORKS for p in (runs / f).glob("*/metrics.json"))
+    for path in paths:
         try:
             metrics = load_metrics(path)
         except ValueError as exc:
