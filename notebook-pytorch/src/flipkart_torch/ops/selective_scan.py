@@ -9,6 +9,13 @@ For every batch row, channel `d` and state `n`:
 (the subset MambaVision uses: real A, B/C varying per token, optionally grouped or constant).
 On CUDA tensors it calls `mamba_ssm`'s kernel when that package is importable.
 
+Two pure-PyTorch formulations, both exact recurrences evaluated in parallel over chunks:
+
+- inference (no gradient, not exporting): `blocked_scan_`, in place on (batch, L, n, d) buffers:
+  products of decays, no exponent growth, no clamp; ~4 memory passes plus ~3 sqrt(L) small
+  operations. This is the fast path (`make bench-scan`).
+- training and ONNX export: `chunked_linear_scan`, out of place and differentiable, below.
+
 How the chunked scan works: the sequence is cut into chunks of `CHUNK` tokens. Inside a chunk,
 with S_t the cumulative sum of the log-decays a_t = delta_t * A since the chunk start,
 
@@ -26,6 +33,10 @@ e^-clamp instead, which changes the state by at most e^-clamp times the carried-
 """
 
 from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -71,13 +82,17 @@ def selective_scan_fn(
     D, delta_bias: (d,). Returns y (batch, d, L) in u's dtype, and the last state (batch, d, n)
     when `return_last_state`.
     """
-    if _mamba_ssm_selective_scan_fn is not None and u.is_cuda and not _exporting():
-        return _mamba_ssm_selective_scan_fn(
-            u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state
-        )
-    return selective_scan_torch(
-        u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state
-    )
+    scan = scan_implementation(u.device)
+    return scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
+
+
+def scan_implementation(device: torch.device) -> Callable[..., Any]:
+    """What `selective_scan_fn` runs on `device`: `mamba_ssm`'s CUDA kernel when it is
+    installed, the tensors are on CUDA and no export is tracing; else `selective_scan_torch`
+    (on CUDA too: its parallel paths are plain tensor operations)."""
+    if _mamba_ssm_selective_scan_fn is not None and device.type == "cuda" and not _exporting():
+        return _mamba_ssm_selective_scan_fn
+    return selective_scan_torch
 
 
 def _check_shapes(u, delta, A, B, C, D, z, delta_bias) -> None:
@@ -159,44 +174,85 @@ def chunked_linear_scan(
     return states[:, :length] if pad else states
 
 
-def _chunked_scan_inplace(
-    log_decay: torch.Tensor, inputs: torch.Tensor, chunk: int, clamp: float
-) -> torch.Tensor:
-    """`chunked_linear_scan` for inference: the same arithmetic, overwriting its two arguments
-    instead of allocating ~8 tensors of their size (the scan is memory-bound)."""
-    batch, length, width = inputs.shape
-    n_chunks = (length + chunk - 1) // chunk
-    pad = n_chunks * chunk - length
-    if pad:
-        log_decay = F.pad(log_decay, (0, 0, 0, pad))
-        inputs = F.pad(inputs, (0, 0, 0, pad))
+def _chunk_length(length: int) -> int:
+    """About sqrt(length): the blocked scan then issues ~3 sqrt(L) operations, each on ~sqrt(L)
+    tokens at once (196 tokens: 14 chunks of 14)."""
+    return max(2, math.isqrt(length - 1) + 1) if length > 1 else 1
+
+
+def blocked_scan_(decay: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
+    """In place: states_t <- decay_t * states_{t-1} + states_t along dim 1, states_{-1} = 0.
+
+    decay, states: (batch, L, W), overwritten (decay ends as within-chunk cumulative products).
+    Blocked two-level scan, exact (products of decays, no division and so no clamp):
+    1. inside every chunk of c tokens at once, the local scan from a zero state and the
+       cumulative products of the decays (c - 1 steps, each over all chunks);
+    2. the chunk-end states are the same recurrence one level up, with the chunk's product of
+       decays (the same function, on strided views: the results land in `states`);
+    3. each chunk's states get its predecessor's end state times the cumulative decay.
+    """
+    batch, length, width = states.shape
+    chunk = _chunk_length(length)
+    n_chunks = length // chunk
+    if n_chunks < 2:  # short: token by token
+        for t in range(1, length):
+            states[:, t].addcmul_(decay[:, t], states[:, t - 1])
+        return states
+    body = n_chunks * chunk
     shape = (batch, n_chunks, chunk, width)
-    cum_log_decay = log_decay.clamp_(min=-clamp).reshape(shape).cumsum_(2)
-    chunk_log_decay = cum_log_decay[:, :, -1].clone()
-    growth = cum_log_decay.exp()
-    scaled = inputs.reshape(shape).mul_(cum_log_decay.neg_().exp_()).cumsum_(2)
-    if n_chunks > 1:
-        chunk_end_states = _chunked_scan_inplace(
-            chunk_log_decay, growth[:, :, -1] * scaled[:, :, -1], chunk, clamp
-        )
-        scaled[:, 1:].add_(chunk_end_states[:, :-1, None])
-    states = growth.mul_(scaled).reshape(batch, n_chunks * chunk, width)
-    return states[:, :length] if pad else states
+    s, a = states[:, :body].view(shape), decay[:, :body].view(shape)
+    for k in range(1, chunk):
+        s[:, :, k].addcmul_(a[:, :, k], s[:, :, k - 1])
+        a[:, :, k].mul_(a[:, :, k - 1])
+    blocked_scan_(a[:, :, -1], s[:, :, -1])  # chunk ends, now final
+    carried = s[:, :-1, -1:].clone()
+    s[:, 1:, :-1].addcmul_(a[:, 1:, :-1], carried)
+    for t in range(body, length):  # the remainder, token by token
+        states[:, t].addcmul_(decay[:, t], states[:, t - 1])
+    return states
+
+
+def _per_token_nd(t: torch.Tensor, d: int) -> torch.Tensor:
+    """B or C as (batch|1, L|1, n, d|1), broadcastable against (batch, L, n, d)."""
+    if t.dim() == 2:  # (d, n)
+        return t.t()[None, None]
+    if t.dim() == 3:  # (batch, n, L)
+        return t.transpose(1, 2)[..., None]
+    groups = t.shape[1]  # (batch, groups, n, L)
+    return t.permute(0, 3, 2, 1).repeat_interleave(d // groups, dim=3)
+
+
+def _blocked_core(u, delta, A, B, C):
+    """Inference: the states as (batch, L, n, d), d innermost, so that building the decays and
+    inputs (outer products over n) and contracting with C run over contiguous rows of d; then
+    `blocked_scan_` in place. About 4 passes over the (batch, L, n, d) tensor in all."""
+    batch, d, length = u.shape
+    n = A.shape[1]
+    delta_t = delta.transpose(1, 2).contiguous()  # (batch, L, d)
+    delta_u = (delta_t * u.transpose(1, 2))[:, :, None]  # (batch, L, 1, d)
+    # written into contiguous (batch, L, n, d) buffers, whatever layout broadcasting would pick
+    decay, states = u.new_empty(2, batch, length, n, d).unbind(0)
+    torch.mul(delta_t[:, :, None], A.t(), out=decay).exp_()
+    torch.mul(_per_token_nd(B, d), delta_u, out=states)
+    blocked_scan_(decay.view(batch, length, n * d), states.view(batch, length, n * d))
+    if C.dim() == 3:  # shared by the channels: (batch, L, 1, n) @ (batch, L, n, d)
+        y = torch.matmul(C.transpose(1, 2)[:, :, None], states)[:, :, 0]
+    else:
+        y = (states * _per_token_nd(C, d)).sum(2)
+    return y.transpose(1, 2), states[:, -1].transpose(1, 2)
 
 
 def _chunked_core(u, delta, A, B, C):
+    grad = torch.is_grad_enabled() and any(t.requires_grad for t in (u, delta, A, B, C))
+    if not (grad or _exporting()):
+        return _blocked_core(u, delta, A, B, C)
     batch, d, length = u.shape
     n = A.shape[1]
     delta_t = delta.transpose(1, 2).contiguous()  # (batch, L, d)
     u_t = u.transpose(1, 2).contiguous()
     log_decay = (delta_t[..., None] * A).reshape(batch, length, d * n)
     inputs = ((delta_t * u_t)[..., None] * _per_token(B, d)).reshape(batch, length, d * n)
-    grad = torch.is_grad_enabled() and any(t.requires_grad for t in (log_decay, inputs))
-    if grad or _exporting():
-        states = chunked_linear_scan(log_decay, inputs)
-    else:  # log_decay and inputs are ours to overwrite
-        states = _chunked_scan_inplace(log_decay, inputs, CHUNK, _CLAMP[log_decay.dtype])
-    states = states.reshape(batch, length, d, n)
+    states = chunked_linear_scan(log_decay, inputs).reshape(batch, length, d, n)
     if C.dim() == 3:  # one C per token, shared by the channels: a batched matrix product
         y = torch.matmul(states, C.transpose(1, 2)[..., None])[..., 0]
     else:
