@@ -230,3 +230,18 @@ def test_the_production_model_is_named_in_the_table(tree):
     lines = (tree / "artifacts" / "leaderboard.md").read_text().splitlines()
     marked = [line for line in lines if "**in production**" in line]
     assert len(marked) == 1 and ALPHA in marked[0]
+
+
+def test_a_quantised_export_is_measured_and_shows_its_precision(tree):
+    quantised = "20261123-150000_zeta_finetune"
+    write_model(tree / "artifacts", quantised, seed=6, precision="int8")
+    assert run_leaderboard(tree) == 0
+    _, rows = read_rows(tree)
+    assert rows[quantised]["precision"] == "int8" and rows[ALPHA]["precision"] == "fp32"
+    assert rows[quantised]["latency_source"] == "measured"
+    served = tree / "artifacts" / "models" / quantised / "model.onnx"
+    assert int(rows[quantised]["onnx_bytes"]) == served.stat().st_size  # not model.fp32.onnx
+    lines = (tree / "artifacts" / "leaderboard.md").read_text().splitlines()
+    [line] = [line for line in lines if quantised in line]
+    assert " int8 |" in line
+    assert not any(" fp32 |" in line for line in lines)  # fp32 is the unmarked default
