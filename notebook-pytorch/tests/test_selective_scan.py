@@ -173,32 +173,51 @@ def test_blocked_scan_equals_the_recurrence_in_place(length) -> None:
     torch.testing.assert_close(got, torch.stack(expected, 1), rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize(
-    ("batch", "d", "n", "length", "bc"),
-    [
-        (2, 6, 4, 37, "token"),
-        (1, 4, 3, 1, "token"),
-        (2, 3, 2, 2, "token"),
-        (3, 16, 8, 196, "token"),  # MambaVision's 14x14 windows: 14 chunks of 14
-        (2, 8, 8, 1000, "token"),  # two levels of chunks plus remainders
-        (2, 4, 3, 21, "grouped"),
-        (2, 3, 2, 9, "constant"),
-    ],
-)
-def test_inference_path_equals_the_sequential_loop(monkeypatch, batch, d, n, length, bc) -> None:
-    calls = []
+INFERENCE_CASES = [
+    (2, 6, 4, 37, "token"),
+    (1, 4, 3, 1, "token"),
+    (2, 3, 2, 2, "token"),
+    (3, 16, 8, 196, "token"),  # MambaVision's 14x14 windows: 14 chunks of 14
+    (2, 8, 8, 1000, "token"),  # two levels of chunks plus remainders
+    (2, 4, 3, 21, "grouped"),
+    (2, 3, 2, 9, "constant"),
+]
 
-    def spy(decay, states):
-        calls.append(states.shape)
-        return blocked_scan_(decay, states)
 
-    monkeypatch.setattr(scan_module, "blocked_scan_", spy)
+@pytest.mark.parametrize("core", ["_streamed_core", "_blocked_core"])
+@pytest.mark.parametrize(("batch", "d", "n", "length", "bc"), INFERENCE_CASES)
+@pytest.mark.parametrize("block_elements", [1, 100, 1 << 17])  # streamed: 1 token, a few, all
+def test_inference_cores_equal_the_sequential_loop(
+    monkeypatch, core, batch, d, n, length, bc, block_elements
+) -> None:
+    if core == "_blocked_core" and block_elements != 1 << 17:
+        pytest.skip("the block size is the streamed core's")
+    monkeypatch.setattr(scan_module, "_BLOCK_ELEMENTS", block_elements)
     inputs = make_inputs(batch, d, n, length, bc)
     with torch.no_grad():
-        y, last = selective_scan_torch(**inputs, delta_softplus=True, return_last_state=True)
-    assert calls, "the no-grad call did not take the blocked (inference) path"
+        got = scan_module._run(
+            getattr(scan_module, core), **inputs, delta_softplus=True, return_last_state=True
+        )
     expected = selective_scan_reference(**inputs, delta_softplus=True, return_last_state=True)
-    torch.testing.assert_close((y, last), expected, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
+
+
+def test_cpu_inference_takes_the_streamed_core(monkeypatch) -> None:
+    calls = []
+
+    def spy(*args):
+        calls.append(args[0].shape)
+        return streamed(*args)
+
+    streamed = scan_module._streamed_core
+    monkeypatch.setattr(scan_module, "_streamed_core", spy)
+    inputs = make_inputs(2, 4, 3, 9)
+    with torch.no_grad():
+        selective_scan_torch(**inputs)
+    assert calls == [(2, 4, 9)]
+    leaves = {k: v.clone().requires_grad_() for k, v in inputs.items()}
+    selective_scan_torch(**leaves)  # with gradients: the differentiable chunked scan
+    assert len(calls) == 1
 
 
 def test_inference_and_training_paths_agree_in_float32_at_stage_3_shape() -> None:

@@ -11,9 +11,10 @@ On CUDA tensors it calls `mamba_ssm`'s kernel when that package is importable.
 
 Two pure-PyTorch formulations, both exact recurrences evaluated in parallel over chunks:
 
-- inference (no gradient, not exporting): `blocked_scan_`, in place on (batch, L, n, d) buffers:
-  products of decays, no exponent growth, no clamp; ~4 memory passes plus ~3 sqrt(L) small
-  operations. This is the fast path (`make bench-scan`).
+- inference (no gradient, not exporting), on CPU: `_streamed_core`, one in-place multiply-add
+  per token over cache-sized blocks (the fast path of `make bench-scan`); on CUDA without
+  `mamba_ssm`: `_blocked_core`, the parallel `blocked_scan_` (products of decays, exact, no
+  clamp, ~3 sqrt(L) launches). Both keep d innermost, (batch, L, n, d).
 - training and ONNX export: `chunked_linear_scan`, out of place and differentiable, below.
 
 How the chunked scan works: the sequence is cut into chunks of `CHUNK` tokens. Inside a chunk,
@@ -49,6 +50,9 @@ except (ImportError, OSError, RuntimeError):  # not installed, or built for anot
     _mamba_ssm_selective_scan_fn = None
 
 CHUNK = 4
+# Elements per buffer of the CPU inference scan's token blocks (0.5 MB in float32, measured
+# best at MambaVision-T's stage 3 on a 2 MB-L2 Xeon; see _streamed_core).
+_BLOCK_ELEMENTS = 1 << 17
 # Largest log-decay magnitude kept per step (see the module docstring), by compute dtype.
 _CLAMP = {torch.float32: 18.0, torch.float64: 40.0}
 
@@ -213,39 +217,87 @@ def blocked_scan_(decay: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
 
 
 def _per_token_nd(t: torch.Tensor, d: int) -> torch.Tensor:
-    """B or C as (batch|1, L|1, n, d|1), broadcastable against (batch, L, n, d)."""
+    """B or C as (batch|1, L|1, n, d|1), broadcastable against (batch, L, n, d); contiguous, so
+    that broadcasting it runs along contiguous rows of d (a transposed view is ~5x slower)."""
     if t.dim() == 2:  # (d, n)
-        return t.t()[None, None]
+        return t.t().contiguous()[None, None]
     if t.dim() == 3:  # (batch, n, L)
-        return t.transpose(1, 2)[..., None]
+        return t.transpose(1, 2).contiguous()[..., None]
     groups = t.shape[1]  # (batch, groups, n, L)
     return t.permute(0, 3, 2, 1).repeat_interleave(d // groups, dim=3)
 
 
-def _blocked_core(u, delta, A, B, C):
-    """Inference: the states as (batch, L, n, d), d innermost, so that building the decays and
-    inputs (outer products over n) and contracting with C run over contiguous rows of d; then
-    `blocked_scan_` in place. About 4 passes over the (batch, L, n, d) tensor in all."""
+def _outer_products(u, delta, A, B, C):
+    """The per-token factors in (batch, L, n, d) layout, d innermost (contiguous rows of d for
+    the outer products over n and the contraction with C): delta (batch, L, d), delta * u,
+    A as (n, d), B and C as `_per_token_nd`."""
+    d = u.shape[1]
+    delta_t = delta.transpose(1, 2).contiguous()
+    delta_u = (delta * u).transpose(1, 2).contiguous()  # a product of transposed views is slow
+    return delta_t, delta_u, A.t().contiguous(), _per_token_nd(B, d), _per_token_nd(C, d)
+
+
+def _tokens(t: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    return t if t.shape[1] == 1 else t[:, start:stop]
+
+
+def _fill(decay, states, delta_t, delta_u, A_t, B_nd, start: int, stop: int) -> None:
+    """decay = exp(delta (x) A), states = B (x) (delta * u) for tokens [start, stop), written
+    into the given (batch, k, n, d) buffers, whatever layout broadcasting would pick."""
+    torch.mul(delta_t[:, start:stop, None], A_t, out=decay).exp_()
+    torch.mul(_tokens(B_nd, start, stop), delta_u[:, start:stop, None], out=states)
+
+
+def _contract(C, C_nd, states) -> torch.Tensor:
+    """(batch, k, d) = sum_n C[n] * states[..., n, :]."""
+    if C.dim() == 3:  # shared by the channels: (batch, k, 1, n) @ (batch, k, n, d)
+        return torch.matmul(C_nd.transpose(2, 3), states)[:, :, 0]
+    return (states * C_nd).sum(2)
+
+
+def _streamed_core(u, delta, A, B, C):
+    """CPU inference: token by token, but over cache-sized blocks of tokens. Per block, the
+    decays and inputs are built by a few whole-block operations into two buffers that stay in
+    cache (~0.5 MB each), the recurrence runs one in-place multiply-add per token, and C is
+    contracted with one batched product. A single pass over the state tensor, never held whole:
+    on one CPU core the scan is memory-bound, and this does the least memory traffic."""
     batch, d, length = u.shape
     n = A.shape[1]
-    delta_t = delta.transpose(1, 2).contiguous()  # (batch, L, d)
-    delta_u = (delta_t * u.transpose(1, 2))[:, :, None]  # (batch, L, 1, d)
-    # written into contiguous (batch, L, n, d) buffers, whatever layout broadcasting would pick
-    decay, states = u.new_empty(2, batch, length, n, d).unbind(0)
-    torch.mul(delta_t[:, :, None], A.t(), out=decay).exp_()
-    torch.mul(_per_token_nd(B, d), delta_u, out=states)
+    delta_t, delta_u, A_t, B_nd, C_nd = _outer_products(u, delta, A, B, C)
+    block = max(1, min(length, _BLOCK_ELEMENTS // (batch * n * d)))
+    decay, states = (u.new_empty(batch, block, n, d) for _ in range(2))
+    ys, last = [], None
+    for start in range(0, length, block):
+        stop = min(start + block, length)
+        dec, st = decay[:, : stop - start], states[:, : stop - start]
+        _fill(dec, st, delta_t, delta_u, A_t, B_nd, start, stop)
+        decs, sts = dec.unbind(1), st.unbind(1)
+        if last is not None:
+            sts[0].addcmul_(decs[0], last)
+        for t in range(1, len(sts)):
+            sts[t].addcmul_(decs[t], sts[t - 1])
+        ys.append(_contract(C, _tokens(C_nd, start, stop), st))  # (not into y: out= copies)
+        last = sts[-1].clone()
+    return torch.cat(ys, 1).transpose(1, 2), last.transpose(1, 2)
+
+
+def _blocked_core(u, delta, A, B, C):
+    """Inference on CUDA (without mamba_ssm): `blocked_scan_` over the whole (batch, L, n, d)
+    state tensor, ~3 sqrt(L) kernel launches instead of one per token."""
+    batch, d, length = u.shape
+    n = A.shape[1]
+    delta_t, delta_u, A_t, B_nd, C_nd = _outer_products(u, delta, A, B, C)
+    decay, states = (u.new_empty(batch, length, n, d) for _ in range(2))
+    _fill(decay, states, delta_t, delta_u, A_t, B_nd, 0, length)
     blocked_scan_(decay.view(batch, length, n * d), states.view(batch, length, n * d))
-    if C.dim() == 3:  # shared by the channels: (batch, L, 1, n) @ (batch, L, n, d)
-        y = torch.matmul(C.transpose(1, 2)[:, :, None], states)[:, :, 0]
-    else:
-        y = (states * _per_token_nd(C, d)).sum(2)
+    y = _contract(C, C_nd, states)
     return y.transpose(1, 2), states[:, -1].transpose(1, 2)
 
 
 def _chunked_core(u, delta, A, B, C):
     grad = torch.is_grad_enabled() and any(t.requires_grad for t in (u, delta, A, B, C))
     if not (grad or _exporting()):
-        return _blocked_core(u, delta, A, B, C)
+        return (_blocked_core if u.is_cuda else _streamed_core)(u, delta, A, B, C)
     batch, d, length = u.shape
     n = A.shape[1]
     delta_t = delta.transpose(1, 2).contiguous()  # (batch, L, d)
