@@ -245,3 +245,9 @@ def test_a_quantised_export_is_measured_and_shows_its_precision(tree):
     [line] = [line for line in lines if quantised in line]
     assert " int8 |" in line
     assert not any(" fp32 |" in line for line in lines)  # fp32 is the unmarked default
+
+
+def test_the_table_says_how_loaded_the_measuring_machine_was(tree, monkeypatch):
+    monkeypatch.setattr(leaderboard.os, "getloadavg", lambda: (5.46, 6.0, 5.0))
+    assert run_leaderboard(tree) == 0
+    assert "cores (load average 5.5)" in (tree / "artifacts" / "leaderboard.md").read_text()

@@ -266,8 +266,10 @@ def build_rows(
 
 
 def machine_description(threads: int) -> str:
+    """The measuring machine; the load average says how much a shared machine inflated it."""
     cores = f"{os.cpu_count()} cores"
-    return f"{cpu_name()}, {cores}, ONNX Runtime {ort.__version__}, {threads} threads"
+    load = f"load average {os.getloadavg()[0]:.1f}"
+    return f"{cpu_name()}, {cores} ({load}), ONNX Runtime {ort.__version__}, {threads} threads"
 
 
 def to_csv(rows: list[LeaderboardRow]) -> str:
