@@ -1,4 +1,4 @@
-"""Selective scan (the S6 recurrence of Mamba) in plain PyTorch, chunked rather than token by token.
+"""Selective scan (the S6 recurrence of Mamba) in plain PyTorch: chunked, blocked or streamed.
 
 For every batch row, channel `d` and state `n`:
 
@@ -9,7 +9,7 @@ For every batch row, channel `d` and state `n`:
 (the subset MambaVision uses: real A, B/C varying per token, optionally grouped or constant).
 On CUDA tensors it calls `mamba_ssm`'s kernel when that package is importable.
 
-Two pure-PyTorch formulations, both exact recurrences evaluated in parallel over chunks:
+Three pure-PyTorch formulations (`scan_implementation` picks between them and the kernel):
 
 - inference (no gradient, not exporting), on CPU: `_streamed_core`, one in-place multiply-add
   per token over cache-sized blocks (the fast path of `make bench-scan`); on CUDA without
