@@ -75,16 +75,31 @@ def write_model(
     interpolation: str = "bicubic",
     seed: int = 0,
     framework: str = "pytorch",
+    precision: str = "fp32",
 ) -> Path:
     """`models/<run_id>/{model.onnx,card.json}`: the tiny classifier and its valid card.
 
-    The card's architecture and training mode are those of the run id.
+    The card's architecture and training mode are those of the run id. `precision="int8"`:
+    the classifier through ONNX Runtime's dynamic quantisation, as `flipkart-torch export
+    --precision int8` makes it (the card's acceptance figures are placeholders that pass).
     """
     _, architecture, training_mode = parse_run_id(run_id)
     folder = root / "models" / run_id
     folder.mkdir(parents=True, exist_ok=True)
     data = tiny_classifier(seed=seed).SerializeToString()
     (folder / "model.onnx").write_bytes(data)
+    reduced = {}
+    if precision == "int8":
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        (folder / "model.fp32.onnx").write_bytes(data)
+        quantize_dynamic(
+            folder / "model.fp32.onnx", folder / "model.onnx", weight_type=QuantType.QInt8
+        )
+        fp32_bytes, data = len(data), (folder / "model.onnx").read_bytes()
+        check = {"method": "quantize_dynamic", "num_images": 4, "top1_agreement": 1.0}
+        check |= {"accuracy": 0.5, "fp32_accuracy": 0.5, "max_abs_logit_diff": 0.01}
+        reduced = {"precision": "int8", "precision_check": {**check, "fp32_bytes": fp32_bytes}}
     policy = ResizePolicy(
         method=method,
         size=size,
@@ -98,6 +113,7 @@ def write_model(
         framework=framework,
         training_mode=training_mode,
         policy=policy,
+        **reduced,
     )
     # Written as the exports write it: validated, nulls left out.
     card = ModelCard.model_validate(card).model_dump(mode="json", exclude_none=True)

@@ -330,8 +330,10 @@ def test_models_list_and_one_model(client) -> None:
     assert set(items) == {PROD, OTHER}
     assert items[PROD]["is_production"] is True and items[OTHER]["is_production"] is False
     assert set(items[OTHER]) == {
-        "run_id", "architecture", "framework", "training_mode", "is_production", "card"
+        "run_id", "architecture", "framework", "training_mode", "precision", "is_production",
+        "card",
     }  # fmt: skip
+    assert items[OTHER]["precision"] == "fp32"
     assert items[OTHER]["architecture"] == "other_net"
     assert items[OTHER]["framework"] == "tensorflow" and items[OTHER]["training_mode"] == "freeze"
     card = items[OTHER]["card"]

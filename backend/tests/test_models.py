@@ -5,6 +5,7 @@ import base64
 import json
 
 import httpx
+import onnx
 import pytest
 from conftest import OTHER, PROD, make_settings
 from fastapi.testclient import TestClient
@@ -197,3 +198,33 @@ async def test_reload_swaps_atomically_without_dropping_requests(artifacts) -> N
         after = await client.post("/v1/predict", json=IMAGE)
         assert after.json()["model"]["run_id"] == new_prod
         assert (await client.get("/ready")).json() == {"status": "ready", "model": new_prod}
+
+
+def test_a_quantised_model_is_served_by_name_and_answers_as_its_fp32_graph(artifacts) -> None:
+    quantised, full = "20261124-000000_quant_net_finetune", "20261124-000100_float_net_finetune"
+    write_model(artifacts, quantised, precision="int8")
+    write_model(artifacts, full)  # the same classifier (seed 0) in fp32
+    write_registry(artifacts, PROD, [PROD, OTHER, quantised, full])
+    graph = onnx.load(str(artifacts / "models" / quantised / "model.onnx")).graph
+    assert {"DynamicQuantizeLinear", "MatMulInteger"} <= {n.op_type for n in graph.node}
+    with TestClient(create_app(make_settings(artifacts))) as client:
+        models = {m["run_id"]: m for m in client.get("/v1/models").json()["models"]}
+        answers = {
+            name: client.post(f"/v1/predict?model={name}&top_k=7", json=IMAGE)
+            for name in (quantised, "quant_net", full)
+        }
+    assert models[quantised]["precision"] == "int8" and models[full]["precision"] == "fp32"
+    assert models[quantised]["card"]["precision_check"]["top1_agreement"] == 1.0
+    assert models[PROD]["precision"] == "fp32"  # cards without the field are fp32
+    for response in answers.values():
+        assert response.status_code == 200, response.text
+    by_id, by_architecture, reference = (r.json() for r in answers.values())
+    assert by_id["model"]["run_id"] == by_architecture["model"]["run_id"] == quantised
+    assert by_id["label"] == reference["label"]
+
+    def probabilities(answer: dict) -> dict[str, float]:
+        return {p["label"]: p["probability"] for p in answer["probabilities"]}
+
+    expected = probabilities(reference)
+    for label, p in probabilities(by_id).items():
+        assert p == pytest.approx(expected[label], abs=0.02)

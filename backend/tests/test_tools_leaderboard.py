@@ -271,3 +271,24 @@ def test_no_listing_no_listing_table(tree):
     assert run_leaderboard(tree) == 0
     assert not (tree / "artifacts" / "leaderboard_listing.csv").exists()
     assert "A listing" not in (tree / "artifacts" / "leaderboard.md").read_text(encoding="utf-8")
+
+
+def test_a_quantised_export_is_measured_and_shows_its_precision(tree):
+    quantised = "20261123-150000_zeta_finetune"
+    write_model(tree / "artifacts", quantised, seed=6, precision="int8")
+    assert run_leaderboard(tree) == 0
+    _, rows = read_rows(tree)
+    assert rows[quantised]["precision"] == "int8" and rows[ALPHA]["precision"] == "fp32"
+    assert rows[quantised]["latency_source"] == "measured"
+    served = tree / "artifacts" / "models" / quantised / "model.onnx"
+    assert int(rows[quantised]["onnx_bytes"]) == served.stat().st_size  # not model.fp32.onnx
+    lines = (tree / "artifacts" / "leaderboard.md").read_text().splitlines()
+    [line] = [line for line in lines if quantised in line]
+    assert " int8 |" in line
+    assert not any(" fp32 |" in line for line in lines)  # fp32 is the unmarked default
+
+
+def test_the_table_says_how_loaded_the_measuring_machine_was(tree, monkeypatch):
+    monkeypatch.setattr(leaderboard.os, "getloadavg", lambda: (5.46, 6.0, 5.0))
+    assert run_leaderboard(tree) == 0
+    assert "cores (load average 5.5)" in (tree / "artifacts" / "leaderboard.md").read_text()

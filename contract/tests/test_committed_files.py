@@ -35,9 +35,13 @@ def test_metrics(path: Path):
 
 
 def test_registry_names_servable_models():
+    """Production's ONNX is tracked; another registered model's may be git-ignored (over the
+    size budget, rebuilt by its lab's export): absent in a fresh checkout, exact when present."""
     registry = load_registry(ROOT / "artifacts" / "registry.json")
     assert registry.production in registry.models
     for run_id in registry.models:
         folder = ROOT / "artifacts" / "models" / run_id
         card = load_card(folder / "card.json")
-        assert sha256_file(folder / card.onnx.file) == card.onnx.sha256
+        onnx = folder / card.onnx.file
+        if run_id == registry.production or onnx.is_file():
+            assert sha256_file(onnx) == card.onnx.sha256

@@ -45,6 +45,53 @@ def test_broken_cards_are_refused(breakage):
         ModelCard.model_validate(card)
 
 
+def _precision_check(**changes):
+    check = {
+        "method": "onnxruntime quantize_dynamic QInt8",
+        "num_images": 154,
+        "top1_agreement": 0.9935,
+        "accuracy": 0.46,
+        "fp32_accuracy": 0.4643,
+        "max_abs_logit_diff": 0.2,
+        "fp32_bytes": 125_000_000,
+    }
+    return {**check, **changes}
+
+
+def test_cards_without_precision_are_fp32():
+    card = card_dict(ONNX)
+    card.pop("precision"), card.pop("precision_check")
+    loaded = ModelCard.model_validate(card)
+    assert loaded.precision == "fp32"
+    assert loaded.precision_check is None
+
+
+def test_a_reduced_precision_card_carries_a_passing_check():
+    card = ModelCard.model_validate(
+        card_dict(ONNX, precision="int8", precision_check=_precision_check())
+    )
+    assert card.precision == "int8"
+    assert card.precision_check.passed
+    # exactly at the limits passes: 99 % agreement, half a point of accuracy lost
+    at_limits = _precision_check(top1_agreement=0.99, accuracy=0.4593)
+    ModelCard.model_validate(card_dict(ONNX, precision="fp16", precision_check=at_limits))
+
+
+@pytest.mark.parametrize(
+    ("precision", "check", "message"),
+    [
+        ("int8", None, "needs its precision_check"),
+        ("int8", _precision_check(top1_agreement=0.985), "acceptance rule"),
+        ("fp16", _precision_check(accuracy=0.4580), "acceptance rule"),  # 0.63 point lost
+        ("fp32", _precision_check(), "no precision_check"),
+        ("bf16", None, "precision"),
+    ],
+)
+def test_reduced_precision_cards_failing_the_rule_are_refused(precision, check, message):
+    with pytest.raises(ValidationError, match=message):
+        ModelCard.model_validate(card_dict(ONNX, precision=precision, precision_check=check))
+
+
 def test_broken_metrics_are_refused():
     metrics = metrics_dict()
     metrics["final"]["test"]["confusion_matrix"] = [[1]]

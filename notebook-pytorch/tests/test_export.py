@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import onnxruntime as ort
+import pandas as pd
 import pytest
 import torch
 from conftest import CLASSES, TINY_MODEL, tiny_config
@@ -156,3 +157,60 @@ def test_a_checkpoint_with_the_old_key_names_still_exports(trained: dict, tmp_pa
     )
     assert card["architecture"] == TINY_MODEL and card["training_mode"] == "finetune"
     assert card["resize_policy"]["method"] == "crop"
+
+
+def _initializer_types(path: Path) -> set[int]:
+    return {init.data_type for init in onnx.load(str(path)).graph.initializer}
+
+
+@pytest.mark.parametrize(
+    ("precision", "stored_as"),
+    [("int8", onnx.TensorProto.INT8), ("fp16", onnx.TensorProto.FLOAT16)],
+)
+def test_reduced_precision_export_is_judged_against_fp32_and_recorded(
+    trained: dict, tmp_path: Path, precision: str, stored_as: int
+) -> None:
+    card = export(trained, tmp_path, precision=precision)
+    folder = tmp_path / trained["run_id"]
+    served, reference = folder / "model.onnx", folder / "model.fp32.onnx"
+    assert load_card(folder / "card.json").precision == precision  # the contract accepts it
+    assert card["precision"] == precision
+    assert stored_as in _initializer_types(served)
+    assert card["onnx"]["sha256"] == sha256_file(served)
+    assert served.stat().st_size < reference.stat().st_size  # the fp32 graph is kept beside it
+    check = card["precision_check"]
+    assert check["fp32_bytes"] == reference.stat().st_size
+    assert check["num_images"] == 9 and check["split"] == "test"
+    assert check["top1_agreement"] >= 0.99
+    assert abs(check["fp32_accuracy"] - check["accuracy"]) <= 0.005
+    # the card's figures are the served graph's own, recomputed from its logits
+    session = ort.InferenceSession(str(served), providers=["CPUExecutionProvider"])
+    policy = ResizePolicy.model_validate(card["resize_policy"])
+    table = pd.read_csv(trained["data"] / "splits.csv").query("split == 'test'")
+    images = [trained["data"] / "images" / name for name in table["image"]]
+    pixels = np.stack([load_eval_view(p, policy) for p in images]).astype(np.float32)
+    logits = session.run(["logits"], {"pixels": pixels})[0]
+    labels = [CLASSES.index(label) for label in table["label"]]
+    assert check["accuracy"] == pytest.approx(float(np.mean(logits.argmax(1) == labels)))
+    assert card["metrics"]["test"]["accuracy"] == pytest.approx(check["accuracy"])
+    assert card["metrics"]["val"]["num_images"] == 9
+
+
+def test_a_reduced_graph_failing_the_rule_writes_nothing(
+    trained: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flipkart_torch import export as export_module
+    from flipkart_torch.precision import PrecisionError
+
+    def contrary(fp32_path: Path, out_path: Path, precision: str) -> str:
+        graph = onnx.load(str(fp32_path))  # every logit negated: top-1 becomes the bottom-1
+        graph.graph.node.append(onnx.helper.make_node("Neg", ["logits_fp32"], ["logits"]))
+        for node in graph.graph.node[:-1]:
+            node.output[:] = ["logits_fp32" if o == "logits" else o for o in node.output]
+        onnx.save(graph, str(out_path))
+        return "negated (test)"
+
+    monkeypatch.setattr(export_module, "reduce_precision", contrary)
+    with pytest.raises(PrecisionError, match="acceptance rule"):
+        export(trained, tmp_path, precision="int8")
+    assert not (tmp_path / trained["run_id"]).exists()

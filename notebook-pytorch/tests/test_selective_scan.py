@@ -6,9 +6,12 @@ import math
 
 import pytest
 import torch
+from flipkart_torch.ops import selective_scan as scan_module
 from flipkart_torch.ops.selective_scan import (
     CHUNK,
+    blocked_scan_,
     chunked_linear_scan,
+    scan_implementation,
     selective_scan_fn,
     selective_scan_reference,
     selective_scan_torch,
@@ -153,6 +156,95 @@ def test_chunked_linear_scan_equals_a_cumulative_product_recurrence() -> None:
     for chunk in (2, 4, 8, 32):
         got = chunked_linear_scan(log_decay, inputs, chunk=chunk)
         torch.testing.assert_close(got, torch.stack(expected, 1))
+
+
+@pytest.mark.parametrize("length", [*range(1, 30), 196, 199, 1000])
+def test_blocked_scan_equals_the_recurrence_in_place(length) -> None:
+    g = torch.Generator().manual_seed(length)
+    decay = torch.rand(2, length, 5, generator=g, dtype=torch.float64)
+    inputs = torch.randn(2, length, 5, generator=g, dtype=torch.float64)
+    state = torch.zeros(2, 5, dtype=torch.float64)
+    expected = []
+    for t in range(length):
+        state = decay[:, t] * state + inputs[:, t]
+        expected.append(state)
+    got = blocked_scan_(decay.clone(), inputs)
+    assert got.data_ptr() == inputs.data_ptr()  # in place: the inputs became the states
+    torch.testing.assert_close(got, torch.stack(expected, 1), rtol=1e-12, atol=1e-12)
+
+
+INFERENCE_CASES = [
+    (2, 6, 4, 37, "token"),
+    (1, 4, 3, 1, "token"),
+    (2, 3, 2, 2, "token"),
+    (3, 16, 8, 196, "token"),  # MambaVision's 14x14 windows: 14 chunks of 14
+    (2, 8, 8, 1000, "token"),  # two levels of chunks plus remainders
+    (2, 4, 3, 21, "grouped"),
+    (2, 3, 2, 9, "constant"),
+]
+
+
+@pytest.mark.parametrize("core", ["_streamed_core", "_blocked_core"])
+@pytest.mark.parametrize(("batch", "d", "n", "length", "bc"), INFERENCE_CASES)
+@pytest.mark.parametrize("block_elements", [1, 100, 1 << 17])  # streamed: 1 token, a few, all
+def test_inference_cores_equal_the_sequential_loop(
+    monkeypatch, core, batch, d, n, length, bc, block_elements
+) -> None:
+    if core == "_blocked_core" and block_elements != 1 << 17:
+        pytest.skip("the block size is the streamed core's")
+    monkeypatch.setattr(scan_module, "_BLOCK_ELEMENTS", block_elements)
+    inputs = make_inputs(batch, d, n, length, bc)
+    with torch.no_grad():
+        got = scan_module._run(
+            getattr(scan_module, core), **inputs, delta_softplus=True, return_last_state=True
+        )
+    expected = selective_scan_reference(**inputs, delta_softplus=True, return_last_state=True)
+    torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
+
+
+def test_cpu_inference_takes_the_streamed_core(monkeypatch) -> None:
+    calls = []
+
+    def spy(*args):
+        calls.append(args[0].shape)
+        return streamed(*args)
+
+    streamed = scan_module._streamed_core
+    monkeypatch.setattr(scan_module, "_streamed_core", spy)
+    inputs = make_inputs(2, 4, 3, 9)
+    with torch.no_grad():
+        selective_scan_torch(**inputs)
+    assert calls == [(2, 4, 9)]
+    leaves = {k: v.clone().requires_grad_() for k, v in inputs.items()}
+    selective_scan_torch(**leaves)  # with gradients: the differentiable chunked scan
+    assert len(calls) == 1
+
+
+def test_inference_and_training_paths_agree_in_float32_at_stage_3_shape() -> None:
+    inputs = make_inputs(2, 160, 8, 196, seed=5)
+    expected = selective_scan_reference(**inputs, delta_softplus=True)
+    single = {k: v.float() for k, v in inputs.items()}
+    with torch.no_grad():
+        inference = selective_scan_torch(**single, delta_softplus=True)
+    leaves = {k: v.clone().requires_grad_() for k, v in single.items()}
+    training = selective_scan_torch(**leaves, delta_softplus=True)
+    assert training.requires_grad
+    for got in (inference, training.detach()):
+        torch.testing.assert_close(got.double(), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_dispatch_picks_mamba_ssm_only_on_cuda_and_never_while_exporting(monkeypatch) -> None:
+    def kernel(*args):
+        raise AssertionError("not called here")
+
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    monkeypatch.setattr(scan_module, "_mamba_ssm_selective_scan_fn", None)
+    assert scan_implementation(cuda) is selective_scan_torch  # not installed: pure PyTorch
+    monkeypatch.setattr(scan_module, "_mamba_ssm_selective_scan_fn", kernel)
+    assert scan_implementation(cuda) is kernel
+    assert scan_implementation(cpu) is selective_scan_torch
+    monkeypatch.setattr(scan_module, "_exporting", lambda: True)
+    assert scan_implementation(cuda) is selective_scan_torch  # ONNX cannot hold the kernel
 
 
 def test_dispatcher_uses_the_torch_scan_on_cpu() -> None:

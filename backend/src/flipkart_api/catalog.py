@@ -66,6 +66,7 @@ class LoadedModel:
             "architecture": self.architecture,
             "framework": self.card.framework,
             "training_mode": self.card.training_mode,
+            "precision": self.card.precision,
             "is_production": self.run_id == production,
             "card": self.card_json,
         }

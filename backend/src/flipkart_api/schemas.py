@@ -94,6 +94,7 @@ class ModelItem(BaseModel):
     architecture: str
     framework: str
     training_mode: str
+    precision: str = "fp32"  # of the ONNX graph: fp32, fp16 or int8 (the card's)
     is_production: bool
     card: dict[str, Any]  # the card (contract schema, version 2)
 

@@ -218,6 +218,34 @@ class Calibration(_Strict):
     )
 
 
+Precision = Literal["fp32", "fp16", "int8"]
+# The acceptance rule of a reduced-precision export, against the fp32 graph on the test split.
+MIN_PRECISION_TOP1_AGREEMENT = 0.99
+MAX_PRECISION_ACCURACY_DROP = 0.005
+
+
+class PrecisionCheck(_Strict):
+    """How a reduced-precision graph compares with the fp32 graph it was made from."""
+
+    method: str = Field(description="the conversion, e.g. onnxruntime quantize_dynamic QInt8")
+    split: str = "test"
+    num_images: int = Field(ge=1)
+    top1_agreement: float = Field(ge=0, le=1, description="same top-1 class as fp32")
+    accuracy: float = Field(ge=0, le=1)
+    fp32_accuracy: float = Field(ge=0, le=1)
+    max_abs_logit_diff: float = Field(ge=0)
+    fp32_bytes: int = Field(ge=1, description="the fp32 file, built but not tracked")
+    min_top1_agreement: float = MIN_PRECISION_TOP1_AGREEMENT
+    max_accuracy_drop: float = MAX_PRECISION_ACCURACY_DROP
+
+    @property
+    def passed(self) -> bool:
+        return (
+            self.top1_agreement >= self.min_top1_agreement
+            and self.fp32_accuracy - self.accuracy <= self.max_accuracy_drop + 1e-12
+        )
+
+
 class ModelCard(_Strict):
     """`artifacts/models/<run_id>/card.json`: everything needed to serve and judge one ONNX."""
 
@@ -243,6 +271,12 @@ class ModelCard(_Strict):
     notes: str | None = None
     calibration: Calibration | None = None
     robustness: Robustness | None = None
+    precision: Precision = Field(
+        "fp32", description="of the graph's weights and arithmetic (cards before 2026-12: fp32)"
+    )
+    precision_check: PrecisionCheck | None = Field(
+        None, description="required below fp32: the acceptance rule against the fp32 graph"
+    )
 
     _classes = field_validator("classes")(_check_class_list)
 
@@ -255,6 +289,19 @@ class ModelCard(_Strict):
                 f"input is {self.input.height}x{self.input.width} but the resize policy "
                 f"gives {size}x{size}"
             )
+        if self.precision != "fp32":
+            check = self.precision_check
+            if check is None:
+                raise ValueError(f"a {self.precision} card needs its precision_check against fp32")
+            if not check.passed:
+                raise ValueError(
+                    f"{self.precision} graph fails the acceptance rule: top-1 agreement "
+                    f"{check.top1_agreement:.4f} (min {check.min_top1_agreement}), accuracy "
+                    f"{check.accuracy:.4f} vs fp32 {check.fp32_accuracy:.4f} (max drop "
+                    f"{check.max_accuracy_drop})"
+                )
+        elif self.precision_check is not None:
+            raise ValueError("an fp32 card has no precision_check")
         return self
 
 
@@ -477,6 +524,7 @@ class LeaderboardRow(_Strict):
     )
     parameters: int | None = None
     onnx_bytes: int | None = None
+    precision: str = Field("", description="of the exported graph (fp32, fp16, int8)")
     training_hardware: str = ""
     training_time_s: float | None = None
     input_size: int | None = None

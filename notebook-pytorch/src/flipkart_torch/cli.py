@@ -13,6 +13,7 @@ from flipkart_contract.run_id import TRAINING_MODES
 
 from flipkart_torch.config import TrainConfig
 from flipkart_torch.data import DataError
+from flipkart_torch.precision import PRECISIONS
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
@@ -141,6 +142,15 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="write artifacts/models/<run_id>/{model.onnx,card.json}")
     p.add_argument("run", help="run_id, or a best.pt path")
     p.add_argument("--parity-images", type=int, default=32)
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="fp32",
+        help="fp16 or int8: convert the fp32 graph with ONNX Runtime and keep it only if it "
+        "agrees with fp32 on >= 99%% of the test images' top-1 and loses <= 0.5 point of "
+        "accuracy (the fp32 graph stays beside it as model.fp32.onnx, untracked)",
+    )
+    _add_max_mb(p)
     _add_locations(p)
 
 
@@ -150,13 +160,21 @@ def _add_export_ensemble(sub: argparse._SubParsersAction) -> None:
         help="record and export the mean of several runs' logits as one model (a leaderboard row)",
     )
     p.add_argument("runs", nargs="+", help="run_ids (or best.pt paths), same classes and resize")
+    _add_max_mb(p)
+    _add_locations(p)
+
+
+def _add_max_mb(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--max-mb",
         type=float,
         default=25.0,
         help="refuse a larger ONNX file (0: no limit; only the production ONNX is committed)",
     )
-    _add_locations(p)
+
+
+def _max_bytes(args: argparse.Namespace) -> int | None:
+    return int(args.max_mb * 2**20) if args.max_mb > 0 else None
 
 
 def _add_text(sub: argparse._SubParsersAction) -> None:
@@ -285,10 +303,11 @@ def run(argv: list[str] | None = None) -> int:
             splits_csv=args.splits_csv,
             images_dir=args.images_dir,
             runs_dir=args.runs_dir,
+            max_bytes=_max_bytes(args),
+            precision=args.precision,
         )
-        print(
-            json.dumps({k: card[k] for k in ("run_id", "parity", "latency_ms", "onnx")}, indent=2)
-        )
+        keys = ("run_id", "precision", "precision_check", "parity", "latency_ms", "onnx")
+        print(json.dumps({k: card[k] for k in keys if k in card}, indent=2))
     elif args.command == "export-ensemble":
         from flipkart_torch.ensemble import export_ensemble
 
@@ -298,7 +317,7 @@ def run(argv: list[str] | None = None) -> int:
             splits_csv=args.splits_csv,
             images_dir=args.images_dir,
             runs_dir=args.runs_dir,
-            max_bytes=int(args.max_mb * 2**20) if args.max_mb > 0 else None,
+            max_bytes=_max_bytes(args),
         )
         test = card["metrics"]["test"]
         print(

@@ -23,9 +23,16 @@ from flipkart_contract.latency import measure_latency, ort_session, synthetic_pi
 from torch import nn
 
 from flipkart_torch import checkpoints
-from flipkart_torch.data import check_classes, check_images, load_split, read_splits
+from flipkart_torch.data import SplitData, check_classes, check_images, load_split, read_splits
 from flipkart_torch.evaluation import evaluate
 from flipkart_torch.paths import FRAMEWORK
+from flipkart_torch.precision import (
+    check_precision,
+    graph_metrics,
+    reduce_precision,
+    require_passed,
+    run_logits,
+)
 from flipkart_torch.run_log import utc_now
 
 OPSET = 17
@@ -127,11 +134,18 @@ def build_card(
     parity: dict[str, Any],
     latency: dict[str, Any],
     notes: str | None = None,
+    reduced: dict[str, Any] | None = None,
 ) -> ModelCard:
-    """The card of an exported checkpoint; its test figures are the run's (metrics.json)."""
+    """The card of an exported checkpoint; its test figures are the run's (metrics.json), or
+    for a reduced-precision graph (`reduced`: precision, precision_check, metrics) its own."""
     final = load_metrics(metrics_path).final
     test = final.test.model_copy(update={"loss": None})
     val = final.val.model_copy(update={"loss": None})
+    metrics = {"test": test, "val": val}
+    extra: dict[str, Any] = {}
+    if reduced is not None:
+        metrics = reduced["metrics"]
+        extra = {k: reduced[k] for k in ("precision", "precision_check")}
     policy = best["resize_policy"]
     return ModelCard(
         architecture=best["architecture"],
@@ -141,7 +155,7 @@ def build_card(
         classes=best["classes"],
         input={"height": policy.size, "width": policy.size},
         resize_policy=policy,
-        metrics={"test": test, "val": val},
+        metrics=metrics,
         latency_ms=latency,
         parity=parity,
         parameters=sum(p.numel() for p in model.parameters()),
@@ -150,6 +164,7 @@ def build_card(
         onnx={"sha256": sha256_file(onnx_path), "bytes": onnx_path.stat().st_size, "opset": OPSET},
         created_at=utc_now(),
         notes=notes,
+        **extra,
     )
 
 
@@ -160,11 +175,12 @@ def export_run(
     splits_csv: str | Path | None = None,
     images_dir: str | Path | None = None,
     runs_dir: str | Path | None = None,
-    max_bytes: int = MAX_ONNX_BYTES,
+    max_bytes: int | None = MAX_ONNX_BYTES,
     tamper=None,
+    precision: str = "fp32",
 ) -> dict[str, Any]:
-    """Export a run's best checkpoint; write model.onnx + card.json only when parity holds.
-    Returns the card as written.
+    """Export a run's best checkpoint; write model.onnx + card.json only when parity holds
+    (and, below fp32, the acceptance rule of `flipkart_torch.precision`). Returns the card.
 
     `tamper(path)` (tests only) may alter the ONNX file before the parity check.
     """
@@ -173,8 +189,53 @@ def export_run(
     metrics_path = Path(runs_dir or layout.runs_dir(FRAMEWORK)) / run_id / "metrics.json"
     if not metrics_path.is_file():
         raise FileNotFoundError(f"{metrics_path} not found: the card's test metrics come from it")
-    pixels = split_views(best, splits_csv, images_dir, "test").images[:parity_images]
-    return export_checked(wrapper, best, pixels, metrics_path, models_dir, max_bytes, tamper)
+    test = split_views(best, splits_csv, images_dir, "test")
+    splits = None
+    if precision != "fp32":  # the reduced graph is judged on, and scores, whole splits
+        splits = {"test": test, "val": split_views(best, splits_csv, images_dir, "val")}
+    pixels = test.images[:parity_images]
+    return export_checked(
+        wrapper,
+        best,
+        pixels,
+        metrics_path,
+        models_dir,
+        max_bytes,
+        tamper,
+        precision=precision,
+        splits=splits,
+    )
+
+
+def _reduce_and_check(
+    fp32_path: Path,
+    fp32_session,
+    precision: str,
+    splits: dict[str, SplitData],
+    classes: list[str],
+    run_id: str,
+) -> tuple[Path, Any, dict[str, Any]]:
+    """The reduced graph beside the fp32 one, its session, and its card entries; raises
+    `PrecisionError` when it fails the acceptance rule on the test split."""
+    path = fp32_path.with_name(f"model.{precision}.onnx")
+    method = reduce_precision(fp32_path, path, precision)
+    session = ort_session(path, torch.get_num_threads())
+    test = splits["test"]
+    logits = run_logits(session, test.images)
+    check = check_precision(
+        run_logits(fp32_session, test.images),
+        logits,
+        test.labels,
+        method=method,
+        fp32_bytes=fp32_path.stat().st_size,
+    )
+    require_passed(check, precision, run_id)
+    metrics = {"test": graph_metrics(logits, test.labels, classes)}
+    for name, data in splits.items():
+        if name != "test":
+            metrics[name] = graph_metrics(run_logits(session, data.images), data.labels, classes)
+    reduced = {"precision": precision, "precision_check": check, "metrics": metrics}
+    return path, session, reduced
 
 
 def export_checked(
@@ -186,33 +247,55 @@ def export_checked(
     max_bytes: int | None = MAX_ONNX_BYTES,
     tamper=None,
     notes: str | None = None,
+    precision: str = "fp32",
+    splits: dict[str, SplitData] | None = None,
 ) -> dict[str, Any]:
     """Export `wrapper` (pixels -> logits), check parity on `pixels`, time it, and write
-    model.onnx + card.json under `models_dir/<run_id>/` only when every check holds."""
+    model.onnx + card.json under `models_dir/<run_id>/` only when every check holds.
+
+    Below fp32 (`precision` fp16 or int8, `splits` the test and val data), the fp32 graph that
+    passed parity is converted, judged against fp32 on the whole test split, scored on `splits`
+    and timed; it becomes model.onnx, and the fp32 graph is kept beside it as model.fp32.onnx
+    (git-ignored, as every non-production ONNX)."""
     run_id = best["run_id"]
     size = best["resize_policy"].size
     threads = torch.get_num_threads()
     with tempfile.TemporaryDirectory() as tmp:
-        onnx_path = Path(tmp) / "model.onnx"
+        fp32_path = onnx_path = Path(tmp) / "model.onnx"
         export_onnx(wrapper, size, onnx_path)
         if tamper is not None:
             tamper(onnx_path)
         session = ort_session(onnx_path, threads)
         parity = check_parity(wrapper, session, pixels)
+        reduced = None
+        if precision != "fp32":
+            if splits is None:
+                raise ValueError(f"a {precision} export needs the test and val splits")
+            onnx_path, session, reduced = _reduce_and_check(
+                fp32_path, session, precision, splits, best["classes"], run_id
+            )
         latency = measure_latency(session, synthetic_pixels(1, size), threads=threads)
         size_bytes = onnx_path.stat().st_size
         if max_bytes is not None and size_bytes > max_bytes:
             raise ValueError(
-                f"{run_id}: model.onnx is {size_bytes / 2**20:.1f} MB, over the "
+                f"{run_id}: model.onnx ({precision}) is {size_bytes / 2**20:.1f} MB, over the "
                 f"{max_bytes / 2**20:.0f} MB limit for artifacts/models/ (parity {parity}, "
                 f"latency {latency}); not written"
             )
-        card = build_card(best, wrapper, onnx_path, metrics_path, parity, latency, notes)
+        card = build_card(
+            best, wrapper, onnx_path, metrics_path, parity, latency, notes, reduced=reduced
+        )
         data = card.model_dump(mode="json", exclude_none=True)
         target = Path(models_dir or layout.models_dir()) / run_id
         target.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(onnx_path, target / ".model.onnx.tmp")
-        (target / ".model.onnx.tmp").replace(target / "model.onnx")
+        files = {"model.onnx": onnx_path}
+        if reduced is not None:
+            files["model.fp32.onnx"] = fp32_path
+        else:  # a reference left by an earlier reduced export of this run is stale now
+            (target / "model.fp32.onnx").unlink(missing_ok=True)
+        for name, source in files.items():
+            shutil.copyfile(source, target / f".{name}.tmp")
+            (target / f".{name}.tmp").replace(target / name)
         write_json_atomic(target / "card.json", data)
     return data
 

@@ -136,6 +136,7 @@ def export_row(
         latency_source=source,
         parameters=card.parameters,
         onnx_bytes=onnx_bytes,
+        precision=card.precision,
         training_hardware=hardware_name(metrics),
         training_time_s=metrics.wall_time_s if metrics else None,
         input_size=card.resize_policy.size,
@@ -267,8 +268,10 @@ def build_rows(
 
 
 def machine_description(threads: int) -> str:
+    """The measuring machine; the load average says how much a shared machine inflated it."""
     cores = f"{os.cpu_count()} cores"
-    return f"{cpu_name()}, {cores}, ONNX Runtime {ort.__version__}, {threads} threads"
+    load = f"load average {os.getloadavg()[0]:.1f}"
+    return f"{cpu_name()}, {cores} ({load}), ONNX Runtime {ort.__version__}, {threads} threads"
 
 
 def to_csv(rows: list[LeaderboardRow]) -> str:
@@ -309,6 +312,10 @@ def to_markdown(rows: list[LeaderboardRow], machine: str, production: str | None
         params = f"{r.parameters / 1e6:.2f}" if r.parameters else "—"
         minutes = f"{r.training_time_s / 60:.1f} min" if r.training_time_s else "—"
         size_mb = r.onnx_bytes / 1e6 if r.onnx_bytes else None
+        if r.precision not in ("", "fp32"):
+            size_mb_text = f"{fmt(size_mb, 1)} {r.precision}"
+        else:
+            size_mb_text = fmt(size_mb, 1)
         ci = (
             f" ({r.test_accuracy_ci95_low:.2f}–{r.test_accuracy_ci95_high:.2f})"
             if r.test_accuracy_ci95_low is not None
@@ -331,7 +338,7 @@ def to_markdown(rows: list[LeaderboardRow], machine: str, production: str | None
             f"| {r.training_mode} | {r.weights_source or '—'} | {fmt(r.val_macro_f1)} "
             f"| {fmt(r.test_accuracy)}{ci} "
             f"| {fmt(r.test_macro_f1)} | {seeds} | {robust} | {fmt(r.latency_ms_batch_1, 2)}{mark} "
-            f"| {fmt(r.latency_ms_batch_16_per_image, 2)}{mark} | {params} | {fmt(size_mb, 1)} "
+            f"| {fmt(r.latency_ms_batch_16_per_image, 2)}{mark} | {params} | {size_mb_text} "
             f"| {r.training_hardware or '—'} | {minutes} | {r.status} |"
         )
     note = (

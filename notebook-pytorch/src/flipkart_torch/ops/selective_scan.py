@@ -1,4 +1,4 @@
-"""Selective scan (the S6 recurrence of Mamba) in plain PyTorch, chunked rather than token by token.
+"""Selective scan (the S6 recurrence of Mamba) in plain PyTorch: chunked, blocked or streamed.
 
 For every batch row, channel `d` and state `n`:
 
@@ -8,6 +8,14 @@ For every batch row, channel `d` and state `n`:
 `selective_scan_fn` has the signature and semantics of `mamba_ssm`'s function of the same name
 (the subset MambaVision uses: real A, B/C varying per token, optionally grouped or constant).
 On CUDA tensors it calls `mamba_ssm`'s kernel when that package is importable.
+
+Three pure-PyTorch formulations (`scan_implementation` picks between them and the kernel):
+
+- inference (no gradient, not exporting), on CPU: `_streamed_core`, one in-place multiply-add
+  per token over cache-sized blocks (the fast path of `make bench-scan`); on CUDA without
+  `mamba_ssm`: `_blocked_core`, the parallel `blocked_scan_` (products of decays, exact, no
+  clamp, ~3 sqrt(L) launches). Both keep d innermost, (batch, L, n, d).
+- training and ONNX export: `chunked_linear_scan`, out of place and differentiable, below.
 
 How the chunked scan works: the sequence is cut into chunks of `CHUNK` tokens. Inside a chunk,
 with S_t the cumulative sum of the log-decays a_t = delta_t * A since the chunk start,
@@ -27,6 +35,10 @@ e^-clamp instead, which changes the state by at most e^-clamp times the carried-
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
@@ -38,6 +50,9 @@ except (ImportError, OSError, RuntimeError):  # not installed, or built for anot
     _mamba_ssm_selective_scan_fn = None
 
 CHUNK = 4
+# Elements per buffer of the CPU inference scan's token blocks (0.5 MB in float32, measured
+# best at MambaVision-T's stage 3 on a 2 MB-L2 Xeon; see _streamed_core).
+_BLOCK_ELEMENTS = 1 << 17
 # Largest log-decay magnitude kept per step (see the module docstring), by compute dtype.
 _CLAMP = {torch.float32: 18.0, torch.float64: 40.0}
 
@@ -71,13 +86,17 @@ def selective_scan_fn(
     D, delta_bias: (d,). Returns y (batch, d, L) in u's dtype, and the last state (batch, d, n)
     when `return_last_state`.
     """
-    if _mamba_ssm_selective_scan_fn is not None and u.is_cuda and not _exporting():
-        return _mamba_ssm_selective_scan_fn(
-            u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state
-        )
-    return selective_scan_torch(
-        u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state
-    )
+    scan = scan_implementation(u.device)
+    return scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
+
+
+def scan_implementation(device: torch.device) -> Callable[..., Any]:
+    """What `selective_scan_fn` runs on `device`: `mamba_ssm`'s CUDA kernel when it is
+    installed, the tensors are on CUDA and no export is tracing; else `selective_scan_torch`
+    (on CUDA too: its parallel paths are plain tensor operations)."""
+    if _mamba_ssm_selective_scan_fn is not None and device.type == "cuda" and not _exporting():
+        return _mamba_ssm_selective_scan_fn
+    return selective_scan_torch
 
 
 def _check_shapes(u, delta, A, B, C, D, z, delta_bias) -> None:
@@ -159,44 +178,133 @@ def chunked_linear_scan(
     return states[:, :length] if pad else states
 
 
-def _chunked_scan_inplace(
-    log_decay: torch.Tensor, inputs: torch.Tensor, chunk: int, clamp: float
-) -> torch.Tensor:
-    """`chunked_linear_scan` for inference: the same arithmetic, overwriting its two arguments
-    instead of allocating ~8 tensors of their size (the scan is memory-bound)."""
-    batch, length, width = inputs.shape
-    n_chunks = (length + chunk - 1) // chunk
-    pad = n_chunks * chunk - length
-    if pad:
-        log_decay = F.pad(log_decay, (0, 0, 0, pad))
-        inputs = F.pad(inputs, (0, 0, 0, pad))
+def _chunk_length(length: int) -> int:
+    """About sqrt(length): the blocked scan then issues ~3 sqrt(L) operations, each on ~sqrt(L)
+    tokens at once (196 tokens: 14 chunks of 14)."""
+    return max(2, math.isqrt(length - 1) + 1) if length > 1 else 1
+
+
+def blocked_scan_(decay: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
+    """In place: states_t <- decay_t * states_{t-1} + states_t along dim 1, states_{-1} = 0.
+
+    decay, states: (batch, L, W), overwritten (decay ends as within-chunk cumulative products).
+    Blocked two-level scan, exact (products of decays, no division and so no clamp):
+    1. inside every chunk of c tokens at once, the local scan from a zero state and the
+       cumulative products of the decays (c - 1 steps, each over all chunks);
+    2. the chunk-end states are the same recurrence one level up, with the chunk's product of
+       decays (the same function, on strided views: the results land in `states`);
+    3. each chunk's states get its predecessor's end state times the cumulative decay.
+    """
+    batch, length, width = states.shape
+    chunk = _chunk_length(length)
+    n_chunks = length // chunk
+    if n_chunks < 2:  # short: token by token
+        for t in range(1, length):
+            states[:, t].addcmul_(decay[:, t], states[:, t - 1])
+        return states
+    body = n_chunks * chunk
     shape = (batch, n_chunks, chunk, width)
-    cum_log_decay = log_decay.clamp_(min=-clamp).reshape(shape).cumsum_(2)
-    chunk_log_decay = cum_log_decay[:, :, -1].clone()
-    growth = cum_log_decay.exp()
-    scaled = inputs.reshape(shape).mul_(cum_log_decay.neg_().exp_()).cumsum_(2)
-    if n_chunks > 1:
-        chunk_end_states = _chunked_scan_inplace(
-            chunk_log_decay, growth[:, :, -1] * scaled[:, :, -1], chunk, clamp
-        )
-        scaled[:, 1:].add_(chunk_end_states[:, :-1, None])
-    states = growth.mul_(scaled).reshape(batch, n_chunks * chunk, width)
-    return states[:, :length] if pad else states
+    s, a = states[:, :body].view(shape), decay[:, :body].view(shape)
+    for k in range(1, chunk):
+        s[:, :, k].addcmul_(a[:, :, k], s[:, :, k - 1])
+        a[:, :, k].mul_(a[:, :, k - 1])
+    blocked_scan_(a[:, :, -1], s[:, :, -1])  # chunk ends, now final
+    carried = s[:, :-1, -1:].clone()
+    s[:, 1:, :-1].addcmul_(a[:, 1:, :-1], carried)
+    for t in range(body, length):  # the remainder, token by token
+        states[:, t].addcmul_(decay[:, t], states[:, t - 1])
+    return states
+
+
+def _per_token_nd(t: torch.Tensor, d: int) -> torch.Tensor:
+    """B or C as (batch|1, L|1, n, d|1), broadcastable against (batch, L, n, d); contiguous, so
+    that broadcasting it runs along contiguous rows of d (a transposed view is ~5x slower)."""
+    if t.dim() == 2:  # (d, n)
+        return t.t().contiguous()[None, None]
+    if t.dim() == 3:  # (batch, n, L)
+        return t.transpose(1, 2).contiguous()[..., None]
+    groups = t.shape[1]  # (batch, groups, n, L)
+    return t.permute(0, 3, 2, 1).repeat_interleave(d // groups, dim=3)
+
+
+def _outer_products(u, delta, A, B, C):
+    """The per-token factors in (batch, L, n, d) layout, d innermost (contiguous rows of d for
+    the outer products over n and the contraction with C): delta (batch, L, d), delta * u,
+    A as (n, d), B and C as `_per_token_nd`."""
+    d = u.shape[1]
+    delta_t = delta.transpose(1, 2).contiguous()
+    delta_u = (delta * u).transpose(1, 2).contiguous()  # a product of transposed views is slow
+    return delta_t, delta_u, A.t().contiguous(), _per_token_nd(B, d), _per_token_nd(C, d)
+
+
+def _tokens(t: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    return t if t.shape[1] == 1 else t[:, start:stop]
+
+
+def _fill(decay, states, delta_t, delta_u, A_t, B_nd, start: int, stop: int) -> None:
+    """decay = exp(delta (x) A), states = B (x) (delta * u) for tokens [start, stop), written
+    into the given (batch, k, n, d) buffers, whatever layout broadcasting would pick."""
+    torch.mul(delta_t[:, start:stop, None], A_t, out=decay).exp_()
+    torch.mul(_tokens(B_nd, start, stop), delta_u[:, start:stop, None], out=states)
+
+
+def _contract(C, C_nd, states) -> torch.Tensor:
+    """(batch, k, d) = sum_n C[n] * states[..., n, :]."""
+    if C.dim() == 3:  # shared by the channels: (batch, k, 1, n) @ (batch, k, n, d)
+        return torch.matmul(C_nd.transpose(2, 3), states)[:, :, 0]
+    return (states * C_nd).sum(2)
+
+
+def _streamed_core(u, delta, A, B, C):
+    """CPU inference: token by token, but over cache-sized blocks of tokens. Per block, the
+    decays and inputs are built by a few whole-block operations into two buffers that stay in
+    cache (~0.5 MB each), the recurrence runs one in-place multiply-add per token, and C is
+    contracted with one batched product. A single pass over the state tensor, never held whole:
+    on one CPU core the scan is memory-bound, and this does the least memory traffic."""
+    batch, d, length = u.shape
+    n = A.shape[1]
+    delta_t, delta_u, A_t, B_nd, C_nd = _outer_products(u, delta, A, B, C)
+    block = max(1, min(length, _BLOCK_ELEMENTS // (batch * n * d)))
+    decay, states = (u.new_empty(batch, block, n, d) for _ in range(2))
+    ys, last = [], None
+    for start in range(0, length, block):
+        stop = min(start + block, length)
+        dec, st = decay[:, : stop - start], states[:, : stop - start]
+        _fill(dec, st, delta_t, delta_u, A_t, B_nd, start, stop)
+        decs, sts = dec.unbind(1), st.unbind(1)
+        if last is not None:
+            sts[0].addcmul_(decs[0], last)
+        for t in range(1, len(sts)):
+            sts[t].addcmul_(decs[t], sts[t - 1])
+        ys.append(_contract(C, _tokens(C_nd, start, stop), st))  # (not into y: out= copies)
+        last = sts[-1].clone()
+    return torch.cat(ys, 1).transpose(1, 2), last.transpose(1, 2)
+
+
+def _blocked_core(u, delta, A, B, C):
+    """Inference on CUDA (without mamba_ssm): `blocked_scan_` over the whole (batch, L, n, d)
+    state tensor, ~3 sqrt(L) kernel launches instead of one per token."""
+    batch, d, length = u.shape
+    n = A.shape[1]
+    delta_t, delta_u, A_t, B_nd, C_nd = _outer_products(u, delta, A, B, C)
+    decay, states = (u.new_empty(batch, length, n, d) for _ in range(2))
+    _fill(decay, states, delta_t, delta_u, A_t, B_nd, 0, length)
+    blocked_scan_(decay.view(batch, length, n * d), states.view(batch, length, n * d))
+    y = _contract(C, C_nd, states)
+    return y.transpose(1, 2), states[:, -1].transpose(1, 2)
 
 
 def _chunked_core(u, delta, A, B, C):
+    grad = torch.is_grad_enabled() and any(t.requires_grad for t in (u, delta, A, B, C))
+    if not (grad or _exporting()):
+        return (_blocked_core if u.is_cuda else _streamed_core)(u, delta, A, B, C)
     batch, d, length = u.shape
     n = A.shape[1]
     delta_t = delta.transpose(1, 2).contiguous()  # (batch, L, d)
     u_t = u.transpose(1, 2).contiguous()
     log_decay = (delta_t[..., None] * A).reshape(batch, length, d * n)
     inputs = ((delta_t * u_t)[..., None] * _per_token(B, d)).reshape(batch, length, d * n)
-    grad = torch.is_grad_enabled() and any(t.requires_grad for t in (log_decay, inputs))
-    if grad or _exporting():
-        states = chunked_linear_scan(log_decay, inputs)
-    else:  # log_decay and inputs are ours to overwrite
-        states = _chunked_scan_inplace(log_decay, inputs, CHUNK, _CLAMP[log_decay.dtype])
-    states = states.reshape(batch, length, d, n)
+    states = chunked_linear_scan(log_decay, inputs).reshape(batch, length, d, n)
     if C.dim() == 3:  # one C per token, shared by the channels: a batched matrix product
         y = torch.matmul(states, C.transpose(1, 2)[..., None])[..., 0]
     else:
