@@ -22,6 +22,10 @@ CSS = """
 #leaderboard th, #leaderboard th * { word-break: normal !important;
   overflow-wrap: normal !important; hyphens: manual; }
 #kpis td:last-child { white-space: nowrap; }
+/* Photo, text or both: words wrap between them only; headings and percentages never wrap. */
+#by-input th, #by-input td { word-break: normal !important; overflow-wrap: normal !important;
+  hyphens: manual; padding: 6px 8px !important; }
+#by-input th, #by-input td:last-child { white-space: nowrap; }
 /* Phones: the four tab names fit on one line, so none hides behind a "More tabs" menu. */
 @media (max-width: 640px) {
   .gradio-container { padding-left: 8px !important; padding-right: 8px !important; }
