@@ -54,6 +54,20 @@ HEAD = """
     change.addedNodes.forEach((node) => fix(node.nodeType === 3 ? node.parentNode : node));
   })).observe(document.documentElement, {childList: true, subtree: true, characterData: true});
 })();
+// Plotly draws a chart updated inside a hidden tab (a language switch, a late answer) at its
+// default 700 px: redraw each chart at its container's width whenever that width changes.
+(() => {
+  const fit = new ResizeObserver((entries) => entries.forEach(({target}) => {
+    const drawn = target._fullLayout && target._fullLayout.width;
+    const width = target.clientWidth;
+    if (window.Plotly && drawn && width > 0 && Math.abs(drawn - width) > 1) {
+      window.Plotly.Plots.resize(target);
+    }
+  }));
+  const watch = () => document.querySelectorAll(".js-plotly-plot:not([data-fit])").forEach(
+    (plot) => { plot.dataset.fit = "1"; fit.observe(plot); });
+  new MutationObserver(watch).observe(document.documentElement, {childList: true, subtree: true});
+})();
 </script>
 """
 
