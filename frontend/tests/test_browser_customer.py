@@ -232,6 +232,29 @@ def test_charts_redrawn_in_a_hidden_tab_keep_their_full_width(browser, app_url):
         page.context.close()
 
 
+def test_on_a_phone_the_result_is_scrolled_into_view(browser, app_url, assets_dir):
+    """Issue 17, defect 4: on a phone the result column stacks 1.6 screens below the button."""
+    page = open_page(browser, app_url, PHONE, TIMEOUT_MS)
+    try:
+        pick_sample(page, load_samples(assets_dir)[1].title)
+        expect(page.locator("#prediction h3")).to_be_in_viewport()
+        shoot(page, "phone_result_in_view")
+        page.evaluate("() => window.scrollTo(0, 0)")
+        submit_url(page, "https://example.com/x.jpg")  # an error: its sentence is shown
+        expect(page.locator("#classify-status")).to_contain_text(t("err_url_unreachable", "en"))
+        expect(page.locator("#classify-status")).to_be_in_viewport()
+    finally:
+        page.context.close()
+    page = open_page(browser, app_url, DESKTOP, TIMEOUT_MS)
+    try:  # beside the form on a desktop: the page does not move
+        pick_sample(page, load_samples(assets_dir)[1].title)
+        expect(page.locator("#prediction h3")).to_be_in_viewport()
+        page.wait_for_timeout(500)
+        assert page.evaluate("() => window.scrollY") == 0
+    finally:
+        page.context.close()
+
+
 TABS = {"en": ["Classification", "Dashboard", "Models", "Monitoring"]}
 
 

@@ -26,6 +26,15 @@ EMPTY_ANSWER = {"response": None, "message": None}
 # A handler's `progress=PROGRESS` default marks it as tracking progress: Gradio passes each
 # call its own tracker in its place.
 PROGRESS = gr.Progress()
+# After a classification: scroll to the result when its top is out of sight (a phone, where the
+# result column stacks below the form); on a desktop it is beside the form and nothing moves.
+SCROLL_TO_RESULT = """() => {
+  const result = document.querySelector("#result");
+  const top = result ? result.getBoundingClientRect().top : 0;
+  if (result && (top < 0 || top > window.innerHeight * 0.5)) {
+    result.scrollIntoView({block: "start"});
+  }
+}"""
 
 Updates = dict[Block, Any]
 Values = dict[Block, Any]  # the value of each component of `relabel_inputs()`
@@ -216,7 +225,7 @@ def build_classification_tab(ui: Frontend, lang: gr.Radio) -> ClassificationTab:
                         height=220,
                         elem_id="transformed",
                     )
-            with gr.Column(scale=1):
+            with gr.Column(scale=1, elem_id="result"):
                 status = gr.Markdown(elem_id="classify-status")
                 label = gr.Markdown(elem_id="prediction")
                 details = gr.Markdown(elem_id="prediction-details")
@@ -301,20 +310,24 @@ def _wire_classification(part: ClassificationTab, lang: gr.Radio) -> None:
     # No Gradio image check on the way in (it fails before the handler, leaving red "Error"
     # badges and no message): the upload's raw value goes to classify(), which checks the file.
     raw = {"preprocess": False}
-    sample.input(classify_sample, [sample, lang], [upload, url, *text, *outputs], **backend)
-    upload.upload(
-        classify_upload,
-        [upload, sample, *text, lang],
-        [upload, sample, url, *text, *outputs],
-        **backend,
-        **raw,
-    )
-    url.submit(
-        classify_url, [url, sample, *text, lang], [sample, upload, *text, *outputs], **backend
-    )
+    events = [
+        sample.input(classify_sample, [sample, lang], [upload, url, *text, *outputs], **backend),
+        upload.upload(
+            classify_upload,
+            [upload, sample, *text, lang],
+            [upload, sample, url, *text, *outputs],
+            **backend,
+            **raw,
+        ),
+        url.submit(
+            classify_url, [url, sample, *text, lang], [sample, upload, *text, *outputs], **backend
+        ),
+    ]
     inputs = [sample, upload, url, *text, lang]
-    part.classify_button.click(classify, inputs, outputs, **backend, **raw)
-    part.title.submit(classify, inputs, outputs, **backend, **raw)
+    events.append(part.classify_button.click(classify, inputs, outputs, **backend, **raw))
+    events.append(part.title.submit(classify, inputs, outputs, **backend, **raw))
+    for event in events:  # on a phone the result is below the form: bring it into view
+        event.then(None, js=SCROLL_TO_RESULT)
     part.clear_button.click(clear, [lang], [sample, upload, url, *text, *outputs])
 
     # A new prediction (or failure) makes the previous feedback message stale; the feedback
