@@ -1,10 +1,10 @@
 """The real backend for the tests that must not fake it: `flipkart-api serve` started in the
 backend's own uv environment on 127.0.0.1, serving the committed production model
 (artifacts/registry.json), with its prediction store in a temporary folder; or, from
-`listing_artifacts`, the same model with a listing (the contract's tiny text model fused with
-it), so that titles and descriptions are read.
+`production_artifacts`, the same model alone or with a listing (the contract's tiny text model
+fused with it), so that titles and descriptions are read or not.
 
-No test helper here: tests import `RealBackend`, `listing_artifacts` and `missing` (why it
+No test helper here: tests import `RealBackend`, `production_artifacts` and `missing` (why it
 cannot run, or None).
 """
 
@@ -36,17 +36,19 @@ def missing() -> str | None:
     return None
 
 
-def listing_artifacts(folder: Path) -> Path:
-    """An artifacts folder in `folder`: the committed production model (copied) and a listing
-    fusing it with the contract's tiny text model (which tells each class by the words of its
-    name: "watches" in a title makes it Watches), named by registry.json."""
+def production_artifacts(folder: Path, listing: bool) -> Path:
+    """An artifacts folder in `folder`: the committed production model (copied), and with
+    `listing` a listing fusing it with the contract's tiny text model (which tells each class by
+    the words of its name: "watches" in a title makes it Watches); registry.json names the
+    listing, or none (whatever the committed registry names)."""
     production = read_json_object(REGISTRY)["production"]
     root = folder / "artifacts"
     shutil.copytree(REPO / "artifacts" / "models" / production, root / "models" / production)
-    write_listing(root, production)
-    write_json_atomic(
-        root / "registry.json", registry_dict(production, [production]) | {"listing": LISTING_ID}
-    )
+    registry = registry_dict(production, [production])
+    if listing:
+        write_listing(root, production)
+        registry["listing"] = LISTING_ID
+    write_json_atomic(root / "registry.json", registry)
     return root
 
 

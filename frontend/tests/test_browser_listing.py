@@ -1,8 +1,8 @@
 """A listing (photo + title/description) in a real browser: Debian's Chromium through Playwright,
 the real Gradio app, and the real backend (its own uv environment) serving the committed
 production model with a listing: the contract's tiny text model, which tells each class by the
-words of its name, fused with it (real_backend.listing_artifacts). A second real backend, on the
-committed artifacts (no listing), shows what the page says when the text cannot be used.
+words of its name, fused with it (real_backend.production_artifacts). A second real backend, on
+the same model without a listing, shows what the page says when the text cannot be used.
 
 What is checked: a sample prefills its title and description; a photo with its title shows the
 photo-only, text-only and fused answers, each the backend's; text alone is classified; a title
@@ -14,7 +14,7 @@ import httpx
 import pytest
 from flipkart_ui.assets import Sample, load_samples
 from flipkart_ui.i18n import category, percent, t
-from real_backend import RealBackend, listing_artifacts, missing
+from real_backend import RealBackend, missing, production_artifacts
 from ui_harness import chromium_missing, open_page, pick_sample, running_app, shoot
 
 TIMEOUT_MS = 60_000
@@ -32,7 +32,7 @@ expect = sync_api.expect
 def browser_backend(tmp_path_factory):
     """The backend of conftest's `app_url`: the production model with a listing."""
     folder = tmp_path_factory.mktemp("listing-backend")
-    with RealBackend(folder, listing_artifacts(folder)) as server:
+    with RealBackend(folder, production_artifacts(folder, listing=True)) as server:
         yield server
 
 
@@ -197,9 +197,10 @@ CUT_WORDS = """cells => cells.flatMap(cell => {
 
 @pytest.fixture(scope="module")
 def plain_app_url(tmp_path_factory, assets_dir):
-    """The app on a backend with the committed artifacts only: registry.json names no listing."""
+    """The app on a backend with the production model alone: registry.json names no listing."""
+    folder = tmp_path_factory.mktemp("plain-backend")
     with (
-        RealBackend(tmp_path_factory.mktemp("plain-backend")) as server,
+        RealBackend(folder, production_artifacts(folder, listing=False)) as server,
         running_app(server.url, assets_dir, api_timeout_s=30) as url,
     ):
         yield url
