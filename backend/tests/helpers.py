@@ -3,7 +3,6 @@
 Cards, registries, images and the class names come from `flipkart_contract.testing`.
 """
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -11,20 +10,13 @@ import onnx
 from flipkart_contract import (
     ModelCard,
     ResizePolicy,
-    load_card,
     parse_run_id,
-    sha256_bytes,
     write_json_atomic,
 )
 from flipkart_contract.testing import (
     FLIPKART_CLASSES,
-    LISTING_ID,
-    TEXT_RUN_ID,
     card_dict,
-    listing_card_dict,
     registry_dict,
-    text_card_dict,
-    text_model_dict,
 )
 from onnx import TensorProto, helper, numpy_helper
 
@@ -128,39 +120,3 @@ def write_registry(
     if listing is not None:
         registry["listing"] = listing
     write_json_atomic(root / "registry.json", registry)
-
-
-def write_listing(
-    root: Path,
-    image_run_id: str,
-    *,
-    listing_id: str = LISTING_ID,
-    text_run_id: str = TEXT_RUN_ID,
-    image_sha256: str | None = None,
-    text_sha256: str | None = None,
-    image_weight: float = 1.0,
-    text_weight: float = 1.0,
-) -> dict:
-    """`text/<run_id>/{model.json,card.json}` (the contract's tiny text model, which tells each
-    class by the words of its name) and `listing/<listing_id>/card.json` fusing it with the
-    image model `image_run_id` (already written); the sha256s are the files' unless given.
-    Returns the text model's `model.json` contents. The registry is not changed."""
-    model = text_model_dict()
-    data = json.dumps(model).encode("utf-8")
-    text_folder = root / "text" / text_run_id
-    text_folder.mkdir(parents=True, exist_ok=True)
-    (text_folder / "model.json").write_bytes(data)
-    write_json_atomic(text_folder / "card.json", text_card_dict(data, text_run_id))
-    image_card = load_card(root / "models" / image_run_id / "card.json")
-    card = listing_card_dict(
-        image_run_id,
-        image_sha256 or image_card.onnx.sha256,
-        text_sha256 or sha256_bytes(data),
-        listing_id=listing_id,
-        text_run_id=text_run_id,
-        image_weight=image_weight,
-        text_weight=text_weight,
-    )
-    (root / "listing" / listing_id).mkdir(parents=True, exist_ok=True)
-    write_json_atomic(root / "listing" / listing_id / "card.json", card)
-    return model

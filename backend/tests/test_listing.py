@@ -15,7 +15,7 @@ from conftest import OTHER, PROD, make_settings
 from fastapi.testclient import TestClient
 from flipkart_api.app import create_app
 from flipkart_contract.testing import FLIPKART_CLASSES as CLASSES
-from flipkart_contract.testing import LISTING_ID, TEXT_RUN_ID
+from flipkart_contract.testing import LISTING_ID, TEXT_RUN_ID, write_listing
 from flipkart_contract.text import (
     FusionWeights,
     TextModel,
@@ -24,7 +24,7 @@ from flipkart_contract.text import (
     listing_text,
     text_probabilities,
 )
-from helpers import write_listing, write_registry
+from helpers import write_registry
 from test_store_helpers import database_fixture, distinct_png, postgres_cluster_fixture  # noqa: F401
 
 WEIGHTS = FusionWeights(image=0.5, text=2.0)  # not 1/1: the card's weights are what is used

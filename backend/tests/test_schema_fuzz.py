@@ -23,8 +23,8 @@ from conftest import PROD, make_settings
 from flipkart_api import fetch
 from flipkart_api.app import create_app
 from flipkart_api.errors import ApiError
-from flipkart_contract.testing import LISTING_ID
-from helpers import write_listing, write_model, write_registry
+from flipkart_contract.testing import LISTING_ID, write_listing
+from helpers import write_model, write_registry
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 

@@ -165,6 +165,9 @@ def test_fusion_limits_and_normalisation():
     assert np.isfinite(fuse(certain, text_logits[:1], FusionWeights(1, 1))).all()
     hot = text_probabilities(np.array([[0.0, 2.0]]), FusionWeights(1, 1, text_temperature=2.0))
     np.testing.assert_allclose(hot, [[1 / (1 + math.e), math.e / (1 + math.e)]])
+    # one text's logits (1-D, what the backend scores per request): the same probabilities
+    one = text_probabilities(np.array([0.0, 2.0]), FusionWeights(1, 1, text_temperature=2.0))
+    np.testing.assert_allclose(one, hot[0])
 
 
 def test_fusion_takes_one_row_or_a_batch():

@@ -51,6 +51,8 @@ def make_assets(root: Path, per_class: int = 6) -> Path:
                         "label": label,
                         "product_name": f"{label} product {i}",
                         "split": "test",
+                        "title": f"{label} product {i}",
+                        "description": f"A {label.lower()} item, number {i}.",
                     }
                 )
     pd.DataFrame(rows).to_csv(root / "dataset_dashboard.csv", index=False)

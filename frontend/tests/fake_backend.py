@@ -20,6 +20,7 @@ from flipkart_contract.run_id import parse_run_id
 from flipkart_contract.testing import FLIPKART_CLASSES, card_dict, image_bytes
 from PIL import Image
 
+TEXT_FIELDS = ("title", "description")
 RUN_IDS = ["20261123-101500_efficientnet_lite0_finetune", "20261123-111500_efficientnet_b0_freeze"]
 
 
@@ -122,25 +123,36 @@ def create_app(behaviour: Behaviour) -> FastAPI:
             return error(500, "internal_error", "the model crashed")
         return await call_next(request)
 
-    async def read_image(request: Request) -> bytes | JSONResponse:
+    async def read_image(request: Request) -> bytes | JSONResponse | None:
+        """The image's bytes (None: text alone), recorded in `calls` with the text fields."""
         content_type = request.headers.get("content-type", "")
         if content_type.startswith("multipart/"):
             form = await request.form()
+            text = {k: v for k in TEXT_FIELDS if isinstance(v := form.get(k), str) and v}
             upload = form.get("file")
             if upload is None or isinstance(upload, str):
+                if text:
+                    behaviour.calls.append({"path": request.url.path, "source": "text", **text})
+                    return None
                 return error(422, "missing_file", "send the image in the multipart field 'file'")
             data = await upload.read()
             source = "file"
         else:
             body = await request.json()
+            text = {k: v for k in TEXT_FIELDS if isinstance(v := body.get(k), str) and v}
             if "url" in body:
+                behaviour.calls.append({"path": request.url.path, "source": "url", **text})
                 return error(422, "url_fetch_failed", f"cannot download {body['url']}")
+            if text and not body.get("image"):
+                behaviour.calls.append({"path": request.url.path, "source": "text", **text})
+                return None
             return error(422, "missing_image", "send a file, an image or a url")
         try:
             Image.open(io.BytesIO(data)).verify()
         except Exception:
             return error(422, "invalid_image", "the file is not an image this service can read")
-        behaviour.calls.append({"path": request.url.path, "source": source, "bytes": len(data)})
+        call = {"path": request.url.path, "source": source, "bytes": len(data), **text}
+        behaviour.calls.append(call)
         return data
 
     @app.post("/v1/predict")
@@ -148,8 +160,18 @@ def create_app(behaviour: Behaviour) -> FastAPI:
         data = await read_image(request)
         if isinstance(data, JSONResponse):
             return data
+        call = behaviour.calls[-1]
+        text = {k: call[k] for k in TEXT_FIELDS if k in call}
+        if data is None:  # the fake has no text model, like a backend without a listing
+            return error(503, "text_model_unavailable", "No text model is loaded.")
         answer = fake_prediction(data)
-        behaviour.calls[-1].update(answer=answer, query=dict(request.query_params))
+        if text:
+            answer.update(
+                text_note="Text not used. No text model is loaded.",
+                inputs_used=["image"],
+                by_input={"image": answer["probabilities"], "text": None, "fused": None},
+            )
+        call.update(answer=answer, query=dict(request.query_params))
         return answer
 
     @app.post("/v1/preprocess")
@@ -157,6 +179,8 @@ def create_app(behaviour: Behaviour) -> FastAPI:
         data = await read_image(request)
         if isinstance(data, JSONResponse):
             return data
+        if data is None:
+            return error(422, "missing_image", "send a file, an image or a url")
         return Response(image_bytes((16, 16), color=(255, 255, 255)), media_type="image/png")
 
     @app.get("/v1/models")

@@ -1,8 +1,11 @@
 """The real backend for the tests that must not fake it: `flipkart-api serve` started in the
 backend's own uv environment on 127.0.0.1, serving the committed production model
-(artifacts/registry.json), with its prediction store in a temporary folder.
+(artifacts/registry.json), with its prediction store in a temporary folder; or, from
+`production_artifacts`, the same model alone or with a listing (the contract's tiny text model
+fused with it), so that titles and descriptions are read or not.
 
-No test helper here: tests import `RealBackend` and `missing` (why it cannot run, or None).
+No test helper here: tests import `RealBackend`, `production_artifacts` and `missing` (why it
+cannot run, or None).
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from pathlib import Path
 
 import httpx
 from fake_backend import free_port
-from flipkart_contract import ModelCard
+from flipkart_contract import ModelCard, read_json_object, write_json_atomic
+from flipkart_contract.testing import LISTING_ID, registry_dict, write_listing
 
 REPO = Path(__file__).resolve().parents[2]
 UV = os.environ.get("UV") or shutil.which("uv") or str(REPO / ".tools" / "bin" / "uv")
@@ -32,9 +36,26 @@ def missing() -> str | None:
     return None
 
 
+def production_artifacts(folder: Path, listing: bool) -> Path:
+    """An artifacts folder in `folder`: the committed production model (copied), and with
+    `listing` a listing fusing it with the contract's tiny text model (which tells each class by
+    the words of its name: "watches" in a title makes it Watches); registry.json names the
+    listing, or none (whatever the committed registry names)."""
+    production = read_json_object(REGISTRY)["production"]
+    root = folder / "artifacts"
+    shutil.copytree(REPO / "artifacts" / "models" / production, root / "models" / production)
+    registry = registry_dict(production, [production])
+    if listing:
+        write_listing(root, production)
+        registry["listing"] = LISTING_ID
+    write_json_atomic(root / "registry.json", registry)
+    return root
+
+
 class RealBackend:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, artifacts: Path = REPO / "artifacts") -> None:
         self.folder = folder
+        self.artifacts = artifacts
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
@@ -43,7 +64,7 @@ class RealBackend:
     def start(self, timeout_s: float = 240) -> RealBackend:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("FLIPKART_", "VIRTUAL_"))}
         env |= {
-            "FLIPKART_ARTIFACTS_ROOT": str(REPO / "artifacts"),
+            "FLIPKART_ARTIFACTS_ROOT": str(self.artifacts),
             "FLIPKART_DATABASE_PATH": str(self.folder / "predictions.sqlite3"),
             "FLIPKART_INFERENCE_THREADS": "1",
             "FLIPKART_ADMIN_KEY_SHA256": hashlib.sha256(ADMIN_KEY.encode()).hexdigest(),
@@ -59,6 +80,12 @@ class RealBackend:
                 raise RuntimeError("the backend did not start:\n" + self.log()[-3000:])
             time.sleep(0.5)
         return self
+
+    def __enter__(self) -> RealBackend:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def ready(self) -> bool:
         try:

@@ -51,6 +51,34 @@ def test_url_is_sent_as_json(client):
     assert "https://example.com/a.jpg" in info.value.message
 
 
+def test_title_and_description_go_with_the_file_with_the_url_or_alone(client, backend):
+    answer = client.predict(
+        ImageInput(data=png_bytes(), filename="x.png"), title="Analog watch", description="  "
+    )
+    call = backend.behaviour.calls[-1]
+    assert (call["source"], call["title"]) == ("file", "Analog watch")
+    assert "description" not in call  # blank text is not sent
+    assert answer["text_note"].startswith("Text not used")
+    with pytest.raises(ApiError):
+        client.predict(ImageInput.from_url("https://example.com/a.jpg"), description="A towel")
+    call = backend.behaviour.calls[-1]
+    assert (call["source"], call["description"]) == ("url", "A towel") and "title" not in call
+    with pytest.raises(ApiError) as info:  # the fake has no text model, as without a listing
+        client.predict(None, title="Analog watch")
+    assert (info.value.status, info.value.code) == (503, "text_model_unavailable")
+    assert backend.behaviour.calls[-1] == {
+        "path": "/v1/predict",
+        "source": "text",
+        "title": "Analog watch",
+    }
+
+
+def test_nothing_to_classify_is_refused_before_any_call(client, backend):
+    with pytest.raises(ValueError, match="nothing to classify"):
+        client.predict(None, title=" ", description="")
+    assert backend.behaviour.calls == []
+
+
 @pytest.mark.parametrize("url", ["", "ftp://x", "example.com/a.jpg"])
 def test_bad_url_is_refused_before_any_call(url):
     with pytest.raises(ValueError, match="http"):

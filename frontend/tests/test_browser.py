@@ -124,7 +124,7 @@ def test_slow_call_shows_progress_and_does_not_block_other_users(
     browser_backend.behaviour.mode, browser_backend.behaviour.delay_s = "slow", 4.5
     try:
         pick_sample(user_a, load_samples(assets_dir)[6].title)
-        expect(user_a.get_by_text("Sending the image to the model").first).to_be_visible()
+        expect(user_a.get_by_text("Sending to the model").first).to_be_visible()
         shoot(user_a, "progress_while_waiting")
         user_b.locator("#category-filter").get_by_label("Watches").uncheck()
         expect(user_b.locator("#chart-counts g.point")).to_have_count(6)

@@ -6,6 +6,8 @@ and every tab at desktop and phone width is screenshotted ($SCREENSHOT_DIR).
 Skips (with the reason) when /usr/bin/chromium is absent; CI installs it with apt.
 """
 
+import contextlib
+
 import pytest
 from fake_backend import models_answer
 from flipkart_contract.testing import image_bytes
@@ -188,6 +190,67 @@ def test_the_french_page_has_no_english_left(browser, app_url, assets_dir):
             shown = shown.replace(title, "")
         left = [english for english in ENGLISH_UI if english in shown]
         assert not left, f"English on the French page: {left}"
+    finally:
+        page.context.close()
+
+
+# [chart, width drawn, width of its box] of every chart on the shown tab.
+CHART_WIDTHS = """() => [...document.querySelectorAll(".js-plotly-plot")]
+  .filter((plot) => plot.offsetParent !== null)
+  .map((plot) => [plot.closest("[id^=chart-]").id,
+                  Math.round(plot.querySelector(".main-svg").getBoundingClientRect().width),
+                  plot.closest("[id^=chart-]").clientWidth])"""
+
+
+def clipped_charts(page, count: int) -> list:
+    """The shown tab's charts (once `count` are drawn) whose width is not their box's."""
+    fits = f"() => (({CHART_WIDTHS})()).filter(([, w, box]) => Math.abs(w - box) <= 2).length"
+    with contextlib.suppress(sync_api.TimeoutError):  # said below, chart by chart
+        page.wait_for_function(f"() => ({fits})() >= {count}", timeout=8000)
+    return [chart for chart in page.evaluate(CHART_WIDTHS) if abs(chart[1] - chart[2]) > 2]
+
+
+def test_charts_redrawn_in_a_hidden_tab_keep_their_full_width(browser, app_url):
+    """Issue 17, defect 3: switching language redraws every chart, also those of the hidden
+    tabs; Plotly drew those at its default 700 px (bars cut, legends cut, half width)."""
+    page = open_page(browser, app_url, DESKTOP, TIMEOUT_MS)
+    try:
+        tabs = {"Dashboard": ("Tableau de bord", 5), "Models": ("Modèles", 3)}
+        tabs["Monitoring"] = ("Supervision", 3)
+        for english, (_, count) in tabs.items():  # each tab drawn once, shown
+            page.get_by_role("tab", name=english).click()
+            assert clipped_charts(page, count) == [], english
+        page.get_by_role("tab", name="Classification").click()
+        page.locator("#language").get_by_label("Français").check()
+        expect(page.locator("#classify")).to_have_text("Classer")
+        page.wait_for_timeout(1000)  # the hidden tabs' charts are redrawn
+        for french, count in tabs.values():
+            page.get_by_role("tab", name=french).click()
+            assert clipped_charts(page, count) == [], f"clipped on {french}"
+        shoot(page, "charts_after_language_switch")
+    finally:
+        page.context.close()
+
+
+def test_on_a_phone_the_result_is_scrolled_into_view(browser, app_url, assets_dir):
+    """Issue 17, defect 4: on a phone the result column stacks 1.6 screens below the button."""
+    page = open_page(browser, app_url, PHONE, TIMEOUT_MS)
+    try:
+        pick_sample(page, load_samples(assets_dir)[1].title)
+        expect(page.locator("#prediction h3")).to_be_in_viewport()
+        shoot(page, "phone_result_in_view")
+        page.evaluate("() => window.scrollTo(0, 0)")
+        submit_url(page, "https://example.com/x.jpg")  # an error: its sentence is shown
+        expect(page.locator("#classify-status")).to_contain_text(t("err_url_unreachable", "en"))
+        expect(page.locator("#classify-status")).to_be_in_viewport()
+    finally:
+        page.context.close()
+    page = open_page(browser, app_url, DESKTOP, TIMEOUT_MS)
+    try:  # beside the form on a desktop: the page does not move
+        pick_sample(page, load_samples(assets_dir)[1].title)
+        expect(page.locator("#prediction h3")).to_be_in_viewport()
+        page.wait_for_timeout(500)
+        assert page.evaluate("() => window.scrollY") == 0
     finally:
         page.context.close()
 

@@ -35,6 +35,8 @@ def test_switching_language_updates_every_component_of_every_part(parts):
     assert updates[header.title] == "# Classifieur de produits Flipkart"
     assert updates[header.lang]["label"] == "Langue"
     assert updates[classification.classify_button]["value"] == "Classer"
+    assert updates[classification.title]["label"] == "Titre du produit (facultatif)"
+    assert updates[classification.description]["label"] == "Description du produit (facultative)"
     assert updates[dashboard.tab]["label"] == "Tableau de bord"
     assert updates[dashboard.summary].startswith("Le jeu de données Flipkart")
     assert updates[dashboard.plots[0]].layout.title.text == "Images par catégorie"
@@ -66,5 +68,5 @@ def test_the_language_event_updates_every_visible_component_of_the_app(settings)
     (event,) = [fn for fn in demo.fns.values() if (lang._id, "change") in fn.targets]
     layout = (gr.Row, gr.Column, gr.Tabs, gr.layouts.Form, gr.State, gr.Timer)
     shown = {b for b in demo.blocks.values() if not isinstance(b, layout)}
-    assert set(event.outputs) == shown and len(shown) == 44
+    assert set(event.outputs) == shown and len(shown) == 48
     assert event.inputs_as_dict  # named values in, named updates out

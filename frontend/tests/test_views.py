@@ -43,6 +43,31 @@ def settings(assets_dir):
             "pas encore prêt",
         ),
         (ApiError("bad_response", "not JSON"), "does not understand", "incompréhensible"),
+        (
+            ApiError("rejected", "The title is 1200 characters long", 413, "text_too_long"),
+            "title or description is too long",
+            "trop long",
+        ),
+        (
+            ApiError("rejected", "The title is not valid UTF-8", 400, "invalid_text_encoding"),
+            "characters the service cannot read",
+            "caractères illisibles",
+        ),
+        (
+            ApiError("rejected", "no text once cleaned", 422, "empty_text"),
+            "hold no words",
+            "aucun mot",
+        ),
+        (
+            ApiError("server", "No text model is loaded", 503, "text_model_unavailable"),
+            "cannot classify text alone right now",
+            "ne peut pas classer un texte seul",
+        ),
+        (
+            ApiError("rejected", "Model x has no text model", 422, "model_without_text"),
+            "cannot classify text alone right now",
+            "ajoutez une photo",
+        ),
     ],
 )
 def test_error_messages(settings, error, english, french):
@@ -61,7 +86,7 @@ def test_prediction_view_shows_label_model_latency_and_uncertainty():
     answer = fake_prediction(b"x")
     answer.update(confidence=0.41, uncertain=True, label="Watches")
     state = {"response": answer, "message": None, "true_label": "Computers"}
-    status, headline, figure, details = views.render_prediction(state, "en")
+    status, headline, figure, details, comparison = views.render_prediction(state, "en")
     assert status == ""
     assert headline == "### Watches"
     assert "Watches" not in details  # the category is named once, in the headline
@@ -69,21 +94,105 @@ def test_prediction_view_shows_label_model_latency_and_uncertainty():
     assert "with a confidence of **41.0%**" in details
     assert "efficientnet_lite0" in details and "4.5 ms" in details
     assert "unsure" in details and "Computers" in details
-    _, headline_fr, _, details_fr = views.render_prediction(state, "fr")
+    assert comparison == ""  # a photo without text: nothing to compare
+    _, headline_fr, _, details_fr, _ = views.render_prediction(state, "fr")
     assert headline_fr == "### Montres"
     assert "hésite" in details_fr and "41,0\u202f%" in details_fr and "Informatique" in details_fr
 
 
+def ranked(probabilities: dict[str, float]) -> list[dict]:
+    return [{"label": k, "probability": v} for k, v in probabilities.items()]
+
+
+PHOTO = ranked({"Computers": 0.55, "Watches": 0.30, "Baby Care": 0.15})
+TEXT = ranked({"Watches": 0.97, "Computers": 0.02, "Baby Care": 0.01})
+FUSED = ranked({"Watches": 0.91, "Computers": 0.08, "Baby Care": 0.01})
+
+
+def listing_answer(**change) -> dict:
+    """An answer to a photo and a title, fused (change it for text alone or text unused)."""
+    answer = fake_prediction(b"x") | {
+        "label": "Watches",
+        "confidence": 0.91,
+        "probabilities": FUSED,
+        "inputs_used": ["image", "title"],
+        "by_input": {"image": PHOTO, "text": TEXT, "fused": FUSED},
+        "listing": {"listing_id": "l", "image_run_id": RUN_IDS[0], "text_run_id": "t"},
+        "text_note": None,
+        "title": "Analog watch",
+    }
+    return answer | change
+
+
+def comparison_rows(comparison: str) -> list[list[str]]:
+    """The cells of the comparison's table rows, header and separator left out."""
+    lines = [line for line in comparison.splitlines() if line.startswith("| ")]
+    return [[cell.strip() for cell in line.strip("| ").split(" | ")] for line in lines[1:]]
+
+
+def test_comparison_gives_photo_text_and_both_and_marks_the_answer():
+    *_, comparison = views.render_prediction({"response": listing_answer()}, "en")
+    assert comparison_rows(comparison) == [
+        ["Photo only", "Computers", "55.0%"],
+        ["Text only", "Watches", "97.0%"],
+        ["Photo + text — **the answer**", "**Watches**", "**91.0%**"],
+    ]
+    assert "Read by the model: photo, title." in comparison
+    assert "not used" not in comparison
+    *_, french = views.render_prediction({"response": listing_answer()}, "fr")
+    assert comparison_rows(french) == [
+        ["Photo seule", "Informatique", "55,0\u202f%"],
+        ["Texte seul", "Montres", "97,0\u202f%"],
+        ["Photo + texte — **la réponse**", "**Montres**", "**91,0\u202f%**"],
+    ]
+    assert "Lu par le modèle : photo, titre." in french
+
+
+def test_comparison_of_text_alone_says_there_was_no_photo():
+    answer = listing_answer(
+        inputs_used=["title", "description"],
+        by_input={"image": None, "text": TEXT, "fused": None},
+        probabilities=TEXT,
+    )
+    *_, comparison = views.render_prediction({"response": answer}, "en")
+    assert comparison_rows(comparison) == [
+        ["Photo only", "*no photo*", "—"],
+        ["Text only — **the answer**", "**Watches**", "**97.0%**"],
+        ["Photo + text", "*no photo*", "—"],
+    ]
+    assert "Read by the model: title, description." in comparison
+
+
+def test_text_not_used_is_said_in_the_pages_language_not_the_backends():
+    note = "Text not used. No text model is loaded: registry.json names no listing"
+    answer = listing_answer(
+        inputs_used=["image"],
+        by_input={"image": PHOTO, "text": None, "fused": None},
+        probabilities=PHOTO,
+        listing=None,
+        text_note=note,
+    )
+    for lang, expected, unused in (
+        ("en", "The title and description were not used", "*text not used*"),
+        ("fr", "Le titre et la description n'ont pas été utilisés", "*texte non utilisé*"),
+    ):
+        *_, comparison = views.render_prediction({"response": answer}, lang)
+        assert expected in comparison and "registry.json" not in comparison
+        rows = comparison_rows(comparison)
+        assert [row[1] for row in rows[1:]] == [unused, unused]
+        assert rows[0][0].endswith("**" + views.t("the_answer", lang) + "**")
+
+
 def test_a_cached_answer_is_not_pointed_out_to_customers():
     answer = fake_prediction(b"x") | {"cached": True}
-    _, _, _, details = views.render_prediction({"response": answer}, "en")
+    _, _, _, details, _ = views.render_prediction({"response": answer}, "en")
     assert "cache" not in details
 
 
 def test_confident_prediction_has_no_uncertainty_warning():
     answer = fake_prediction(b"x")
     answer["uncertain"] = False
-    _, _, _, details = views.render_prediction({"response": answer}, "en")
+    _, _, _, details, _ = views.render_prediction({"response": answer}, "en")
     assert "unsure" not in details
 
 
@@ -100,10 +209,28 @@ def test_classify_without_input_or_backend(settings):
     assert "Unknown sample: nope.jpg" in outputs[3]
 
 
+def test_classify_sends_the_text_with_the_sample_or_alone(assets_dir, backend):
+    ui = Frontend(load_settings({"API_URL": backend.url, "ASSETS_DIR": str(assets_dir)}))
+    sample = ui.samples[0]
+    title, description = ui.sample_text(sample.image)
+    assert (title, description) == (sample.listing_title, sample.description) != ("", "")
+    outputs = ui.classify(sample.image, None, None, "en", None, title, description)
+    predicted = backend.behaviour.calls[-2]  # the predict call, then the preview call
+    assert (predicted["title"], predicted["description"]) == (title, description)
+    assert "were not used" in outputs[-1]  # the fake has no text model
+    outputs = ui.classify(None, None, "", "fr", None, "Montre analogique", "")
+    assert backend.behaviour.calls[-1]["source"] == "text"
+    assert outputs[0] is None and outputs[1] is None  # no photo, no preview asked for
+    assert "ne peut pas classer un texte seul" in outputs[3]
+    assert ui.sample_text("nope.jpg") == ("", "")
+
+
 def test_classify_and_feedback_against_the_backend(assets_dir, backend):
     ui = Frontend(load_settings({"API_URL": backend.url, "ASSETS_DIR": str(assets_dir)}))
     sample = ui.samples[3]
-    shown, preview, state, status, label, _, details = ui.classify(sample.image, None, None, "en")
+    shown, preview, state, status, label, _, details, _ = ui.classify(
+        sample.image, None, None, "en"
+    )
     expected = backend.behaviour.calls[-2]["answer"]  # the predict call, then the preview call
     assert status == "" and shown == str(sample.path)
     assert label == f"### {expected['label']}"

@@ -7,16 +7,18 @@ without the data use `FLIPKART_CLASSES`.
 from __future__ import annotations
 
 import io
+import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from flipkart_contract.evaluation import split_metrics
-from flipkart_contract.files import sha256_bytes
+from flipkart_contract.files import sha256_bytes, write_json_atomic
 from flipkart_contract.resize import ResizePolicy
-from flipkart_contract.schema import SCHEMA_VERSION, ModelCard, Registry, RunMetrics
+from flipkart_contract.schema import SCHEMA_VERSION, ModelCard, Registry, RunMetrics, load_card
 
 FLIPKART_CLASSES = [
     "Baby Care",
@@ -238,3 +240,39 @@ def listing_card_dict(
         metrics={"test": {"image": _test_metrics(classes), "fused:title": _test_metrics(classes)}},
         created_at=FIXED_TIME,
     ).model_dump(mode="json")
+
+
+def write_listing(
+    root: Path,
+    image_run_id: str,
+    *,
+    listing_id: str = LISTING_ID,
+    text_run_id: str = TEXT_RUN_ID,
+    image_sha256: str | None = None,
+    text_sha256: str | None = None,
+    image_weight: float = 1.0,
+    text_weight: float = 1.0,
+) -> dict[str, Any]:
+    """In the artifacts folder `root`: `text/<run_id>/{model.json,card.json}` (the tiny text
+    model of `text_model_dict`) and `listing/<listing_id>/card.json` fusing it with the image
+    model `image_run_id` (already in `models/`); the sha256s are the files' unless given.
+    Returns the text model's `model.json` contents. The registry is not changed."""
+    model = text_model_dict()
+    data = json.dumps(model).encode("utf-8")
+    text_folder = root / "text" / text_run_id
+    text_folder.mkdir(parents=True, exist_ok=True)
+    (text_folder / "model.json").write_bytes(data)
+    write_json_atomic(text_folder / "card.json", text_card_dict(data, text_run_id))
+    image_card = load_card(root / "models" / image_run_id / "card.json")
+    card = listing_card_dict(
+        image_run_id,
+        image_sha256 or image_card.onnx.sha256,
+        text_sha256 or sha256_bytes(data),
+        listing_id=listing_id,
+        text_run_id=text_run_id,
+        image_weight=image_weight,
+        text_weight=text_weight,
+    )
+    (root / "listing" / listing_id).mkdir(parents=True, exist_ok=True)
+    write_json_atomic(root / "listing" / listing_id / "card.json", card)
+    return model

@@ -52,6 +52,12 @@ class ImageInput:
         return cls(url=url)
 
 
+def text_fields(title: str | None, description: str | None) -> dict[str, str]:
+    """The text fields to send: each one that is not blank (blank text is absent)."""
+    fields = {"title": title, "description": description}
+    return {name: value for name, value in fields.items() if value and value.strip()}
+
+
 def _error_from_response(response: httpx.Response, optional: bool) -> ApiError:
     code, message = None, ""
     try:
@@ -103,24 +109,41 @@ class ApiClient:
         return body
 
     @staticmethod
-    def _image_kwargs(image: ImageInput) -> dict[str, Any]:
+    def _image_kwargs(image: ImageInput, text: dict[str, str] | None = None) -> dict[str, Any]:
+        """The request body: multipart for bytes, JSON for a URL; `text` beside the image."""
+        text = text or {}
         if image.url is not None:
-            return {"json": {"url": image.url}}
+            return {"json": {"url": image.url, **text}}
         if image.data is None:
             raise ValueError("an ImageInput needs bytes or a URL")
-        return {"files": {"file": (image.filename, image.data, "application/octet-stream")}}
+        files = {"file": (image.filename, image.data, "application/octet-stream")}
+        return {"files": files, "data": text} if text else {"files": files}
 
     def predict(
-        self, image: ImageInput, top_k: int | None = None, model: str | None = None
+        self,
+        image: ImageInput | None,
+        top_k: int | None = None,
+        model: str | None = None,
+        *,
+        title: str = "",
+        description: str = "",
     ) -> dict[str, Any]:
         """The answer: label, confidence, uncertain, probabilities, latency_ms, the stored `id`
-        and `model` = {run_id, architecture}. `model` picks one by run_id (default: production)."""
+        and `model` = {run_id, architecture}. `model` picks one by run_id (default: production).
+
+        `title` and `description` (blank: not sent) go with the image, or alone when `image`
+        is None; the answer then also says `inputs_used`, `by_input` {image, text, fused},
+        `listing` and `text_note` (why the text was not used)."""
         params = {k: v for k, v in {"top_k": top_k, "model": model}.items() if v is not None}
-        body = self._json("POST", "/v1/predict", params=params, **self._image_kwargs(image))
+        text = text_fields(title, description)
+        if image is None and not text:
+            raise ValueError("nothing to classify: no image and no text")
+        body = self._image_kwargs(image, text) if image is not None else {"json": text}
+        answer = self._json("POST", "/v1/predict", params=params, **body)
         for key in ("label", "confidence", "probabilities"):
-            if key not in body:
+            if key not in answer:
                 raise ApiError("bad_response", f"the prediction has no {key!r}")
-        return body
+        return answer
 
     def preprocess(self, image: ImageInput, model: str | None = None) -> bytes:
         params = {"model": model} if model else {}

@@ -22,6 +22,10 @@ CSS = """
 #leaderboard th, #leaderboard th * { word-break: normal !important;
   overflow-wrap: normal !important; hyphens: manual; }
 #kpis td:last-child { white-space: nowrap; }
+/* Photo, text or both: words wrap between them only; headings and percentages never wrap. */
+#by-input th, #by-input td { word-break: normal !important; overflow-wrap: normal !important;
+  hyphens: manual; padding: 6px 8px !important; }
+#by-input th, #by-input td:last-child { white-space: nowrap; }
 /* Phones: the four tab names fit on one line, so none hides behind a "More tabs" menu. */
 @media (max-width: 640px) {
   .gradio-container { padding-left: 8px !important; padding-right: 8px !important; }
@@ -49,6 +53,20 @@ HEAD = """
     if (change.type === "characterData") fix(change.target.parentNode || change.target);
     change.addedNodes.forEach((node) => fix(node.nodeType === 3 ? node.parentNode : node));
   })).observe(document.documentElement, {childList: true, subtree: true, characterData: true});
+})();
+// Plotly draws a chart updated inside a hidden tab (a language switch, a late answer) at its
+// default 700 px: redraw each chart at its container's width whenever that width changes.
+(() => {
+  const fit = new ResizeObserver((entries) => entries.forEach(({target}) => {
+    const drawn = target._fullLayout && target._fullLayout.width;
+    const width = target.clientWidth;
+    if (window.Plotly && drawn && width > 0 && Math.abs(drawn - width) > 1) {
+      window.Plotly.Plots.resize(target);
+    }
+  }));
+  const watch = () => document.querySelectorAll(".js-plotly-plot:not([data-fit])").forEach(
+    (plot) => { plot.dataset.fit = "1"; fit.observe(plot); });
+  new MutationObserver(watch).observe(document.documentElement, {childList: true, subtree: true});
 })();
 </script>
 """

@@ -19,6 +19,7 @@ DASHBOARD_COLUMNS = [
     "split",
 ]
 SAMPLE_COLUMNS = ["image", "label", "product_name", "split"]
+SAMPLE_TEXT_COLUMNS = ["title", "description"]  # the listing's text; optional (older assets)
 
 
 class AssetsError(ValueError):
@@ -31,6 +32,8 @@ class Sample:
     label: str
     product_name: str
     path: Path
+    listing_title: str = ""  # the product's title as its listing gives it (prefills the form)
+    description: str = ""
 
     @property
     def title(self) -> str:
@@ -63,11 +66,20 @@ def load_samples(assets_dir: Path) -> list[Sample]:
     if not path.is_file():
         return []
     frame = _read(path, SAMPLE_COLUMNS).sort_values(["label", "product_name"])
+    for column in SAMPLE_TEXT_COLUMNS:
+        frame[column] = frame[column].fillna("").astype(str) if column in frame else ""
     samples = []
     for row in frame.itertuples(index=False):
         image_path = assets_dir / "images" / str(row.image)
         if image_path.is_file():
             samples.append(
-                Sample(str(row.image), str(row.label), str(row.product_name), image_path)
+                Sample(
+                    str(row.image),
+                    str(row.label),
+                    str(row.product_name),
+                    image_path,
+                    listing_title=row.title,
+                    description=row.description,
+                )
             )
     return samples

@@ -10,7 +10,7 @@ import gradio as gr
 from PIL import Image
 
 from flipkart_ui import views
-from flipkart_ui.api_client import ApiClient, ApiError, ImageInput
+from flipkart_ui.api_client import ApiClient, ApiError, ImageInput, text_fields
 from flipkart_ui.assets import Sample, load_dashboard, load_samples
 from flipkart_ui.config import Settings
 from flipkart_ui.i18n import t
@@ -36,8 +36,9 @@ class Frontend:
 
     def _choose_input(
         self, sample: str | None, upload: str | None, url: str | None
-    ) -> tuple[ImageInput, str | None, Sample | None]:
-        """The image to classify, what to display for it, and the sample when it is one."""
+    ) -> tuple[ImageInput | None, str | None, Sample | None]:
+        """The image to classify (None: none chosen), what to display for it, and the sample
+        when it is one."""
         if upload:
             if not is_image_file(upload):
                 raise NotAnImageError(upload)
@@ -49,7 +50,7 @@ class Frontend:
             if chosen is None:
                 raise KeyError(sample)
             return ImageInput.from_path(chosen.path), str(chosen.path), chosen
-        raise LookupError("nothing to classify")
+        return None, None, None
 
     def classify(
         self,
@@ -58,48 +59,49 @@ class Frontend:
         url: str | None,
         lang: str,
         progress: gr.Progress | None = None,
+        title: str | None = None,
+        description: str | None = None,
     ) -> tuple[Any, ...]:
-        """Outputs: shown image, transformed image, state, status, headline, chart, details.
+        """Outputs: shown image, transformed image, state, then `views.render_prediction`'s.
 
-        `upload` is a path, or the upload component's raw value ({"path": ...}): the events
-        skip Gradio's own image check, whose error would stop here with no message."""
+        A photo (sample, upload or URL) and/or the listing's `title` and `description`: text
+        alone is classified by the backend's text model. `upload` is a path, or the upload
+        component's raw value ({"path": ...}): the events skip Gradio's own image check, whose
+        error would stop here with no message."""
         state: dict[str, Any] = {"response": None, "message": None}
-        shown: str | None = None
         preview: Image.Image | None = None
-        upload = uploaded_path(upload)
+        text = text_fields(title, description)
         try:
-            image, shown, chosen = self._choose_input(sample, upload, url)
-        except LookupError as exc:
-            key = "err_unknown_sample" if isinstance(exc, KeyError) else "no_image"
-            state["message"] = (key, {"name": str(sample)})
-            return (None, None, state, *views.render_prediction(state, lang, self.categories))
-        except NotAnImageError:
-            state["message"] = ("err_not_an_image", {})
-            return (None, None, state, *views.render_prediction(state, lang, self.categories))
-        except ValueError:
-            state["message"] = ("err_bad_url", {})
-            return (None, None, state, *views.render_prediction(state, lang, self.categories))
-        except OSError as exc:
-            state["message"] = ("err_file", {"reason": exc.strerror or type(exc).__name__})
+            image, shown, chosen = self._choose_input(sample, uploaded_path(upload), url)
+            if image is None and not text:
+                raise LookupError("nothing to classify")
+        except (LookupError, ValueError, OSError) as exc:
+            state["message"] = input_problem(exc, sample)
             return (None, None, state, *views.render_prediction(state, lang, self.categories))
         if progress is not None:
             progress(0.1, desc=t("sending", lang))
         try:
-            state["response"] = self.client.predict(image)
+            state["response"] = self.client.predict(image, **text)
         except ApiError as exc:
             state["message"] = views.error_message(exc, self.settings, "/v1/predict")
             return (shown, None, state, *views.render_prediction(state, lang, self.categories))
         state["true_label"] = chosen.label if chosen else None
-        if progress is not None:
-            progress(0.6, desc=t("previewing", lang))
-        try:
-            preview = decode_preview(self.client.preprocess(image))
-        except ApiError as exc:
-            reason = views.render_message(
-                views.error_message(exc, self.settings, "/v1/preprocess"), lang
-            )
-            state["preview_message"] = ("preview_missing", {"reason": reason.strip("*❌ ")})
+        if image is not None:
+            if progress is not None:
+                progress(0.6, desc=t("previewing", lang))
+            try:
+                preview = decode_preview(self.client.preprocess(image))
+            except ApiError as exc:
+                reason = views.render_message(
+                    views.error_message(exc, self.settings, "/v1/preprocess"), lang
+                )
+                state["preview_message"] = ("preview_missing", {"reason": reason.strip("*❌ ")})
         return (shown, preview, state, *views.render_prediction(state, lang, self.categories))
+
+    def sample_text(self, sample: str | None) -> tuple[str, str]:
+        """The title and description of a sample's listing ("" for an unknown sample)."""
+        chosen = self.samples_by_image.get(sample or "")
+        return (chosen.listing_title, chosen.description) if chosen else ("", "")
 
     def send_feedback(self, state: dict[str, Any], label: str | None, lang: str) -> tuple[Any, ...]:
         response = (state or {}).get("response")
@@ -175,6 +177,19 @@ class Frontend:
 
 class NotAnImageError(ValueError):
     """An uploaded file that is not an image (checked here before it is sent)."""
+
+
+def input_problem(exc: Exception, sample: str | None) -> views.Message:
+    """What to tell a user whose input cannot be sent (`Frontend._choose_input`'s errors)."""
+    if isinstance(exc, KeyError):
+        return ("err_unknown_sample", {"name": str(sample)})
+    if isinstance(exc, LookupError):
+        return ("no_image", {})
+    if isinstance(exc, NotAnImageError):
+        return ("err_not_an_image", {})
+    if isinstance(exc, OSError):
+        return ("err_file", {"reason": exc.strerror or type(exc).__name__})
+    return ("err_bad_url", {})
 
 
 def uploaded_path(value: str | dict[str, Any] | None) -> str | None:

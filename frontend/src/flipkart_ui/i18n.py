@@ -30,6 +30,37 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "url": {"en": "…or paste an image URL (Enter)", "fr": "…ou collez l'URL d'une image (Entrée)"},
     "classify": {"en": "Classify", "fr": "Classer"},
+    "clear": {"en": "Clear", "fr": "Effacer"},
+    "title_field": {"en": "Product title (optional)", "fr": "Titre du produit (facultatif)"},
+    "title_info": {
+        "en": "With the photo, or alone: the title and description are read by a text model.",
+        "fr": "Avec la photo, ou seuls : le titre et la description sont lus par un modèle de "
+        "texte.",
+    },
+    "description_field": {
+        "en": "Product description (optional)",
+        "fr": "Description du produit (facultative)",
+    },
+    "comparison_title": {"en": "Photo, text or both", "fr": "Photo, texte ou les deux"},
+    "col_input": {"en": "Read", "fr": "Lu"},
+    "col_category": {"en": "Category", "fr": "Catégorie"},
+    "col_confidence": {"en": "Confidence", "fr": "Confiance"},
+    "input_photo": {"en": "Photo only", "fr": "Photo seule"},
+    "input_text": {"en": "Text only", "fr": "Texte seul"},
+    "input_both": {"en": "Photo + text", "fr": "Photo + texte"},
+    "the_answer": {"en": "the answer", "fr": "la réponse"},
+    "missing_photo": {"en": "no photo", "fr": "pas de photo"},
+    "missing_text_unused": {"en": "text not used", "fr": "texte non utilisé"},
+    "input_image": {"en": "photo", "fr": "photo"},
+    "input_title": {"en": "title", "fr": "titre"},
+    "input_description": {"en": "description", "fr": "description"},
+    "inputs_used": {"en": "Read by the model: {inputs}.", "fr": "Lu par le modèle : {inputs}."},
+    "text_not_used": {
+        "en": "⚠ The title and description were not used: the service cannot read text for "
+        "this model right now, so the answer comes from the photo alone.",
+        "fr": "⚠ Le titre et la description n'ont pas été utilisés : le service ne sait pas lire "
+        "de texte pour ce modèle pour le moment, la réponse vient donc de la photo seule.",
+    },
     "image": {"en": "Image", "fr": "Image"},
     "transformed": {
         "en": "What the model sees (after resizing)",
@@ -57,14 +88,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "fr": "Vraie catégorie de l'exemple : {label}",
     },
     "no_image": {
-        "en": "Choose a sample, upload an image or paste a URL first.",
-        "fr": "Choisissez d'abord un exemple, une image ou une URL.",
+        "en": "Choose a sample, upload an image, paste a URL or type a title first.",
+        "fr": "Choisissez d'abord un exemple, une image, une URL ou saisissez un titre.",
     },
     "preview_missing": {
         "en": "The preview of the transformed image is unavailable: {reason}",
         "fr": "L'aperçu de l'image transformée est indisponible : {reason}",
     },
-    "sending": {"en": "Sending the image to the model…", "fr": "Envoi de l'image au modèle…"},
+    "sending": {"en": "Sending to the model…", "fr": "Envoi au modèle…"},
     "previewing": {"en": "Fetching what the model sees…", "fr": "Récupération de l'aperçu…"},
     "feedback_title": {"en": "Was the prediction right?", "fr": "La prédiction est-elle juste ?"},
     "feedback_correct": {"en": "✔ Correct", "fr": "✔ Correct"},
@@ -282,6 +313,25 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "The service cannot store data right now. Try again later.",
         "fr": "Le service ne peut pas enregistrer de données pour le moment. Réessayez plus tard.",
     },
+    "err_text_too_long": {
+        "en": "The title or description is too long for the service: shorten it and try again.",
+        "fr": "Le titre ou la description est trop long pour le service : raccourcissez-le et "
+        "réessayez.",
+    },
+    "err_text_encoding": {
+        "en": "The title or description contains characters the service cannot read.",
+        "fr": "Le titre ou la description contient des caractères illisibles pour le service.",
+    },
+    "err_empty_text": {
+        "en": "The title and description hold no words: type some text or choose a photo.",
+        "fr": "Le titre et la description ne contiennent aucun mot : saisissez un texte ou "
+        "choisissez une photo.",
+    },
+    "err_text_unavailable": {
+        "en": "The service cannot classify text alone right now: add a photo of the product.",
+        "fr": "Le service ne peut pas classer un texte seul pour le moment : ajoutez une photo "
+        "du produit.",
+    },
     "err_bad_url": {
         "en": "The URL must start with http:// or https://.",
         "fr": "L'URL doit commencer par http:// ou https://.",
@@ -335,6 +385,10 @@ ERROR_CODES: dict[str, str] = {
     ),
     **dict.fromkeys(("database_unavailable", "store_disabled"), "err_storage"),
     "model_not_ready": "err_not_ready",
+    "text_too_long": "err_text_too_long",
+    "invalid_text_encoding": "err_text_encoding",
+    "empty_text": "err_empty_text",
+    **dict.fromkeys(("model_without_text", "text_model_unavailable"), "err_text_unavailable"),
 }
 
 CATEGORIES_FR = {

@@ -23,6 +23,18 @@ from flipkart_ui.i18n import category, t
 LEADERBOARD_WIDTHS = ["19%", "9%", "9%", "9%", "8%", "10%", "16%", "10%", "10%"]
 LANGUAGE_CHOICES = [("English", "en"), ("Français", "fr")]
 EMPTY_ANSWER = {"response": None, "message": None}
+# A handler's `progress=PROGRESS` default marks it as tracking progress: Gradio passes each
+# call its own tracker in its place.
+PROGRESS = gr.Progress()
+# After a classification: scroll to the result when its top is out of sight (a phone, where the
+# result column stacks below the form); on a desktop it is beside the form and nothing moves.
+SCROLL_TO_RESULT = """() => {
+  const result = document.querySelector("#result");
+  const top = result ? result.getBoundingClientRect().top : 0;
+  if (result && (top < 0 || top > window.innerHeight * 0.5)) {
+    result.scrollIntoView({block: "start"});
+  }
+}"""
 
 Updates = dict[Block, Any]
 Values = dict[Block, Any]  # the value of each component of `relabel_inputs()`
@@ -107,12 +119,16 @@ class ClassificationTab(Part):
     sample: gr.Dropdown
     upload: gr.UploadButton
     url: gr.Textbox
+    title: gr.Textbox
+    description: gr.Textbox
     classify_button: gr.Button
+    clear_button: gr.Button
     shown_image: gr.Image
     transformed: gr.Image
     status: gr.Markdown
     label: gr.Markdown
     details: gr.Markdown
+    comparison: gr.Markdown
     probabilities: gr.Plot
     feedback_box: gr.Column
     feedback_title: gr.Markdown
@@ -126,7 +142,7 @@ class ClassificationTab(Part):
         return [self.prediction_state, self.feedback_state]
 
     def relabel(self, lang: str, values: Values) -> Updates:
-        status, label, chart, details = views.render_prediction(
+        status, label, chart, details, comparison = views.render_prediction(
             values[self.prediction_state], lang, self.ui.categories
         )
         return {
@@ -134,13 +150,17 @@ class ClassificationTab(Part):
             self.sample: gr.update(label=t("sample", lang)),
             self.upload: gr.update(label=t("upload", lang)),
             self.url: gr.update(label=t("url", lang)),
+            self.title: gr.update(label=t("title_field", lang), info=t("title_info", lang)),
+            self.description: gr.update(label=t("description_field", lang)),
             self.classify_button: gr.update(value=t("classify", lang)),
+            self.clear_button: gr.update(value=t("clear", lang)),
             self.shown_image: gr.update(label=t("image", lang)),
             self.transformed: gr.update(label=t("transformed", lang)),
             self.status: status,
             self.label: label,
             self.probabilities: chart,
             self.details: details,
+            self.comparison: comparison,
             self.feedback_title: f"**{t('feedback_title', lang)}**",
             self.correct: gr.update(value=t("feedback_correct", lang)),
             self.right_label: gr.update(
@@ -160,6 +180,7 @@ class ClassificationTab(Part):
             self.label,
             self.probabilities,
             self.details,
+            self.comparison,
         ]
 
 
@@ -182,9 +203,20 @@ def build_classification_tab(ui: Frontend, lang: gr.Radio) -> ClassificationTab:
                     t("upload", lang0), type="filepath", file_types=None, elem_id="upload"
                 )
                 url = gr.Textbox(label=t("url", lang0), placeholder="https://…", elem_id="url")
-                classify_button = gr.Button(
-                    t("classify", lang0), variant="primary", elem_id="classify"
+                title = gr.Textbox(
+                    label=t("title_field", lang0), info=t("title_info", lang0), elem_id="title"
                 )
+                description = gr.Textbox(
+                    label=t("description_field", lang0),
+                    lines=3,
+                    max_lines=8,
+                    elem_id="description",
+                )
+                with gr.Row(equal_height=True):
+                    classify_button = gr.Button(
+                        t("classify", lang0), variant="primary", elem_id="classify", scale=3
+                    )
+                    clear_button = gr.Button(t("clear", lang0), elem_id="clear", scale=1)
                 with gr.Row():
                     shown_image = gr.Image(label=t("image", lang0), interactive=False, height=220)
                     transformed = gr.Image(
@@ -193,10 +225,11 @@ def build_classification_tab(ui: Frontend, lang: gr.Radio) -> ClassificationTab:
                         height=220,
                         elem_id="transformed",
                     )
-            with gr.Column(scale=1):
+            with gr.Column(scale=1, elem_id="result"):
                 status = gr.Markdown(elem_id="classify-status")
                 label = gr.Markdown(elem_id="prediction")
                 details = gr.Markdown(elem_id="prediction-details")
+                comparison = gr.Markdown(elem_id="by-input")
                 probabilities = gr.Plot(elem_id="probabilities", show_label=False)
                 # shown once there is a prediction to judge
                 with gr.Column(visible=False, elem_id="feedback") as feedback_box:
@@ -221,31 +254,81 @@ def _wire_classification(part: ClassificationTab, lang: gr.Radio) -> None:
     ui, backend = part.ui, _backend_call(part.ui.settings)
     outputs = part.prediction_outputs()
 
-    def classify(sample_value, upload_value, url_value, lang_value, progress=gr.Progress()):  # noqa: B008
-        return ui.classify(sample_value, upload_value, url_value, lang_value, progress)
+    def classify(
+        sample_value,
+        upload_value,
+        url_value,
+        title_value,
+        description_value,
+        lang_value,
+        progress=PROGRESS,
+    ):
+        return ui.classify(
+            sample_value,
+            upload_value,
+            url_value,
+            lang_value,
+            progress,
+            title_value,
+            description_value,
+        )
 
-    # Choosing one source clears the other two, so that "Classify" reruns what is shown.
-    def classify_sample(sample_value, lang_value, progress=gr.Progress()):  # noqa: B008
-        return (None, "", *ui.classify(sample_value, None, None, lang_value, progress))
+    # Choosing one image source clears the other two, so that "Classify" reruns what is shown.
+    # A sample brings its listing's title and description; another source drops them.
+    def classify_sample(sample_value, lang_value, progress=PROGRESS):
+        title, description = ui.sample_text(sample_value)
+        result = ui.classify(sample_value, None, None, lang_value, progress, title, description)
+        return (None, "", title, description, *result)
 
-    def classify_upload(upload_value, lang_value, progress=gr.Progress()):  # noqa: B008
-        result = ui.classify(None, upload_value, None, lang_value, progress)
+    def classify_upload(
+        upload_value,
+        sample_value,
+        title_value,
+        description_value,
+        lang_value,
+        progress=PROGRESS,
+    ):
+        text = ("", "") if sample_value else (title_value, description_value)
+        result = ui.classify(None, upload_value, None, lang_value, progress, *text)
         refused = (result[2].get("message") or ("",))[0] == "err_not_an_image"
-        return (None if refused else gr.update(), None, "", *result)  # a refused file is removed
+        removed = None if refused else gr.update()  # a refused file is removed
+        return (removed, None, "", *text, *result)
 
-    def classify_url(url_value, lang_value, progress=gr.Progress()):  # noqa: B008
-        return (None, None, *ui.classify(None, None, url_value, lang_value, progress))
+    def classify_url(
+        url_value, sample_value, title_value, description_value, lang_value, progress=PROGRESS
+    ):
+        text = ("", "") if sample_value else (title_value, description_value)
+        return (None, None, *text, *ui.classify(None, None, url_value, lang_value, progress, *text))
+
+    def clear(lang_value):
+        inputs = (None, None, "", "", "")  # sample, upload, URL, title, description
+        empty = dict(EMPTY_ANSWER)
+        return (*inputs, None, None, empty, *views.render_prediction(empty, lang_value))
 
     sample, upload, url = part.sample, part.upload, part.url
+    text = [part.title, part.description]
     # No Gradio image check on the way in (it fails before the handler, leaving red "Error"
     # badges and no message): the upload's raw value goes to classify(), which checks the file.
     raw = {"preprocess": False}
-    sample.input(classify_sample, [sample, lang], [upload, url, *outputs], **backend)
-    upload.upload(
-        classify_upload, [upload, lang], [upload, sample, url, *outputs], **backend, **raw
-    )
-    url.submit(classify_url, [url, lang], [sample, upload, *outputs], **backend)
-    part.classify_button.click(classify, [sample, upload, url, lang], outputs, **backend, **raw)
+    events = [
+        sample.input(classify_sample, [sample, lang], [upload, url, *text, *outputs], **backend),
+        upload.upload(
+            classify_upload,
+            [upload, sample, *text, lang],
+            [upload, sample, url, *text, *outputs],
+            **backend,
+            **raw,
+        ),
+        url.submit(
+            classify_url, [url, sample, *text, lang], [sample, upload, *text, *outputs], **backend
+        ),
+    ]
+    inputs = [sample, upload, url, *text, lang]
+    events.append(part.classify_button.click(classify, inputs, outputs, **backend, **raw))
+    events.append(part.title.submit(classify, inputs, outputs, **backend, **raw))
+    for event in events:  # on a phone the result is below the form: bring it into view
+        event.then(None, js=SCROLL_TO_RESULT)
+    part.clear_button.click(clear, [lang], [sample, upload, url, *text, *outputs])
 
     # A new prediction (or failure) makes the previous feedback message stale; the feedback
     # controls show only while there is a prediction to judge.

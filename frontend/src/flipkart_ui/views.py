@@ -51,15 +51,16 @@ def render_message(message: Message, lang: str) -> str:
 
 def render_prediction(
     state: dict[str, Any], lang: str, labels: list[str] | None = None
-) -> tuple[str, str, go.Figure, str]:
-    """(status, headline, probability chart, details) for the last classification.
+) -> tuple[str, str, go.Figure, str, str]:
+    """(status, headline, probability chart, details, comparison) for the last classification.
 
     The predicted category is named once, in the headline; the chart gives every category's
-    probability. Without an answer (none yet, or the last attempt failed) all are empty."""
+    probability; the comparison, when text was sent, each input's own answer. Without an
+    answer (none yet, or the last attempt failed) all are empty."""
     response = state.get("response")
     status = render_message(state.get("message"), lang)
     if response is None:
-        return status, "", charts.probability_chart([], lang), ""
+        return status, "", charts.probability_chart([], lang), "", ""
     probabilities = response.get("probabilities") or []
     model = response.get("model") or {}
     latency = (response.get("latency_ms") or {}).get("total")
@@ -81,7 +82,57 @@ def render_prediction(
         lines.append(preview)
     headline = t("headline", lang, label=category(str(response["label"]), lang))
     chart = charts.probability_chart(probabilities, lang, labels)
-    return status, headline, chart, "\n\n".join(lines)
+    return status, headline, chart, "\n\n".join(lines), render_comparison(response, lang)
+
+
+# Each input's own answer in `by_input`, in the comparison's order, with its row's name.
+BY_INPUT_ROWS = (("image", "input_photo"), ("text", "input_text"), ("fused", "input_both"))
+
+
+def answered_by(response: dict[str, Any]) -> str | None:
+    """Which of `by_input` the answer is: fused when computed, else the image's, else the text's."""
+    by_input = response.get("by_input") or {}
+    return next((name for name in ("fused", "image", "text") if by_input.get(name)), None)
+
+
+def render_comparison(response: dict[str, Any], lang: str) -> str:
+    """Photo only, text only, and both: each one's category and confidence, which inputs the
+    model read, and why sent text was not used. Empty for a photo sent without text (a backend
+    without listings answers no `by_input`: the comparison is empty too)."""
+    by_input = response.get("by_input") or {}
+    note = response.get("text_note")
+    if not (by_input.get("text") or note):
+        return ""
+    answer = answered_by(response)
+    rows = []
+    for name, row_key in BY_INPUT_ROWS:
+        ranked = by_input.get(name)
+        if ranked:
+            best = max(ranked, key=lambda p: p["probability"])
+            cells = [category(str(best["label"]), lang), percent(float(best["probability"]), lang)]
+            if name == answer:
+                cells = [f"**{cell}**" for cell in cells]
+        else:
+            cells = [f"*{t(missing_reason(name, response), lang)}*", "—"]
+        row = t(row_key, lang) + (f" — **{t('the_answer', lang)}**" if name == answer else "")
+        rows.append(f"| {row} | {' | '.join(cells)} |")
+    header = [t("col_input", lang), t("col_category", lang), t("col_confidence", lang)]
+    parts = [
+        f"**{t('comparison_title', lang)}**",
+        f"| {' | '.join(header)} |\n|---|---|---|\n" + "\n".join(rows),
+    ]
+    if used := [t(f"input_{name}", lang) for name in response.get("inputs_used") or []]:
+        parts.append(t("inputs_used", lang, inputs=", ".join(used)))
+    if note:  # the backend's note is English and technical: the page says it in its language
+        parts.append(t("text_not_used", lang))
+    return "\n\n".join(parts)
+
+
+def missing_reason(name: str, response: dict[str, Any]) -> str:
+    """Why the comparison has no answer for `name` (image, text or fused): no photo was sent,
+    or the text was not used (a comparison is shown only when text was sent)."""
+    photo = bool((response.get("by_input") or {}).get("image"))
+    return "missing_photo" if name == "image" or not photo else "missing_text_unused"
 
 
 # ---- Dashboard -------------------------------------------------------------------------
