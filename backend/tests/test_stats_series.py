@@ -4,6 +4,7 @@ labels' mix, and the refusals."""
 
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -62,7 +63,7 @@ def test_buckets_cover_the_window_oldest_first_with_their_percentiles(settings) 
     buckets = series["buckets"]
     starts = [datetime.fromisoformat(b["start"].replace("Z", "")) for b in buckets]
     assert len(buckets) in (12, 13) and starts == sorted(starts)
-    assert all(b - a == timedelta(hours=1) for a, b in zip(starts, starts[1:], strict=False))
+    assert all(b - a == timedelta(hours=1) for a, b in pairwise(starts))
     assert all(s.minute == 0 and s.second == 0 for s in starts)  # aligned on the clock
     counts = [b["requests"] for b in buckets]
     assert counts[-1] == 2 and counts[-6] == 3 and sum(counts) == 5

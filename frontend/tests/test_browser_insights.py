@@ -7,38 +7,20 @@ backend status; in French; the cells at phone width. Screenshots go to $SCREENSH
 import httpx
 import pytest
 from flipkart_contract.testing import image_bytes
-from real_backend import ADMIN_KEY, RealBackend, missing
+from real_backend import ADMIN_KEY, missing
 from test_browser_customer import PHONE, plotted
-from ui_harness import chromium_missing, open_page, running_app, shoot
-
-TIMEOUT_MS = 60_000
+from ui_harness import chromium_missing, open_page, shoot
 
 if why := chromium_missing() or missing():
     pytest.skip(why, allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api")
-expect = sync_api.expect
 
+import test_e2e_real_backend as e2e
 
-@pytest.fixture(scope="module")
-def backend(tmp_path_factory):
-    server = RealBackend(tmp_path_factory.mktemp("real-backend")).start()
-    yield server
-    server.stop()
+# The real backend, the app on it and one page: test_e2e_real_backend's fixtures (module-scoped,
+# so this module gets its own backend and page).
+backend, app_url, page, TIMEOUT_MS = e2e.backend, e2e.app_url, e2e.page, e2e.TIMEOUT_MS
 
-
-@pytest.fixture(scope="module")
-def app_url(backend, assets_dir):
-    with running_app(backend.url, assets_dir, api_timeout_s=30, api_key=ADMIN_KEY) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def page(browser, app_url):
-    expect.set_options(timeout=TIMEOUT_MS)
-    page = open_page(browser, app_url, {"width": 1400, "height": 1000}, TIMEOUT_MS)
-    yield page
-    assert "Traceback" not in page.content()
-    page.context.close()
+expect = pytest.importorskip("playwright.sync_api").expect
 
 
 def get(backend, path: str, **params) -> dict:

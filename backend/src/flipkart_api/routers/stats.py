@@ -7,6 +7,9 @@ from flipkart_api.schemas import ErrorBody
 from flipkart_api.services import monitoring
 
 router = APIRouter(prefix="/v1", tags=["monitoring"])
+WindowHours = Annotated[
+    float, Query(gt=0, le=24 * 366, description="Time window, in hours, ending now.")
+]
 
 
 @router.get(
@@ -19,9 +22,7 @@ router = APIRouter(prefix="/v1", tags=["monitoring"])
 async def stats(
     settings: SettingsDep,
     database: DatabaseDep,
-    window_hours: Annotated[
-        float, Query(gt=0, le=24 * 366, description="Time window, in hours, ending now.")
-    ] = 24.0,
+    window_hours: WindowHours = 24.0,
     last_n: Annotated[
         int | None,
         Query(ge=1, le=100_000, description="Mean confidence over the last N predictions."),
@@ -39,9 +40,7 @@ async def stats(
 )
 async def stats_series(
     database: DatabaseDep,
-    window_hours: Annotated[
-        float, Query(gt=0, le=24 * 366, description="Time window, in hours, ending now.")
-    ] = 48.0,
+    window_hours: WindowHours = 48.0,
     bucket_minutes: Annotated[
         int, Query(ge=1, le=7 * 24 * 60, description="Bucket length, in minutes.")
     ] = 60,
