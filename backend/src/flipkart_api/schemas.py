@@ -325,7 +325,7 @@ def _texts(field: str, limit: int, max_images: int, nullable: bool) -> dict:
 
 def _text_present(fields: list[str], array: bool) -> list[dict]:
     """anyOf: one of `fields` present and not empty (what a request without an image needs)."""
-    not_empty = {"minItems": 1} if array else {"type": "string", "minLength": 1}
+    not_empty = {"type": "array", "minItems": 1} if array else {"type": "string", "minLength": 1}
     return [{"required": [name], "properties": {name: not_empty}} for name in fields]
 
 
