@@ -370,3 +370,30 @@ def test_json_text_of_the_wrong_type_is_422(listing_client) -> None:
     assert_error(listing_client.post("/v1/predict", json=body), 422, "invalid_text_field")
     batch = {"images": [b64(distinct_png(15))], "titles": "not a list"}
     assert_error(listing_client.post("/v1/predict/batch", json=batch), 422, "invalid_text_field")
+
+
+@pytest.mark.parametrize(("threshold", "uncertain"), [(0.999, True), (0.0001, False)])
+def test_uncertain_uses_the_listings_validation_threshold(
+    text_model, settings, artifacts, threshold, uncertain
+) -> None:
+    from flipkart_contract import read_json_object, write_json_atomic
+
+    path = artifacts / "listing" / LISTING_ID / "card.json"
+    card = read_json_object(path)
+    card["uncertain_below"] = {"fused:title": threshold, "text:title": threshold}
+    write_json_atomic(path, card)
+    with TestClient(create_app(settings)) as client:
+        fused = client.post(
+            "/v1/predict",
+            files={"file": ("x.png", distinct_png(3), "image/png")},
+            data={"title": TITLE},
+        ).json()
+        text = client.post("/v1/predict", json={"title": TITLE}).json()
+        again = client.post(  # answered from the store: the same threshold
+            "/v1/predict",
+            files={"file": ("x.png", distinct_png(3), "image/png")},
+            data={"title": TITLE},
+        ).json()
+    assert fused["inputs_used"] == ["image", "title"] and text["inputs_used"] == ["title"]
+    assert (fused["uncertain"], text["uncertain"], again["uncertain"]) == (uncertain,) * 3
+    assert again["cached"] is True

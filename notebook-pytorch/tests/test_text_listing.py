@@ -266,6 +266,11 @@ def test_fit_listing_fuses_and_registers(text_data: Path, tmp_path: Path) -> Non
         "image", "text:title", "fused:title", "text:title+description", "fused:title+description"
     }  # fmt: skip
     assert card.fusion_overhead_ms is not None and card.fusion_overhead_ms > 0
+    assert set(card.uncertain_below) == {
+        f"{part}:{kind}" for part in ("text", "fused")
+        for kind in ("title", "description", "title+description")
+    }  # fmt: skip
+    assert all(0 < t <= 1 for t in card.uncertain_below.values())
     assert load_registry(artifacts / "registry.json").listing == card.listing_id
     assert load_registry(artifacts / "registry.json").production == image_run
 

@@ -386,6 +386,11 @@ class ListingCard(_Strict):
     fusion_overhead_ms: float | None = Field(
         None, ge=0, description="median ms that fusing adds to an image prediction"
     )
+    uncertain_below: dict[str, float] | None = Field(
+        None,
+        description="per answer (`text:<input>`, `fused:<input>`): the lowest top-1 confidence "
+        "at which validation answers reach 95 % precision; below it an answer is `uncertain`",
+    )
     created_at: datetime
     notes: str | None = None
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -34,6 +34,7 @@ TextInput = Literal["title", "description", "title+description"]
 _SPACES = re.compile(r"\s+")
 _WHITE_SPACES = re.compile(r"\s\s+")  # scikit-learn's char_wb normalisation
 DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
+WORD_CACHE_SIZE = 100_000  # words whose character n-gram columns a block remembers
 
 
 def clean_text(value: str | None, max_chars: int) -> str:
@@ -96,7 +97,7 @@ def char_wb_ngrams(text: str, ngram_range: tuple[int, int]) -> list[str]:
     return grams
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TfidfBlock:
     """One TF-IDF vectoriser: how text becomes terms, the fitted terms and their idf."""
 
@@ -115,13 +116,39 @@ class TfidfBlock:
             return word_ngrams(text, self.ngram_range, self.token_pattern)
         return char_wb_ngrams(text, self.ngram_range)
 
+    def term_columns(self, text: str) -> list[int]:
+        """The vocabulary columns of the text's terms, one per occurrence.
+
+        Character n-grams stay inside a word, so a word's columns are computed once and
+        remembered (descriptions repeat their words, and requests repeat the catalogue's).
+        """
+        if self.analyzer == "word":
+            return [self.terms[t] for t in self.analyse(text) if t in self.terms]
+        if self.lowercase:
+            text = text.lower()
+        cache, columns = self._word_cache, []
+        for word in _WHITE_SPACES.sub(" ", text).split():
+            found = cache.get(word)
+            if found is None:
+                grams = char_wb_ngrams(word, self.ngram_range)
+                found = tuple(self.terms[g] for g in grams if g in self.terms)
+                if len(cache) >= WORD_CACHE_SIZE:
+                    cache.clear()
+                cache[word] = found
+            columns.extend(found)
+        return columns
+
+    @cached_property
+    def _word_cache(self) -> dict[str, tuple[int, ...]]:
+        return {}
+
     def transform(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """(columns, l2-normalised tf-idf values) of the terms of `text` in the vocabulary."""
-        counts = Counter(t for t in self.analyse(text) if t in self.terms)
-        if not counts:
+        found = self.term_columns(text)
+        if not found:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
-        columns = np.fromiter((self.terms[t] for t in counts), dtype=np.int64, count=len(counts))
-        tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+        columns, counts = np.unique(np.asarray(found, dtype=np.int64), return_counts=True)
+        tf = counts.astype(np.float64)
         if self.sublinear_tf:
             tf = 1.0 + np.log(tf)
         values = tf * self.idf[columns]

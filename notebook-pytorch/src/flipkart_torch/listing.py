@@ -26,7 +26,7 @@ from flipkart_contract import (
     sha256_file,
     write_json_atomic,
 )
-from flipkart_contract.calibration import fit_temperature
+from flipkart_contract.calibration import fit_temperature, threshold_for_precision
 from flipkart_contract.schema import ListingCard, load_registry, load_text_card
 from flipkart_contract.text import FusionWeights, TextModel, fuse, text_probabilities
 
@@ -151,6 +151,7 @@ def fit_listing(
         held_out = read_json_object(artifacts / "text" / text_run_id / text_card.val_logits)
     metrics: dict[str, dict[str, Any]] = {}
     weights: dict[str, FusionWeights] = {}
+    thresholds: dict[str, float] = {}
     for split in ("val", "test"):
         listings = data[split]
         labels = [item.label for item in listings]
@@ -164,12 +165,19 @@ def fit_listing(
             if split == "val":
                 weights[kind] = fit_weights(probs, text_logits, labels)
             w = weights[kind]
-            text_alone = np.log(text_probabilities(text_logits, w))
-            per[f"text:{kind}"] = figures(text_alone, labels, classes)
-            per[f"fused:{kind}"] = figures(np.log(fuse(probs, text_logits, w)), labels, classes)
+            answers = {
+                f"text:{kind}": text_probabilities(text_logits, w),
+                f"fused:{kind}": fuse(probs, text_logits, w),
+            }
+            for key, answer in answers.items():
+                per[key] = figures(np.log(np.clip(answer, 1e-12, 1)), labels, classes)
+                if split == "val":
+                    thresholds[key] = round(threshold_for_precision(answer, labels, 0.95), 4)
         metrics[split] = per
     # A description alone is read like a title and description (the weights of that input).
     weights["description"] = weights["title+description"]
+    for part in ("text", "fused"):
+        thresholds[f"{part}:description"] = thresholds[f"{part}:title+description"]
 
     overhead = _fusion_overhead_ms(text_model, data["test"][:50], weights["title+description"])
     listing_id = listing_id or f"{utc_now():%Y%m%d-%H%M%S}_listing"
@@ -184,10 +192,12 @@ def fit_listing(
         },
         metrics=metrics,
         fusion_overhead_ms=overhead,
+        uncertain_below=thresholds,
         created_at=utc_now(),
         notes=(
             f"weights fitted on val by log loss (text temperature by golden section, exponents "
-            f"on a 0.05 grid); val log loss image {nll_of(metrics, 'image'):.3f}"
+            f"on a 0.05 grid); val log loss image {nll_of(metrics, 'image'):.3f}; uncertain_below: "
+            "95 % precision on val"
         ),
     )
     out = artifacts / "listing" / listing_id

@@ -183,7 +183,7 @@ class PredictionService:
             if row is not None:
                 self.metrics.predictions.labels(row.run_id, row.label).inc()
                 await self.database.record_cache_hit(row, elapsed_ms(start))
-                return self.cached_answer(row, model)
+                return self.cached_answer(row, model, plan)
         result = await self.answer(data, model, plan, start)
         row = await self.database.save(
             NewPrediction(
@@ -237,7 +237,7 @@ class PredictionService:
         return self.result(
             model.ref(),
             fused,
-            text_uncertain_below(self.settings),
+            text_uncertain_below(self.settings, plan.listing, "fused", plan.kind),
             latency,
             inputs_used=["image", *plan.inputs],
             by_input=by_input,
@@ -254,7 +254,7 @@ class PredictionService:
         return self.result(
             listing.text_model_ref(),
             text,
-            text_uncertain_below(self.settings),
+            text_uncertain_below(self.settings, listing, "text", plan.kind),
             {"decode": 0.0, "preprocess": 0.0, "inference": inference_ms},
             inputs_used=plan.inputs,
             by_input={"image": None, "text": text, "fused": None},
@@ -316,12 +316,17 @@ class PredictionService:
             **parts,
         }
 
-    def cached_answer(self, row: Prediction, model: LoadedModel) -> dict:
+    def cached_answer(self, row: Prediction, model: LoadedModel, plan: TextPlan | None) -> dict:
         details = row_details(row)
         text_used = details["inputs_used"] != ["image"]
         threshold = (
-            text_uncertain_below(self.settings)
-            if text_used
+            text_uncertain_below(
+                self.settings,
+                plan.listing,
+                "fused" if "image" in details["inputs_used"] else "text",
+                plan.kind,
+            )
+            if text_used and plan is not None
             else uncertain_below(self.settings, model)
         )
         return {

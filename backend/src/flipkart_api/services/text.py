@@ -7,9 +7,9 @@ listing is loaded, is not used: an image is answered from the image alone with a
 request with text only is refused (422 `model_without_text`, 503 `text_model_unavailable`).
 
 `uncertain` for an answer that used text: the `FLIPKART_UNCERTAIN_THRESHOLD` setting when set,
-else 0.5. The listing card carries no threshold of its own (the fusion is fitted for log loss,
-not for a precision target), and the image model's calibrated threshold belongs to the image's
-probabilities, not to the fused ones.
+else the listing card's `uncertain_below` for that answer (`text:<input>` or `fused:<input>`:
+the lowest confidence at which validation answers reach 95 % precision), else 0.5. The image
+model's calibrated threshold belongs to the image's probabilities, not to the fused ones.
 """
 
 import hashlib
@@ -108,7 +108,14 @@ def plan_text(source: Source, model: LoadedModel, models: ModelSet) -> TextPlan 
     return TextPlan(**text, listing=listing, weights=weights)
 
 
-def text_uncertain_below(settings: Settings) -> float:
+def text_uncertain_below(
+    settings: Settings, listing: LoadedListing | None, answer: str, kind: str | None
+) -> float:
+    """The setting when given, else the listing's threshold for this answer (`text` or `fused`
+    of a text input, derived on validation for 95 % precision), else 0.5."""
     if settings.uncertain_threshold is not None:
         return settings.uncertain_threshold
+    found = listing.card.uncertain_below if listing is not None else None
+    if found and kind is not None and f"{answer}:{kind}" in found:
+        return found[f"{answer}:{kind}"]
     return TEXT_UNCERTAIN_THRESHOLD

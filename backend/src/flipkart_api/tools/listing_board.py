@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from flipkart_contract import load_registry
 from flipkart_contract.schema import (
@@ -94,6 +96,17 @@ def listing_rows(card: ListingCard, in_production: bool) -> list[ListingRow]:
     return rows
 
 
+def read_cards(parent: Path, load: Callable[[Path], Any], problems: list[str]) -> list[tuple]:
+    """(folder, card) of every `<parent>/*/card.json` that loads; the others go to `problems`."""
+    found = []
+    for folder in sorted(parent.glob("*/")):
+        try:
+            found.append((folder, load(folder / "card.json")))
+        except (FileNotFoundError, ValueError) as exc:
+            problems.append(f"{folder.name}: {describe_error(exc)}")
+    return found
+
+
 def build_listing_rows(artifacts: Path) -> tuple[list[ListingRow], list[str]]:
     """All rows, best test accuracy first within each input, and the problems met."""
     try:
@@ -104,21 +117,11 @@ def build_listing_rows(artifacts: Path) -> tuple[list[ListingRow], list[str]]:
     rows: list[ListingRow] = []
     problems: list[str] = []
     production_text = None
-    for folder in sorted((artifacts / "listing").glob("*/")):
-        try:
-            card = load_listing_card(folder / "card.json")
-        except (FileNotFoundError, ValueError) as exc:
-            problems.append(f"{folder.name}: {describe_error(exc)}")
-            continue
+    for _, card in read_cards(artifacts / "listing", load_listing_card, problems):
         if card.listing_id == production_listing:
             production_text = card.text.run_id
         rows.extend(listing_rows(card, card.listing_id == production_listing))
-    for folder in sorted((artifacts / "text").glob("*/")):
-        try:
-            card = load_text_card(folder / "card.json")
-        except (FileNotFoundError, ValueError) as exc:
-            problems.append(f"{folder.name}: {describe_error(exc)}")
-            continue
+    for folder, card in read_cards(artifacts / "text", load_text_card, problems):
         rows.extend(text_rows(card, (folder / card.model.file).is_file(), production_text))
     order = {"image": 0, "title": 1, "image + title": 2, "title+description": 3}
     rows.sort(key=lambda r: (order.get(r.input, 4), -(r.test_accuracy or 0.0)))
