@@ -19,7 +19,7 @@ DATA_SOURCE ?=
 DATA_TEST_DEPS := --with pytest --with "pillow>=11" --with "tqdm>=4.66" --with-editable ./contract
 
 .PHONY: help uv setup data test test-data test-parity $(addprefix test-,$(PROJECTS)) test-deploy lint lint-deploy \
-        format tensorboard demo images serve-api serve-ui train-pytorch train-tf train-text listing leaderboard notebook promote robustness calibrate \
+        format tensorboard demo images serve-api serve-ui train-pytorch train-tf train-text listing leaderboard notebook promote robustness calibrate confusion-cells \
         bench bench-serving bench-pytorch bench-scan bench-tf mambavision-golden clean
 
 help: ## list the targets and the variables they read
@@ -169,6 +169,12 @@ calibrate: uv ## fit a temperature on val, fold it into an export's graph, deriv
 	cd backend && $(UV) run --locked python -m flipkart_api.tools.calibrate \
 	  --splits ../data/splits.csv --images ../data/images $(if $(RUN_ID),--run-id "$(RUN_ID)")
 
+# RUN_ID= picks an export other than production. Writes models/<run_id>/test_predictions.json and
+# artifacts/thumbnails/ (committed: the Models tab's confusion-matrix cells, served by the API).
+confusion-cells: uv ## which test images fell in each confusion-matrix cell of an export (+ thumbnails)
+	cd backend && $(UV) run --locked python -m flipkart_api.tools.test_cells \
+	  --splits ../data/splits.csv --images ../data/images $(if $(RUN_ID),--run-id "$(RUN_ID)")
+
 # RUN_ID= picks an export other than production; WRITE_CARD=1 stores the figures in its card.
 robustness: uv ## accuracy of an exported model under realistic upload conditions (test split)
 	cd backend && $(UV) run --locked python -m flipkart_api.tools.robustness \
@@ -184,11 +190,12 @@ promote: uv ## choose the production model and write artifacts/registry.json
 
 bench: bench-serving bench-pytorch bench-tf ## every benchmark; results in bench/results/*.json (~15 min)
 
-bench-serving: uv ## the API under load vs a naive baseline -> bench/results/serving.json, serving_memory.json, serving_text.json
+bench-serving: uv ## the API under load vs a naive baseline -> bench/results/serving.json, serving_memory.json, serving_text.json, serving_explain.json
 	$(UV) run --project notebook-pytorch --locked python bench/serving/make_model.py
 	UV=$(UV) $(UV) run --project backend --locked python bench/serving/run.py
 	$(UV) run --project backend --locked python bench/serving/memory.py
 	$(UV) run --project backend --locked python bench/serving/text.py
+	$(UV) run --project backend --locked python bench/serving/explain.py
 
 bench-pytorch: uv ## PyTorch lab: training images/s, eager vs ONNX Runtime, selective scan -> bench/results/pytorch.json
 	cd notebook-pytorch && $(UV) run --locked flipkart-torch bench

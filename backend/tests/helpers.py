@@ -68,8 +68,10 @@ def write_model(
     seed: int = 0,
     framework: str = "pytorch",
     precision: str = "fp32",
+    graph: onnx.ModelProto | None = None,
 ) -> Path:
-    """`models/<run_id>/{model.onnx,card.json}`: the tiny classifier and its valid card.
+    """`models/<run_id>/{model.onnx,card.json}`: the tiny classifier (or `graph`) and its valid
+    card.
 
     The card's architecture and training mode are those of the run id. `precision="int8"`:
     the classifier through ONNX Runtime's dynamic quantisation, as `flipkart-torch export
@@ -78,7 +80,7 @@ def write_model(
     _, architecture, training_mode = parse_run_id(run_id)
     folder = root / "models" / run_id
     folder.mkdir(parents=True, exist_ok=True)
-    data = tiny_classifier(seed=seed).SerializeToString()
+    data = (graph or tiny_classifier(seed=seed)).SerializeToString()
     (folder / "model.onnx").write_bytes(data)
     reduced = {}
     if precision == "int8":

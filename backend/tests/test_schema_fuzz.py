@@ -46,7 +46,8 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", APP, config=CONFIG)
 
 # The 422s that a request valid for the schema may get: what the bytes or the URL turn out to
 # be, top_k over the model's number of classes, an architecture shared by several models, text
-# that cleans to nothing without an image, titles or descriptions not one per image.
+# that cleans to nothing without an image, titles or descriptions not one per image, a label
+# the model does not have (explain).
 CONTENT_REFUSALS = {
     "not_an_image",
     "corrupt_image",
@@ -61,6 +62,7 @@ CONTENT_REFUSALS = {
     "ambiguous_model",
     "empty_text",
     "text_count_mismatch",
+    "unknown_label",
 }
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from flipkart_api.tools import leaderboard
 from flipkart_contract import LeaderboardRow, read_json_object, write_json_atomic
-from flipkart_contract.testing import metrics_dict
-from helpers import write_listing, write_model, write_registry
+from flipkart_contract.testing import metrics_dict, write_listing
+from helpers import write_model, write_registry
 
 ALPHA = "20261123-100000_alpha_finetune"  # ONNX present, macro-F1 0.79
 BETA = "20261123-110000_beta_freeze"  # ONNX present, macro-F1 0.84 (tensorflow)

@@ -15,8 +15,19 @@ from flipkart_api.memory import DecodeBudget
 from flipkart_api.metrics import Metrics
 from flipkart_api.middleware import RequestContextMiddleware
 from flipkart_api.ratelimit import RateLimiter
-from flipkart_api.routers import admin, compat, feedback, health, models, predict, stats
+from flipkart_api.routers import (
+    admin,
+    compat,
+    explain,
+    feedback,
+    health,
+    models,
+    predict,
+    runs,
+    stats,
+)
 from flipkart_api.schemas import batch_body, predict_body, text_limits
+from flipkart_api.services.explanation import explain_slots
 from flipkart_api.settings import Settings, get_settings
 from flipkart_api.store.predictions import PredictionStore
 
@@ -70,8 +81,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.decode_budget_bytes > 0
         else None
     )
+    app.state.explain_slots = explain_slots(settings.explain_concurrency, settings.decode_wait_s)
     install_error_handlers(app)
-    for module in (predict, models, health, compat, feedback, stats, admin):
+    for module in (predict, explain, models, runs, health, compat, feedback, stats, admin):
         app.include_router(module.router)
     document_limits(app, settings)
     app.add_middleware(LastResortMiddleware)  # innermost: CORS and the access log see its 500

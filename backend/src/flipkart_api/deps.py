@@ -18,6 +18,7 @@ from flipkart_api.auth import check_admin
 from flipkart_api.catalog import LoadedModel, ModelCatalog, ModelSet
 from flipkart_api.errors import ApiError
 from flipkart_api.inputs import Source, read_sources
+from flipkart_api.memory import DecodeBudget
 from flipkart_api.metrics import Metrics
 from flipkart_api.services.prediction import Origin, PredictionService, check_top_k
 from flipkart_api.settings import Settings
@@ -200,3 +201,17 @@ async def prediction_credentials(
 
 
 PredictionCredentialsDep = Annotated[PredictionCredentials, Depends(prediction_credentials)]
+
+
+async def explain_rate_limit(request: Request, settings: SettingsDep) -> None:
+    """An explanation runs grid² + 1 images: it costs `explain_rate_cost` units."""
+    limiter = request.app.state.rate_limiter
+    if limiter is not None:
+        limiter.check(request, cost=settings.explain_rate_cost)
+
+
+async def explain_slots(request: Request) -> DecodeBudget:
+    return request.app.state.explain_slots
+
+
+ExplainSlotsDep = Annotated[DecodeBudget, Depends(explain_slots)]

@@ -34,8 +34,14 @@ class _Waiter:
 class DecodeBudget:
     """`limit_bytes` of decoded pixels shared by all requests; `high_water` is the most held."""
 
-    def __init__(self, limit_bytes: int, wait_s: float) -> None:
+    def __init__(
+        self,
+        limit_bytes: int,
+        wait_s: float,
+        busy_message: str = "The server is decoding too many large images at once; retry shortly.",
+    ) -> None:
         self.limit = limit_bytes
+        self.busy_message = busy_message
         self.wait_s = max(0.0, wait_s)
         self.in_use = 0
         self.high_water = 0
@@ -80,7 +86,7 @@ class DecodeBudget:
             raise ApiError(
                 503,
                 "server_busy",
-                "The server is decoding too many large images at once; retry shortly.",
+                self.busy_message,
                 headers={"Retry-After": str(retry_after)},
             ) from exc
 

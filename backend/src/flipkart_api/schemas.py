@@ -132,6 +132,71 @@ class Ready(BaseModel):
     listing_problem: str | None = None  # why the listing registry.json names is not loaded
 
 
+class ExplainResponse(BaseModel):
+    """An occlusion heatmap of one class on what the model sees (flipkart_api.explain)."""
+
+    model: ModelRef
+    label: str = Field(description="the class explained (`label=`, else the predicted one)")
+    predicted: str = Field(description="the model's top class on the whole image")
+    probability: float = Field(description="the explained class's probability, whole image")
+    grid: int = Field(description="patches per side")
+    image_size: list[int] = Field(description="[height, width] of what the model sees")
+    occlusion_colour: list[int] = Field(description="RGB a hidden patch is painted with")
+    drops: list[list[float]] = Field(
+        description="grid × grid, rows top to bottom: the class's probability lost when that "
+        "patch is hidden (negative: hiding it helps the class)"
+    )
+    max_drop: float
+    min_drop: float
+    images_run: int = Field(description="images through the model: grid² + 1")
+    overlay_png: str = Field(description="base64 PNG: the drops over what the model sees")
+    latency_ms: Latency
+
+
+class RunItem(BaseModel):
+    """A kept run of the image labs (`runs/<framework>/<run_id>/`)."""
+
+    run_id: str
+    framework: str
+    architecture: str
+    training_mode: str
+    test_accuracy: float | None = None
+    test_macro_f1: float | None = None
+    epochs_run: int | None = None
+    tags: dict[str, int] = Field(description="scalar tag → number of points")
+
+
+class RunList(BaseModel):
+    runs: list[RunItem]
+
+
+class RunCurves(BaseModel):
+    run_id: str
+    framework: str
+    curves: dict[str, list[tuple[int, float]]] = Field(
+        description="tag → [[step, value], ...] sorted by step (`train/loss`, `val/accuracy`, …)"
+    )
+
+
+class TestPrediction(BaseModel):
+    image: str = Field(description="file name; its thumbnail: GET /v1/thumbnails/{image}")
+    label: str
+    predicted: str
+    confidence: float
+
+
+class TestPredictions(BaseModel):
+    """The model's predictions on the test split, as served (`tools.test_cells`)."""
+
+    run_id: str
+    split: str
+    classes: list[str]
+    confusion_matrix: list[list[int]] = Field(description="rows: true class; columns: predicted")
+    matches_card: bool = Field(description="the same matrix as the card's (lab) figures")
+    predictions: list[TestPrediction]
+    created_at: str
+
+
 class NormalizeResponse(BaseModel):
     image: str  # base64 PNG of what the model sees
 
@@ -146,11 +211,12 @@ ERROR_DESCRIPTIONS = {
     413: "Too large: body, image, pixel count, number of images, or text (`text_too_long`)",
     415: "Unsupported content type",
     422: "Invalid request: missing or wrong field, not an image, unusable URL, top_k out of "
-    "range, ambiguous model name, blank text without an image, titles or descriptions not one "
-    "per image, text sent alone to a model without a text model",
+    "range, ambiguous model name, a label the model does not have, blank text without an "
+    "image, titles or descriptions not one per image, text sent alone to a model without a "
+    "text model",
     429: "Too many requests from this client (see Retry-After)",
-    503: "Not available: no model ready, no text model loaded (text alone), or the prediction "
-    "store disabled or unreachable",
+    503: "Not available: no model ready, no text model loaded (text alone), the prediction "
+    "store disabled or unreachable, or too busy (`server_busy`, see Retry-After)",
 }
 
 
@@ -260,7 +326,7 @@ def _texts(field: str, limit: int, max_images: int, nullable: bool) -> dict:
 
 def _text_present(fields: list[str], array: bool) -> list[dict]:
     """anyOf: one of `fields` present and not empty (what a request without an image needs)."""
-    not_empty = {"minItems": 1} if array else {"type": "string", "minLength": 1}
+    not_empty = {"type": "array", "minItems": 1} if array else {"type": "string", "minLength": 1}
     return [{"required": [name], "properties": {name: not_empty}} for name in fields]
 
 

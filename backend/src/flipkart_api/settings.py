@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FLIPKART_", extra="ignore")
 
     artifacts_root: Path = Field(default_factory=default_artifacts_root)
+    # The kept runs (`GET /v1/runs`, learning curves); unset: `runs/` beside the artifacts.
+    runs_root: Path | None = None
     host: str = "0.0.0.0"
     port: int = Field(8000, validation_alias=AliasChoices("PORT", "FLIPKART_PORT"))
 
@@ -67,6 +69,16 @@ class Settings(BaseSettings):
     # Spinning worker threads cut ONNX Runtime latency a little but burn the CPU that HTTP
     # handling and decoding need on a small box; off by default.
     inference_spinning: bool = False
+
+    # Occlusion explanations (`POST /v1/explain`, flipkart_api.explain): a `grid × grid` of
+    # patches (the request's `grid`, else this), grid² + 1 images through the model in batches
+    # of `explain_batch`; at most `explain_concurrency` at once per process, a request waits
+    # up to `decode_wait_s` for its turn, then 503 `server_busy`. The rate limit charges an
+    # explanation `explain_rate_cost` units (a prediction: 1).
+    explain_grid: int = Field(8, ge=2, le=12)
+    explain_batch: int = Field(16, ge=1, le=256)
+    explain_concurrency: int = Field(1, ge=1)
+    explain_rate_cost: int = Field(8, ge=1)
 
     # Server processes (`flipkart-api serve`): each runs the whole app (its own models, batcher,
     # rate limiter, decode budget, metrics) on the one listening socket. 0 = one per CPU core.
@@ -138,6 +150,9 @@ class Settings(BaseSettings):
     def worker_count(self) -> int:
         """`workers`, with 0 resolved to the number of CPU cores this process may use."""
         return self.workers or available_cores()
+
+    def runs_folder(self) -> Path:
+        return self.runs_root or Path(self.artifacts_root).resolve().parent / "runs"
 
     def intra_op_threads(self) -> int:
         """ONNX Runtime's intra-op threads per session: `inference_threads` when set; else 0

@@ -188,3 +188,34 @@ class ApiClient:
             if exc.status == 503:
                 return {"status": "not_ready", "reason": exc.message}
             raise
+
+    # ---- Models and Monitoring extras (flipkart_ui.insights) ----------------------------
+
+    def runs(self) -> list[dict[str, Any]]:
+        """The kept runs of both labs: [{run_id, framework, architecture, training_mode, ...}]."""
+        runs = self._json("GET", "/v1/runs", optional=True).get("runs")
+        if not isinstance(runs, list):
+            raise ApiError("bad_response", "the run list has no 'runs' array")
+        return [run for run in runs if isinstance(run, dict) and run.get("run_id")]
+
+    def curves(self, run_id: str, tags: list[str]) -> dict[str, list[list[float]]]:
+        """{tag: [[step, value], ...]} of one run."""
+        body = self._json("GET", f"/v1/runs/{run_id}/curves", params={"tag": tags}, optional=True)
+        curves = body.get("curves")
+        return curves if isinstance(curves, dict) else {}
+
+    def test_predictions(self, model: str) -> dict[str, Any]:
+        """Which test images fell in each confusion-matrix cell of `model`."""
+        body = self._json("GET", f"/v1/models/{model}/test-predictions", optional=True)
+        if not isinstance(body.get("predictions"), list):
+            raise ApiError("bad_response", "the test predictions have no 'predictions' array")
+        return body
+
+    def thumbnail(self, image: str) -> bytes:
+        return self._request("GET", f"/v1/thumbnails/{image}", optional=True).content
+
+    def stats_series(self, window_hours: float, bucket_minutes: int) -> dict[str, Any]:
+        """Requests over time (private like /v1/stats: the admin key is sent)."""
+        params = {"window_hours": window_hours, "bucket_minutes": bucket_minutes}
+        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        return self._json("GET", "/v1/stats/series", optional=True, params=params, headers=headers)

@@ -203,6 +203,86 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "chart_latency": {"en": "Latency percentiles", "fr": "Percentiles de latence"},
     "chart_quality": {"en": "Quality indicators", "fr": "Indicateurs de qualité"},
+    # Models tab: learning curves and confusion-matrix cells (flipkart_ui.insights)
+    "curves_title": {"en": "### Learning curves", "fr": "### Courbes d'apprentissage"},
+    "curve_metric": {"en": "Curve", "fr": "Courbe"},
+    "curve_val_accuracy": {"en": "Validation accuracy", "fr": "Exactitude en validation"},
+    "curve_val_macro_f1": {"en": "Validation macro-F1", "fr": "Macro-F1 en validation"},
+    "curve_val_loss": {"en": "Validation loss", "fr": "Perte en validation"},
+    "curve_train_loss": {"en": "Training loss", "fr": "Perte d'entraînement"},
+    "curve_train_accuracy": {"en": "Training accuracy", "fr": "Exactitude d'entraînement"},
+    "chart_curves": {"en": "{metric}, every run", "fr": "{metric}, toutes les exécutions"},
+    "axis_epoch": {"en": "Epoch", "fr": "Époque"},
+    "mode_finetune": {"en": "fine-tuned", "fr": "affiné"},
+    "mode_freeze": {"en": "frozen backbone", "fr": "tronc gelé"},
+    "curves_loaded": {
+        "en": "{count} training runs of both labs.",
+        "fr": "{count} exécutions d'entraînement des deux laboratoires.",
+    },
+    "curves_none": {
+        "en": "This server has no training runs to show.",
+        "fr": "Ce serveur n'a aucune exécution d'entraînement à montrer.",
+    },
+    "cells_title": {
+        "en": "### Test images per cell of the production model's confusion matrix",
+        "fr": "### Images de test par case de la matrice de confusion du modèle en production",
+    },
+    "cells_corner": {"en": "True ↓ / predicted →", "fr": "Réelle ↓ / prédite →"},
+    "cells_hint": {
+        "en": "Click a cell to see its test images ({count} test images in all).",
+        "fr": "Cliquez sur une case pour voir ses images de test ({count} images en tout).",
+    },
+    "cells_differ": {
+        "en": "As served, these counts differ slightly from the card's.",
+        "fr": "Tels que servis, ces effectifs diffèrent légèrement de ceux de la fiche.",
+    },
+    "cells_unavailable": {
+        "en": "The test images of this model are not available on this server.",
+        "fr": "Les images de test de ce modèle ne sont pas disponibles sur ce serveur.",
+    },
+    "cell_caption_right": {
+        "en": "**{count}** × {true}, recognised correctly (confidence under each image).",
+        "fr": "**{count}** × {true}, correctement reconnues (confiance sous chaque image).",
+    },
+    "cell_caption_wrong": {
+        "en": "**{count}** × {true} taken for {predicted} (confidence under each image).",
+        "fr": "**{count}** × {true} prises pour {predicted} (confiance sous chaque image).",
+    },
+    "cell_caption_first": {"en": "The first {count} shown.", "fr": "Les {count} premières."},
+    "cell_gallery": {"en": "Test images", "fr": "Images de test"},
+    # Monitoring tab: status and time series (flipkart_ui.insights)
+    "health_ready": {"en": "Service ready", "fr": "Service prêt"},
+    "health_degraded": {
+        "en": "Service degraded: predictions are answered but not stored",
+        "fr": "Service dégradé : les prédictions sont servies mais pas enregistrées",
+    },
+    "health_not_ready": {
+        "en": "Service not ready: no model loaded",
+        "fr": "Service pas prêt : aucun modèle chargé",
+    },
+    "health_unreachable": {"en": "Service unreachable", "fr": "Service injoignable"},
+    "health_error": {"en": "Service in error", "fr": "Service en erreur"},
+    "health_model": {"en": "model `{model}`", "fr": "modèle `{model}`"},
+    "chart_requests": {
+        "en": "Requests per hour (last 48 h)",
+        "fr": "Requêtes par heure (48 dernières heures)",
+    },
+    "series_new": {"en": "New predictions", "fr": "Nouvelles prédictions"},
+    "series_cached": {
+        "en": "Answered from the store (repeated image)",
+        "fr": "Servies depuis la base (image déjà vue)",
+    },
+    "axis_requests": {"en": "Requests", "fr": "Requêtes"},
+    "chart_latency_series": {
+        "en": "Latency percentiles per hour",
+        "fr": "Percentiles de latence par heure",
+    },
+    "chart_label_mix": {
+        "en": "Predicted categories (last {hours} h) vs the training set",
+        "fr": "Catégories prédites ({hours} dernières heures) et jeu d'entraînement",
+    },
+    "mix_served": {"en": "Predicted", "fr": "Prédites"},
+    "mix_training": {"en": "Training set", "fr": "Jeu d'entraînement"},
     "axis_window": {"en": "Period ending now", "fr": "Période jusqu'à maintenant"},
     "window_hours": {"en": "last {hours} h", "fr": "dernières {hours} h"},
     "window_days": {"en": "last {days} days", "fr": "derniers {days} jours"},

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import gradio as gr
 from gradio.blocks import Block
 
-from flipkart_ui import views
+from flipkart_ui import insights, views
 from flipkart_ui.config import Settings
 from flipkart_ui.handlers import Frontend
 from flipkart_ui.i18n import category, t
@@ -404,6 +404,7 @@ def build_dashboard_tab(ui: Frontend, lang: gr.Radio, demo: gr.Blocks) -> Dashbo
 
 @dataclass
 class ModelsTab(Part):
+    ui: Frontend
     tab: gr.Tab
     state: gr.State
     refresh: gr.Button
@@ -411,12 +412,25 @@ class ModelsTab(Part):
     production: gr.Markdown
     board: gr.Dataframe
     plots: list[gr.Plot]  # accuracy vs latency, F1 per class, confusion matrix
+    curves_title: gr.Markdown
+    curves_state: gr.State
+    curve_metric: gr.Dropdown
+    curves_status: gr.Markdown
+    curves_plot: gr.Plot
+    cells_title: gr.Markdown
+    cells_state: gr.State
+    cell_state: gr.State
+    cells_hint: gr.Markdown
+    cells_table: gr.Dataframe
+    cell_caption: gr.Markdown
+    cell_gallery: gr.Gallery
 
     def relabel_inputs(self) -> list[Block]:
-        return [self.state]
+        return [self.state, self.curves_state, self.curve_metric, self.cells_state, self.cell_state]
 
     def relabel(self, lang: str, values: Values) -> Updates:
         status, production, board, *figures = views.render_models(values[self.state], lang)
+        curves, cells = values[self.curves_state], values[self.cells_state]
         return {
             self.tab: gr.update(label=t("tab_models", lang)),
             self.refresh: gr.update(value=t("refresh", lang)),
@@ -424,6 +438,17 @@ class ModelsTab(Part):
             self.production: production,
             self.board: gr.update(value=board, label=t("leaderboard", lang)),
             **dict(zip(self.plots, figures, strict=True)),
+            self.curves_title: t("curves_title", lang),
+            self.curve_metric: gr.update(
+                label=t("curve_metric", lang), choices=insights.curve_choices(lang)
+            ),
+            self.curves_status: insights.curves_status(curves, lang),
+            self.curves_plot: insights.curves_chart(curves, values[self.curve_metric], lang),
+            self.cells_title: t("cells_title", lang),
+            self.cells_hint: insights.cells_hint(cells, lang),
+            self.cells_table: insights.cells_table(cells, lang),
+            self.cell_caption: insights.cell_caption(cells, values[self.cell_state], lang),
+            self.cell_gallery: gr.update(label=t("cell_gallery", lang)),
         }
 
 
@@ -447,11 +472,90 @@ def build_models_tab(ui: Frontend, lang: gr.Radio, demo: gr.Blocks) -> ModelsTab
                 gr.Plot(show_label=False, elem_id="chart-f1"),
             ]
         plots.append(gr.Plot(show_label=False, elem_id="chart-confusion"))
-    outputs = [state, status, production, board, *plots]  # Frontend.fetch_models's order
-    backend = _backend_call(ui.settings)
-    refresh.click(ui.fetch_models, [lang], outputs, **backend)
-    demo.load(ui.fetch_models, [lang], outputs, **backend)
-    return _from_locals(ModelsTab, locals())
+        cells_title = gr.Markdown(t("cells_title", lang0))
+        cells_state = gr.State(dict(EMPTY_ANSWER))
+        cell_state = gr.State(None)
+        cells_hint = gr.Markdown(elem_id="cells-hint")
+        cells_table = gr.Dataframe(interactive=False, wrap=True, elem_id="cells", show_label=False)
+        cell_caption = gr.Markdown(elem_id="cell-caption")
+        cell_gallery = gr.Gallery(
+            label=t("cell_gallery", lang0), columns=6, height="auto", elem_id="cell-gallery"
+        )
+        curves_title = gr.Markdown(t("curves_title", lang0))
+        curves_state = gr.State(dict(EMPTY_ANSWER))
+        curve_metric = gr.Dropdown(
+            insights.curve_choices(lang0),
+            value=insights.CURVE_TAGS[0],
+            label=t("curve_metric", lang0),
+            elem_id="curve-metric",
+        )
+        curves_status = gr.Markdown(elem_id="curves-status")
+        curves_plot = gr.Plot(show_label=False, elem_id="chart-curves")
+    part = _from_locals(ModelsTab, locals())
+    _wire_models(part, lang, demo)
+    return part
+
+
+def _wire_models(part: ModelsTab, lang: gr.Radio, demo: gr.Blocks) -> None:
+    ui, backend = part.ui, _backend_call(part.ui.settings)
+    outputs = [part.state, part.status, part.production, part.board, *part.plots]
+
+    def extras(lang_value: str, metric: str, models_state: dict):
+        """The curves and the production model's confusion cells (after fetch_models)."""
+        curves = insights.fetch_curves(ui.client, ui.settings)
+        production = ((models_state or {}).get("response") or {}).get("production")
+        cells = insights.fetch_cells(ui.client, ui.settings, production)
+        return (
+            curves,
+            insights.curves_status(curves, lang_value),
+            insights.curves_chart(curves, metric, lang_value),
+            cells,
+            None,
+            insights.cells_hint(cells, lang_value),
+            insights.cells_table(cells, lang_value),
+            "",
+            [],
+        )
+
+    extra_outputs = [
+        part.curves_state,
+        part.curves_status,
+        part.curves_plot,
+        part.cells_state,
+        part.cell_state,
+        part.cells_hint,
+        part.cells_table,
+        part.cell_caption,
+        part.cell_gallery,
+    ]
+    extra_inputs = [lang, part.curve_metric, part.state]
+    for trigger in (part.refresh.click, demo.load):
+        trigger(ui.fetch_models, [lang], outputs, **backend).then(
+            extras, extra_inputs, extra_outputs, **backend
+        )
+    part.curve_metric.change(
+        insights.curves_chart,
+        [part.curves_state, part.curve_metric, lang],
+        [part.curves_plot],
+        show_progress="hidden",
+    )
+
+    def show_cell(cells: dict, lang_value: str, evt: gr.SelectData):
+        row, column = evt.index
+        column -= 1  # the first column names the true category
+        cell = [row, column] if column >= 0 else None
+        return (
+            cell,
+            insights.cell_caption(cells, cell, lang_value),
+            insights.cell_gallery(ui.client, cells, cell, lang_value),
+        )
+
+    part.cells_table.select(
+        show_cell,
+        [part.cells_state, lang],
+        [part.cell_state, part.cell_caption, part.cell_gallery],
+        **backend,
+    )
 
 
 # ---- Monitoring --------------------------------------------------------------------------
@@ -464,23 +568,36 @@ class MonitoringTab(Part):
     state: gr.State
     intro: gr.Markdown
     refresh: gr.Button
+    health: gr.Markdown
     status: gr.Markdown
     kpis: gr.Markdown
+    series_state: gr.State
+    series_plots: list[gr.Plot]  # requests per hour, latency per hour, label mix
     plots: list[gr.Plot]  # timeline, latency percentiles, quality indicators
     timer: gr.Timer
 
     def relabel_inputs(self) -> list[Block]:
-        return [self.state]
+        return [self.state, self.series_state]
 
     def relabel(self, lang: str, values: Values) -> Updates:
         status, kpis, *figures = views.render_stats(values[self.state], lang, self.ui.categories)
+        series = values[self.series_state]
+        training = insights.training_shares(self.ui.dashboard)
         seconds = f"{self.ui.settings.monitoring_refresh_s:g}"
         return {
             self.tab: gr.update(label=t("tab_monitoring", lang)),
             self.intro: t("monitoring_intro", lang, seconds=seconds),
             self.refresh: gr.update(value=t("refresh", lang)),
+            self.health: insights.health_line(series, lang),
             self.status: status,
             self.kpis: kpis,
+            **dict(
+                zip(
+                    self.series_plots,
+                    insights.series_figures(series, training, lang),
+                    strict=True,
+                )
+            ),
             **dict(zip(self.plots, figures, strict=True)),
         }
 
@@ -493,8 +610,16 @@ def build_monitoring_tab(ui: Frontend, lang: gr.Radio, demo: gr.Blocks) -> Monit
         seconds = f"{settings.monitoring_refresh_s:g}"
         intro = gr.Markdown(t("monitoring_intro", lang0, seconds=seconds))
         refresh = gr.Button(t("refresh", lang0), size="sm")
+        health = gr.Markdown(elem_id="health")
         status = gr.Markdown(elem_id="stats-status")
         kpis = gr.Markdown(elem_id="kpis")
+        series_state = gr.State(dict(EMPTY_ANSWER))
+        series_plots = [gr.Plot(show_label=False, elem_id="chart-requests")]
+        with gr.Row():
+            series_plots += [
+                gr.Plot(show_label=False, elem_id="chart-latency-series"),
+                gr.Plot(show_label=False, elem_id="chart-label-mix"),
+            ]
         with gr.Row():
             plots = [
                 gr.Plot(show_label=False, elem_id="chart-timeline"),
@@ -503,10 +628,23 @@ def build_monitoring_tab(ui: Frontend, lang: gr.Radio, demo: gr.Blocks) -> Monit
         plots.append(gr.Plot(show_label=False, elem_id="chart-quality"))
         timer = gr.Timer(settings.monitoring_refresh_s)
     outputs = [state, status, kpis, *plots]  # Frontend.fetch_stats's order
+    training = insights.training_shares(ui.dashboard)
+
+    def series(lang_value: str):
+        fetched = insights.fetch_series(ui.client, settings)
+        return (
+            fetched,
+            insights.health_line(fetched, lang_value),
+            *insights.series_figures(fetched, training, lang_value),
+        )
+
+    series_outputs = [series_state, health, *series_plots]
     backend = _backend_call(settings)
-    refresh.click(ui.fetch_stats, [lang], outputs, **backend)
-    timer.tick(ui.fetch_stats, [lang], outputs, show_progress="hidden", **backend)
-    demo.load(ui.fetch_stats, [lang], outputs, **backend)
+    for trigger, quiet in ((refresh.click, False), (timer.tick, True), (demo.load, False)):
+        hidden = {"show_progress": "hidden"} if quiet else {}
+        trigger(ui.fetch_stats, [lang], outputs, **hidden, **backend).then(
+            series, [lang], series_outputs, **hidden, **backend
+        )
     return _from_locals(MonitoringTab, locals())
 
 

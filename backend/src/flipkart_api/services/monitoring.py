@@ -10,7 +10,7 @@ from flipkart_api.catalog import ModelCatalog
 from flipkart_api.errors import ApiError
 from flipkart_api.settings import Settings
 from flipkart_api.store.predictions import PredictionStore, StoreUnavailable
-from flipkart_api.store.stats import compute_stats
+from flipkart_api.store.stats import MAX_BUCKETS, compute_series, compute_stats
 
 
 async def readiness(catalog: ModelCatalog, database: PredictionStore | None) -> tuple[int, dict]:
@@ -59,6 +59,22 @@ async def stats(
         figures = await database.run(
             compute_stats, window_hours, last_n or settings.stats_last_n, production, promoted_at
         )
+    except StoreUnavailable as exc:
+        raise ApiError(503, "database_unavailable", str(exc)) from exc
+    return {"database": database.backend, **figures}
+
+
+async def series(database: PredictionStore, window_hours: float, bucket_minutes: int) -> dict:
+    buckets = window_hours * 60 / bucket_minutes
+    if buckets > MAX_BUCKETS:
+        raise ApiError(
+            422,
+            "too_many_buckets",
+            f"{window_hours:g} h in buckets of {bucket_minutes} min is {buckets:.0f} buckets; "
+            f"the limit is {MAX_BUCKETS}: choose longer buckets or a shorter window.",
+        )
+    try:
+        figures = await database.run(compute_series, window_hours, bucket_minutes)
     except StoreUnavailable as exc:
         raise ApiError(503, "database_unavailable", str(exc)) from exc
     return {"database": database.backend, **figures}

@@ -182,6 +182,7 @@ class PredictionService:
             row = await self.database.lookup(sha256, run_id, text_key)
             if row is not None:
                 self.metrics.predictions.labels(row.run_id, row.label).inc()
+                await self.database.record_cache_hit(row, elapsed_ms(start))
                 return self.cached_answer(row, model, plan)
         result = await self.answer(data, model, plan, start)
         row = await self.database.save(

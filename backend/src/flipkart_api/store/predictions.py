@@ -7,6 +7,7 @@ Every database call runs in a worker thread. A failure marks the store unavailab
 import logging
 import threading
 import time
+from contextlib import suppress
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -132,6 +133,12 @@ class PredictionStore:
             except (StoreUnavailable, OSError) as exc:
                 log.warning("image not kept", extra={"reason": str(exc)})
         return row
+
+    async def record_cache_hit(self, row: Prediction, latency_ms: float) -> None:
+        """Count a request answered from the store (best effort: an outage loses the count,
+        never the answer)."""
+        with suppress(StoreUnavailable):
+            await run_in_threadpool(self._call, repository.record_request, row, True, latency_ms)
 
     async def keep_after_feedback(self, image_sha256: str) -> None:
         """Keep a not-yet-kept image that just received feedback (best effort)."""

@@ -9,7 +9,14 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from flipkart_api.store.tables import Feedback, KeptImage, Prediction, ServerSecret, utcnow
+from flipkart_api.store.tables import (
+    Feedback,
+    KeptImage,
+    Prediction,
+    RequestLog,
+    ServerSecret,
+    utcnow,
+)
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,7 @@ def save_prediction(engine: Engine, new: NewPrediction) -> tuple[Prediction, boo
     )
     with Session(engine, expire_on_commit=False) as session:
         session.add(row)
+        session.add(request_of(row, cached=False, latency_ms=row.latency_total_ms))
         try:
             session.commit()
             return row, True
@@ -71,7 +79,26 @@ def save_prediction(engine: Engine, new: NewPrediction) -> tuple[Prediction, boo
     existing = find_prediction(engine, new.image_sha256, new.run_id, new.text_key)
     if existing is None:  # not a duplicate after all: let the caller see the real failure
         raise RuntimeError("insert refused but no earlier row for this image and model")
+    record_request(engine, existing, False, row.latency_total_ms)
     return existing, False
+
+
+def request_of(row: Prediction, cached: bool, latency_ms: float) -> RequestLog:
+    return RequestLog(
+        created_at=utcnow(),
+        prediction_id=row.id,
+        run_id=row.run_id,
+        label=row.label,
+        cached=cached,
+        latency_total_ms=float(latency_ms),
+    )
+
+
+def record_request(engine: Engine, row: Prediction, cached: bool, latency_ms: float) -> None:
+    """One more request answered with `row` (an answer from the store: `cached`)."""
+    with Session(engine) as session:
+        session.add(request_of(row, cached, latency_ms))
+        session.commit()
 
 
 def set_feedback(engine: Engine, prediction_id: str, label: str, source: str) -> bool:

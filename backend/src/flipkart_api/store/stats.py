@@ -6,7 +6,7 @@ import numpy as np
 from sqlalchemy import Engine, case, func, select
 from sqlalchemy.orm import Session
 
-from flipkart_api.store.tables import Feedback, Prediction, utcnow
+from flipkart_api.store.tables import Feedback, Prediction, RequestLog, utcnow
 
 MAX_LATENCY_SAMPLES = 100_000
 
@@ -113,3 +113,66 @@ def _percentiles(values: list[float]) -> dict | None:
         "p99": round(float(p99), 3),
         "mean": round(float(array.mean()), 3),
     }
+
+
+MAX_SERIES_ROWS = 200_000
+MAX_BUCKETS = 1_000
+
+
+def compute_series(engine: Engine, window_hours: float, bucket_minutes: int) -> dict:
+    """Requests over time (cache hits included, from `requests`), in buckets of
+    `bucket_minutes` aligned on the clock (UTC), oldest first; every bucket of the window is
+    listed, empty ones with zero requests and no latency. Labels: the answered label of each
+    request in the window (the served mix)."""
+    end = utcnow()
+    bucket = timedelta(minutes=bucket_minutes)
+    first = _floor(end - timedelta(hours=window_hours), bucket)
+    count = int((end - first) / bucket) + 1
+    with Session(engine) as session:
+        rows = session.execute(
+            select(
+                RequestLog.created_at,
+                RequestLog.cached,
+                RequestLog.latency_total_ms,
+                RequestLog.label,
+            )
+            .where(RequestLog.created_at >= first)
+            .order_by(RequestLog.created_at.desc())
+            .limit(MAX_SERIES_ROWS)
+        ).all()
+    slots = [{"requests": 0, "cache_hits": 0, "latencies": []} for _ in range(count)]
+    labels: dict[str, int] = {}
+    for created_at, cached, latency, label in rows:
+        index = min(count - 1, int((created_at - first) / bucket))
+        slot = slots[index]
+        slot["requests"] += 1
+        slot["cache_hits"] += int(bool(cached))
+        slot["latencies"].append(latency)
+        labels[label] = labels.get(label, 0) + 1
+    buckets = []
+    for i, slot in enumerate(slots):
+        latency = _percentiles(slot["latencies"])
+        buckets.append(
+            {
+                "start": iso(first + i * bucket),
+                "requests": slot["requests"],
+                "cache_hits": slot["cache_hits"],
+                "latency_ms": None
+                if latency is None
+                else {key: latency[key] for key in ("p50", "p95", "p99")},
+            }
+        )
+    return {
+        "window": {"from": iso(first), "to": iso(end), "hours": window_hours},
+        "bucket_minutes": bucket_minutes,
+        "requests": sum(slot["requests"] for slot in slots),
+        "cache_hits": sum(slot["cache_hits"] for slot in slots),
+        "truncated": len(rows) == MAX_SERIES_ROWS,
+        "buckets": buckets,
+        "by_label": dict(sorted(labels.items())),
+    }
+
+
+def _floor(moment: datetime, bucket: timedelta) -> datetime:
+    epoch = datetime(1970, 1, 1)
+    return epoch + ((moment - epoch) // bucket) * bucket

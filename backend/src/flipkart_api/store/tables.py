@@ -49,6 +49,21 @@ class Prediction(Base):
     details: Mapped[dict | None] = mapped_column(JSON)
 
 
+class RequestLog(Base):
+    """One answered prediction request, cache hits included (table 0006): what requests per
+    hour and latency over time are counted from (`predictions` has one row per input)."""
+
+    __tablename__ = "requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    prediction_id: Mapped[str | None] = mapped_column(String(32))
+    run_id: Mapped[str] = mapped_column(String(200))
+    label: Mapped[str] = mapped_column(String(200))
+    cached: Mapped[bool]
+    latency_total_ms: Mapped[float] = mapped_column(Float)
+
+
 class Feedback(Base):
     __tablename__ = "feedback"
 
