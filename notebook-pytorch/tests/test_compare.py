@@ -227,3 +227,12 @@ def test_listing_tables_and_figure(tmp_path: Path) -> None:
     fixes = compare.text_fixes(listing, "title")
     assert list(fixes.columns) == ["photo", "both", "both - photo"]
     assert len(fixes) == len(listing.classes)
+
+
+def test_confusion_grid_takes_many_panels() -> None:
+    from flipkart_torch import compare
+
+    matrix = [[2, 1], [0, 3]]
+    panels = [(f"run {i}", matrix, ["A", "B"]) for i in range(25)]  # 9 rows of 3
+    figure = compare.confusion_grid(panels, "many")
+    assert len(figure.data) == 25

@@ -225,7 +225,7 @@ def confusion_grid(panels: list[tuple[str, list[list[int]], list[str]]], title: 
     rows = (n + cols - 1) // cols
     figure = make_subplots(
         rows=rows, cols=cols, subplot_titles=[p[0] for p in panels], horizontal_spacing=0.12,
-        vertical_spacing=0.16,
+        vertical_spacing=min(0.16, 0.6 / max(rows - 1, 1)),  # plotly: at most 1 / (rows - 1)
     )  # fmt: skip
     for i, (_, confusion, classes) in enumerate(panels, start=1):
         row, col = (i - 1) // cols + 1, (i - 1) % cols + 1
