@@ -5,10 +5,14 @@ from pathlib import Path
 import pytest
 from flipkart_contract import load_card, load_metrics, load_registry, sha256_file
 from flipkart_contract.classes import class_names
+from flipkart_contract.schema import load_listing_card, load_text_card, load_text_metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 CARDS = sorted(ROOT.glob("artifacts/models/*/card.json"))
-METRICS = sorted(ROOT.glob("runs/*/*/metrics.json"))
+METRICS = sorted(p for p in ROOT.glob("runs/*/*/metrics.json") if p.parent.parent.name != "text")
+TEXT_METRICS = sorted(ROOT.glob("runs/text/*/metrics.json"))
+TEXT_CARDS = sorted(ROOT.glob("artifacts/text/*/card.json"))
+LISTING_CARDS = sorted(ROOT.glob("artifacts/listing/*/card.json"))
 
 
 def test_there_are_committed_files():
@@ -32,6 +36,43 @@ def test_metrics(path: Path):
     assert metrics.schema_version == 2
     assert metrics.run_id == path.parent.name
     assert metrics.framework == path.parent.parent.name
+
+
+@pytest.mark.parametrize("path", TEXT_METRICS, ids=lambda p: p.parent.name)
+def test_text_metrics(path: Path):
+    metrics = load_text_metrics(path)
+    assert metrics.run_id == path.parent.name
+    assert metrics.classes == class_names(ROOT / "data" / "splits.csv")
+
+
+@pytest.mark.parametrize("path", TEXT_CARDS, ids=lambda p: p.parent.name)
+def test_text_card(path: Path):
+    card = load_text_card(path)
+    assert card.run_id == path.parent.name
+    model = path.parent / card.model.file
+    if model.is_file():  # only the registered listing's text model is tracked
+        assert sha256_file(model) == card.model.sha256
+
+
+@pytest.mark.parametrize("path", LISTING_CARDS, ids=lambda p: p.parent.name)
+def test_listing_card(path: Path):
+    card = load_listing_card(path)
+    assert card.listing_id == path.parent.name
+    assert (ROOT / "artifacts" / "models" / card.image.run_id / "card.json").is_file()
+    assert (ROOT / "artifacts" / "text" / card.text.run_id / "card.json").is_file()
+
+
+def test_the_registered_listing_is_servable_from_a_checkout():
+    registry = load_registry(ROOT / "artifacts" / "registry.json")
+    if registry.listing is None:
+        pytest.skip("no listing registered")
+    card = load_listing_card(ROOT / "artifacts" / "listing" / registry.listing / "card.json")
+    assert card.image.run_id == registry.production, "run `make listing` after `make promote`"
+    image = load_card(ROOT / "artifacts" / "models" / card.image.run_id / "card.json")
+    assert image.onnx.sha256 == card.image.sha256
+    text = load_text_card(ROOT / "artifacts" / "text" / card.text.run_id / "card.json")
+    model = ROOT / "artifacts" / "text" / card.text.run_id / text.model.file
+    assert sha256_file(model) == text.model.sha256 == card.text.sha256
 
 
 def test_registry_names_servable_models():

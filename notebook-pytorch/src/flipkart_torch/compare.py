@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
-from flipkart_contract import Registry, RunMetrics, layout, load_metrics, load_registry
+from flipkart_contract import Registry, RunMetrics, load_metrics, load_registry
 from flipkart_contract.schema import ListingCard, describe_error, load_listing_card
 from plotly.subplots import make_subplots
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -50,8 +50,9 @@ def read_scalars(run_dir: Path) -> pd.DataFrame:
 
 
 def run_dirs(runs: Path) -> list[Path]:
-    """The image labs' runs (`runs/text/` holds the text models', see the listing section)."""
-    return sorted(p.parent for f in layout.FRAMEWORKS for p in (runs / f).glob("*/metrics.json"))
+    """The image labs' runs under `runs/<folder>/` (`runs/text/` holds the text models' runs:
+    see the listing section)."""
+    return sorted(p.parent for p in runs.glob("*/*/metrics.json") if p.parent.parent.name != "text")
 
 
 def read_metrics(path: Path) -> RunMetrics:
