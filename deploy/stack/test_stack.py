@@ -19,7 +19,14 @@ from stack import ADMIN_KEY, REPO, SERVICES, Stack, missing
 
 sys.path.insert(0, str(REPO / "frontend" / "tests"))  # the browser tests' helpers
 from flipkart_ui.assets import load_samples
-from ui_harness import CHROMIUM, CHROMIUM_ARGS, chromium_missing, open_page, pick_sample
+from ui_harness import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    chromium_missing,
+    open_page,
+    pick_sample,
+    wait_for_count,
+)
 
 TIMEOUT_MS = 60_000
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
@@ -69,14 +76,6 @@ def stored(api) -> int:
     return stats.json()["predictions"]
 
 
-def wait_stored(api, count: int, timeout_s: float = 30) -> None:
-    """The store may write behind the answer: poll until it holds `count` predictions."""
-    deadline = time.monotonic() + timeout_s
-    while (seen := stored(api)) < count and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert seen == count
-
-
 def test_the_backend_is_ready_on_postgres(api):
     ready = api.get("/ready").json()
     assert ready["status"] == "ready", ready  # "degraded" when the store is unreachable
@@ -85,7 +84,7 @@ def test_the_backend_is_ready_on_postgres(api):
 def test_the_backend_container_classifies_a_product(api, first):
     classes = [p["label"] for p in first["probabilities"]]
     assert first["label"] in classes and first["id"] and first["feedback_token"]
-    wait_stored(api, 1)
+    wait_for_count(lambda: stored(api), 1, timeout_s=30)
 
 
 def test_the_frontend_container_classifies_a_sample_in_chromium(stack, api, first):
@@ -106,7 +105,8 @@ def test_the_frontend_container_classifies_a_sample_in_chromium(stack, api, firs
             assert "Traceback" not in page.content()
         finally:
             browser.close()
-    wait_stored(api, 2)  # the frontend's prediction went through the backend container
+    # The frontend's prediction went through the backend container into the store.
+    wait_for_count(lambda: stored(api), 2, timeout_s=30)
 
 
 def test_tensorboard_lists_the_committed_runs(stack):
