@@ -28,12 +28,13 @@ step "workflow schema" \
   "$UV" tool run "$CHECK_JSONSCHEMA" --builtin-schema vendor.github-workflows .github/workflows/*.yml
 step "hadolint" \
   "$UV" tool run --from "$HADOLINT" hadolint --failure-threshold info \
-  backend/Dockerfile frontend/Dockerfile deploy/tensorboard/Dockerfile
+  backend/Dockerfile frontend/Dockerfile deploy/tensorboard/Dockerfile deploy/postgres/Dockerfile \
+  deploy/prometheus/Dockerfile
 step "dependabot schema" \
   "$UV" tool run "$CHECK_JSONSCHEMA" --builtin-schema vendor.dependabot .github/dependabot.yml
 step "compose schema" \
   "$UV" tool run "$CHECK_JSONSCHEMA" --builtin-schema vendor.compose-spec docker-compose.yml
 step "shellcheck deploy/" \
-  "$UV" tool run --from "$SHELLCHECK" shellcheck deploy/*.sh deploy/ci/*.sh deploy/azure/*.sh
+  "$UV" tool run --from "$SHELLCHECK" shellcheck deploy/*.sh deploy/ci/*.sh deploy/azure/*.sh deploy/postgres/*.sh .ci/run
 
 exit "$status"

@@ -11,6 +11,8 @@
 #   AZURE_LOCATION (westeurope), AZURE_PLAN_NAME (<group>-plan), AZURE_PLAN_SKU (B1)
 #   REGISTRY_URL, REGISTRY_USERNAME, REGISTRY_PASSWORD  private registry the apps pull from
 #   ADMIN_KEY_SHA256   comma-separated sha256 hex digests of the admin API keys
+#   ADMIN_API_KEY      an admin key itself: its sha256 joins the API's accepted digests and the
+#                      UI gets it as API_KEY (the key the UI sends for the private statistics)
 #   DATABASE_URL       the prediction store (default: SQLite inside the container, not durable)
 #   GITHUB_REPOSITORY  owner/name: also create the OIDC identity GitHub Actions deploys with
 set -euo pipefail
@@ -117,11 +119,18 @@ main() {
   # address of X-Forwarded-For; what the client wrote to its left is ignored (rate limiting).
   local api_settings=("WEBSITES_PORT=$API_PORT" "FLIPKART_LOG_LEVEL=INFO"
     "FLIPKART_TRUSTED_PROXIES=10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,169.254.0.0/16,fc00::/7")
-  [ -n "${ADMIN_KEY_SHA256:-}" ] && api_settings+=("FLIPKART_ADMIN_KEY_SHA256=$ADMIN_KEY_SHA256")
+  local digests=${ADMIN_KEY_SHA256:-}
+  local ui_settings=("WEBSITES_PORT=$UI_PORT" "API_URL=https://$AZURE_API_APP_NAME.azurewebsites.net")
+  if [ -n "${ADMIN_API_KEY:-}" ]; then
+    local digest
+    digest=$(printf '%s' "$ADMIN_API_KEY" | sha256sum | cut -d' ' -f1)
+    [[ ",$digests," == *",$digest,"* ]] || digests=${digests:+$digests,}$digest
+    ui_settings+=("API_KEY=$ADMIN_API_KEY")
+  fi
+  [ -n "$digests" ] && api_settings+=("FLIPKART_ADMIN_KEY_SHA256=$digests")
   [ -n "${DATABASE_URL:-}" ] && api_settings+=("DATABASE_URL=$DATABASE_URL")
   ensure_app "$AZURE_API_APP_NAME" "$API_IMAGE" /health "${api_settings[@]}"
-  ensure_app "$AZURE_UI_APP_NAME" "$UI_IMAGE" / "WEBSITES_PORT=$UI_PORT" \
-    "API_URL=https://$AZURE_API_APP_NAME.azurewebsites.net"
+  ensure_app "$AZURE_UI_APP_NAME" "$UI_IMAGE" / "${ui_settings[@]}"
   if [ -n "${GITHUB_REPOSITORY:-}" ]; then
     ensure_github_identity
   fi

@@ -1,5 +1,6 @@
 """deploy/azure/setup.sh against a fake `az` that records its calls (no Azure here)."""
 
+import hashlib
 import os
 import stat
 import subprocess
@@ -73,6 +74,17 @@ def test_second_run_updates_and_creates_nothing(tmp_path):
     api_settings = calls(log, "webapp config appsettings set")[0]
     assert f"FLIPKART_ADMIN_KEY_SHA256={'ab' * 32}" in api_settings
     assert len(calls(log, "webapp config container set")) == 2
+
+
+def test_the_admin_key_reaches_the_ui_and_its_digest_the_api(tmp_path):
+    key = "a-test-admin-key"
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    result, log = run(tmp_path, existing=True, ADMIN_API_KEY=key, ADMIN_KEY_SHA256="ab" * 32)
+    assert result.returncode == 0, result.stderr
+    api_settings, ui_settings = calls(log, "webapp config appsettings set")
+    assert f"FLIPKART_ADMIN_KEY_SHA256={'ab' * 32},{digest}" in api_settings
+    assert f"API_KEY={key}" in ui_settings  # flipkart_ui.config reads API_KEY
+    assert key not in result.stdout + result.stderr  # the log names settings, not values
 
 
 def test_private_registry_credentials_reach_the_container_config(tmp_path):

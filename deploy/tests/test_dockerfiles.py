@@ -176,14 +176,19 @@ def test_context_keeps_what_the_build_needs_and_nothing_else(project):
 )
 def test_compose_and_the_deploy_workflow_build_what_the_tests_replay(project, workflow):
     """The replay below uses the repository root as context and <project>/Dockerfile: so must
-    docker compose and the workflow that builds the image for Azure."""
+    docker compose and deploy/images.sh, which builds the image for .ci/run and for Azure."""
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
     build = compose["services"][project]["build"]
     assert (build["context"], build["dockerfile"]) == (".", f"{project}/Dockerfile")
     definition = yaml.safe_load((REPO / ".github" / "workflows" / workflow).read_text())
     (job,) = definition["jobs"].values()
     assert job["uses"] == "./.github/workflows/container-deploy.yml"
-    assert (job["with"]["context"], job["with"]["file"]) == (".", f"{project}/Dockerfile")
+    # The workflow builds through deploy/images.sh, as .ci/run does (one script, two callers).
+    assert job["with"]["service"] == project
+    reusable = (REPO / ".github" / "workflows" / "container-deploy.yml").read_text()
+    assert 'bash deploy/images.sh "$SERVICE"' in reusable
+    script = (REPO / "deploy" / "images.sh").read_text()
+    assert f"[{project}]={project}/Dockerfile" in script and f"[{project}]=." in script
     triggers = definition[True]  # YAML 1.1 reads the key `on` as a boolean
     for event in ("push", "pull_request"):
         assert "contract/**" in triggers[event]["paths"], f"{workflow}: {event} misses contract/"

@@ -51,12 +51,37 @@ def test_compose_paths_exist():
                 assert source in COMPOSE["volumes"], f"{name}: undeclared volume {source}"
 
 
-def test_prediction_database_lives_on_a_volume():
+def test_predictions_live_in_postgres_on_a_volume():
     backend = SERVICES["backend"]
     url = backend["environment"]["DATABASE_URL"]
-    folder = url.removeprefix("sqlite:///").rsplit("/", 1)[0]
-    mounts = {v.split(":")[1]: v.split(":")[0] for v in backend["volumes"]}
-    assert folder in mounts and mounts[folder] in COMPOSE["volumes"]
+    assert url.startswith("postgresql+psycopg://flipkart:") and url.endswith(
+        "@postgres:5432/flipkart"
+    )
+    assert backend["depends_on"]["postgres"]["condition"] == "service_healthy"
+    postgres = SERVICES["postgres"]
+    assert postgres["environment"]["POSTGRES_USER"] == "flipkart"
+    assert postgres["environment"]["POSTGRES_DB"] == "flipkart"
+    assert "ports" not in postgres  # reached by the backend only
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in postgres["volumes"]}
+    assert mounts["/var/lib/postgresql/data"] in COMPOSE["volumes"]
+    # The Debian-built stand-in keeps the official image's data folder and variables.
+    dockerfile = (DEPLOY / "postgres" / "Dockerfile").read_text()
+    assert "PGDATA=/var/lib/postgresql/data" in dockerfile
+    start = (DEPLOY / "postgres" / "start.sh").read_text()
+    for name in ("POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"):
+        assert name in start
+
+
+def test_the_frontend_gets_the_admin_key_it_reads():
+    # flipkart_ui.config reads API_KEY; the backend accepts its sha256.
+    assert SERVICES["frontend"]["environment"]["API_KEY"] == "${API_KEY:-}"
+    assert "FLIPKART_ADMIN_KEY_SHA256" in SERVICES["backend"]["environment"]
+
+
+def test_published_ports_are_loopback_unless_asked():
+    for name, service in SERVICES.items():
+        for port in service.get("ports", []):
+            assert str(port).startswith("${BIND_ADDRESS:-127.0.0.1}:"), f"{name}: {port}"
 
 
 def test_prometheus_scrapes_the_backend_metrics():

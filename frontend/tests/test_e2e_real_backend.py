@@ -9,7 +9,6 @@ one page, as one user's session. Screenshots go to $SCREENSHOT_DIR (default test
 """
 
 import re
-import time
 
 import httpx
 import pytest
@@ -23,6 +22,7 @@ from ui_harness import (
     running_app,
     shoot,
     upload_file,
+    wait_for_count,
 )
 
 TIMEOUT_MS = 60_000
@@ -59,14 +59,6 @@ def stored_predictions(backend) -> int:
     return backend.stats()["predictions"]
 
 
-def wait_for_predictions(backend, count: int, timeout_s: float = 15) -> None:
-    """The store may write behind the answer: poll until it has counted `count` predictions."""
-    deadline = time.monotonic() + timeout_s
-    while (seen := stored_predictions(backend)) < count and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert seen == count
-
-
 def test_sample_classified_by_the_production_model(page, backend, assets_dir):
     classes = backend.production_classes()
     watch = next(s for s in load_samples(assets_dir) if s.label == "Watches")
@@ -96,7 +88,7 @@ def test_upload_a_file(page, backend, tmp_path):
     upload_file(page, path)
     expect(details).not_to_have_text(previous)
     expect(details).to_contain_text("with a confidence of")
-    wait_for_predictions(backend, before + 1)
+    wait_for_count(lambda: stored_predictions(backend), before + 1)
 
 
 def test_a_private_url_is_refused_with_a_clear_message(page, backend):

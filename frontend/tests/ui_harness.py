@@ -5,7 +5,8 @@ built on it (browser_backend, app_url, browser) are in conftest.py."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -97,3 +98,11 @@ def upload_file(page, path) -> None:
     with page.expect_file_chooser() as chooser:
         page.locator("#upload").click()
     chooser.value.set_files(path)
+
+
+def wait_for_count(read: Callable[[], int], count: int, timeout_s: float = 15) -> None:
+    """A prediction store may write behind the answer: poll `read` until it gives `count`."""
+    deadline = time.monotonic() + timeout_s
+    while (seen := read()) < count and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert seen == count
