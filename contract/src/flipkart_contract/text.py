@@ -221,7 +221,7 @@ class TextModel:
         except (KeyError, TypeError, ValueError, re.error) as exc:
             raise TextModelError(f"not a {TEXT_FORMAT} model: {type(exc).__name__}: {exc}") from exc
 
-    def to_dict(self, digits: int = 7) -> dict[str, Any]:
+    def to_dict(self, digits: int = 6) -> dict[str, Any]:
         """The `model.json` contents; floats rounded to `digits` significant digits."""
 
         def rounded(values: np.ndarray) -> Any:
