@@ -243,6 +243,7 @@ def build_classification_tab(ui: Frontend, lang: gr.Radio) -> ClassificationTab:
                         label=t("explanation", lang0),
                         interactive=False,
                         height=260,
+                        format="png",  # lossless: the patches' edges and colours stay exact
                         visible=False,
                         elem_id="explanation",
                     )
