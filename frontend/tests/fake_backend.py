@@ -5,6 +5,7 @@ errors or answering slowly; `calls` records what the client sent.
 """
 
 import asyncio
+import base64
 import hashlib
 import io
 import socket
@@ -109,6 +110,8 @@ class Behaviour:
     # False: not deployed (404); "private": admin disabled (403); "admin": needs ADMIN_KEY (401)
     stats: bool | str = False
     feedback: bool = False
+    # POST /v1/explain: "ok", or the error it answers: "server_busy" (503), "rate_limited" (429)
+    explain: str = "ok"
     calls: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -182,6 +185,39 @@ def create_app(behaviour: Behaviour) -> FastAPI:
         if data is None:
             return error(422, "missing_image", "send a file, an image or a url")
         return Response(image_bytes((16, 16), color=(255, 255, 255)), media_type="image/png")
+
+    @app.post("/v1/explain")
+    async def explain(request: Request, label: str | None = None, grid: int = 4):
+        if label is not None and label not in FLIPKART_CLASSES:  # checked before the image
+            return error(422, "unknown_label", f"unknown label {label!r}")
+        if behaviour.explain == "server_busy":
+            return error(503, "server_busy", "another explanation is running")
+        if behaviour.explain == "rate_limited":
+            return error(429, "rate_limited", "too many requests")
+        data = await read_image(request)
+        if isinstance(data, JSONResponse):
+            return data
+        if data is None:
+            return error(422, "missing_image", "send a file, an image or a url")
+        behaviour.calls[-1].update(query=dict(request.query_params))
+        predicted = fake_prediction(data)["label"]
+        drops = [[0.0] * grid for _ in range(grid)]
+        drops[0][0] = 0.25
+        return {
+            "model": {"run_id": RUN_IDS[0], "architecture": "efficientnet_lite0"},
+            "label": label or predicted,
+            "predicted": predicted,
+            "probability": 0.7,
+            "grid": grid,
+            "image_size": [16, 16],
+            "occlusion_colour": [0, 0, 0],
+            "drops": drops,
+            "max_drop": 0.25,
+            "min_drop": 0.0,
+            "images_run": grid * grid + 1,
+            "overlay_png": base64.b64encode(image_bytes((16, 16), color=(254, 232, 56))).decode(),
+            "latency_ms": {"decode": 1.0, "preprocess": 0.5, "inference": 640.0, "total": 642.5},
+        }
 
     @app.get("/v1/models")
     async def models():

@@ -2,6 +2,7 @@
 
 import io
 
+import httpx
 import pytest
 from fake_backend import ADMIN_KEY, RUN_IDS, feedback_token, free_port
 from flipkart_contract.testing import FLIPKART_CLASSES, image_bytes
@@ -208,3 +209,51 @@ def test_private_stats_are_read_with_the_admin_key_only_when_configured(backend)
     admin = ApiClient(backend.url, timeout_s=5, api_key=ADMIN_KEY)
     assert admin.stats()["predictions"] == 10
     admin.close()
+
+
+def test_explain_sends_the_image_label_and_grid_and_decodes_the_overlay(client, backend):
+    answer = client.explain(ImageInput(data=png_bytes(), filename="x.png"), "Watches", grid=3)
+    call = backend.behaviour.calls[-1]
+    assert (call["path"], call["source"], call["query"]) == (
+        "/v1/explain",
+        "file",
+        {"label": "Watches", "grid": "3"},
+    )
+    assert answer["label"] == "Watches" and answer["images_run"] == 10
+    assert Image.open(io.BytesIO(answer["overlay_png"])).getpixel((0, 0)) == (254, 232, 56)
+    default = client.explain(ImageInput(data=png_bytes(), filename="x.png"))
+    assert backend.behaviour.calls[-1]["query"] == {}
+    assert default["label"] == default["predicted"]
+
+
+def test_explain_by_url_is_sent_as_json(client, backend):
+    with pytest.raises(ApiError) as info:
+        client.explain(ImageInput.from_url("https://example.com/a.jpg"), "Watches")
+    assert info.value.code == "url_fetch_failed"
+    assert backend.behaviour.calls[-1]["source"] == "url"
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "label", "status", "code"),
+    [
+        ("ok", "Not a class", 422, "unknown_label"),
+        ("server_busy", "Watches", 503, "server_busy"),
+        ("rate_limited", "Watches", 429, "rate_limited"),
+    ],
+)
+def test_explain_errors_carry_status_and_code(client, backend, behaviour, label, status, code):
+    backend.behaviour.explain = behaviour
+    with pytest.raises(ApiError) as info:
+        client.explain(ImageInput(data=png_bytes()), label)
+    assert (info.value.status, info.value.code) == (status, code)
+
+
+def test_explain_without_a_readable_overlay_is_a_bad_response():
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"label": "Watches", "overlay_png": "%%% not base64"})
+
+    api = ApiClient("http://backend.test")
+    api._client = httpx.Client(base_url=api.base_url, transport=httpx.MockTransport(handler))
+    with pytest.raises(ApiError) as info:
+        api.explain(ImageInput(data=png_bytes()))
+    assert info.value.kind == "bad_response"

@@ -68,5 +68,5 @@ def test_the_language_event_updates_every_visible_component_of_the_app(settings)
     (event,) = [fn for fn in demo.fns.values() if (lang._id, "change") in fn.targets]
     layout = (gr.Row, gr.Column, gr.Tabs, gr.layouts.Form, gr.State, gr.Timer)
     shown = {b for b in demo.blocks.values() if not isinstance(b, layout)}
-    assert set(event.outputs) == shown and len(shown) == 61  # 44 + 4 listing + 13 issue 17
+    assert set(event.outputs) == shown and len(shown) == 65  # 44 + 4 listing + 17 issue 17
     assert event.inputs_as_dict  # named values in, named updates out

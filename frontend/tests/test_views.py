@@ -340,3 +340,61 @@ def test_private_stats_say_how_to_configure_the_key_or_are_read_with_it(assets_d
     assert status.startswith("Statistics updated at")
     assert "| Distinct images classified (a repeated image counts once) | **10** |" in kpis
     assert ADMIN_KEY not in repr(admin.settings)  # never printed with the settings
+
+
+def test_explain_the_classified_photo_in_both_languages(assets_dir, backend):
+    ui = Frontend(load_settings({"API_URL": backend.url, "ASSETS_DIR": str(assets_dir)}))
+    sample = ui.samples[3]
+    state = ui.classify(sample.image, None, None, "en")[2]
+    assert state["source"] == {"path": str(sample.path)}
+    overlay, explained, sentence = ui.explain(state, "en")
+    call = backend.behaviour.calls[-1]
+    assert (call["path"], call["source"]) == ("/v1/explain", "file")
+    assert call["query"] == {"label": state["response"]["label"]}  # the shown answer's class
+    assert overlay.size == (16, 16) and overlay.getpixel((0, 0)) == (254, 232, 56)
+    assert "overlay_png" not in explained["response"]  # the state keeps no image
+    label = state["response"]["label"]
+    assert sentence.startswith("The brighter (yellow) a square")
+    assert f"probability of {label} (by up to 25.0%)" in sentence
+    assert "17 copies of the photo in 642 ms" in sentence
+    french = views.render_explanation(explained, "fr")
+    assert "Plus un carré est clair" in french and "jusqu'à 25,0\u202f%" in french
+    flat = {"response": {**explained["response"], "max_drop": 0.001}}
+    assert "barely changes" in views.render_explanation(flat, "en")
+
+
+def test_nothing_to_explain_for_text_alone_or_before_an_answer(assets_dir, backend):
+    ui = Frontend(load_settings({"API_URL": backend.url, "ASSETS_DIR": str(assets_dir)}))
+    text_only = {"response": fake_prediction(b"x"), "message": None}  # no photo: no `source`
+    assert ui.explain(text_only, "en") == (None, {"response": None, "message": None}, "")
+    assert ui.explain(None, "en")[2] == ""
+    assert views.render_explanation(None, "en") == ""
+    assert not any(call["path"] == "/v1/explain" for call in backend.behaviour.calls)
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "english", "french"),
+    [
+        ("server_busy", "The service is busy", "Le service traite d'autres images"),
+        ("rate_limited", "Too many requests", "Trop de demandes"),
+        ("unknown_label", "cannot explain this category", "ne peut pas expliquer"),
+    ],
+)
+def test_explain_errors_are_sentences(assets_dir, backend, behaviour, english, french):
+    ui = Frontend(load_settings({"API_URL": backend.url, "ASSETS_DIR": str(assets_dir)}))
+    state = ui.classify(ui.samples[0].image, None, None, "en")[2]
+    if behaviour == "unknown_label":
+        state["response"]["label"] = "Garden"  # a class this model does not have
+    else:
+        backend.behaviour.explain = behaviour
+    overlay, explained, sentence = ui.explain(state, "en")
+    assert overlay is None and explained["response"] is None
+    assert english in sentence and behaviour not in sentence
+    assert french in views.render_explanation(explained, "fr")
+
+
+def test_explain_a_deleted_upload_says_why(assets_dir, backend, tmp_path):
+    ui = Frontend(load_settings({"API_URL": backend.url, "ASSETS_DIR": str(assets_dir)}))
+    state = {"response": fake_prediction(b"x"), "source": {"path": str(tmp_path / "gone.png")}}
+    overlay, _, sentence = ui.explain(state, "en")
+    assert overlay is None and "cannot be read" in sentence

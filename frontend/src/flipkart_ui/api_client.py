@@ -1,5 +1,7 @@
 """HTTP client of the serving API (the contract in the backend's README); no backend import."""
 
+import base64
+import binascii
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -153,6 +155,27 @@ class ApiClient:
         if not response.headers.get("content-type", "").startswith("image/"):
             raise ApiError("bad_response", "the preview is not an image", response.status_code)
         return response.content
+
+    def explain(
+        self,
+        image: ImageInput,
+        label: str | None = None,
+        grid: int | None = None,
+        model: str | None = None,
+    ) -> dict[str, Any]:
+        """The occlusion heatmap of `label` (default: the predicted class) on `image`: the answer
+        of `POST /v1/explain` ({label, predicted, probability, grid, drops, max_drop, min_drop,
+        images_run, latency_ms, ...}) with `overlay_png` decoded to PNG bytes."""
+        query = {"label": label, "grid": grid, "model": model}
+        params = {k: v for k, v in query.items() if v is not None}
+        answer = self._json("POST", "/v1/explain", params=params, **self._image_kwargs(image))
+        try:
+            answer["overlay_png"] = base64.b64decode(str(answer["overlay_png"]), validate=True)
+        except (KeyError, binascii.Error, ValueError) as exc:
+            raise ApiError("bad_response", "the explanation has no readable 'overlay_png'") from exc
+        if not answer["overlay_png"] or "label" not in answer:
+            raise ApiError("bad_response", "the explanation has no overlay or no label")
+        return answer
 
     def models(self) -> dict[str, Any]:
         """{production, models: [{run_id, architecture, framework, training_mode, is_production,

@@ -86,7 +86,8 @@ class Frontend:
             state["message"] = views.error_message(exc, self.settings, "/v1/predict")
             return (shown, None, state, *views.render_prediction(state, lang, self.categories))
         state["true_label"] = chosen.label if chosen else None
-        if image is not None:
+        if image is not None:  # what Explain sends again (a text-only answer has no photo)
+            state["source"] = {"url": image.url} if image.url else {"path": shown}
             if progress is not None:
                 progress(0.6, desc=t("previewing", lang))
             try:
@@ -97,6 +98,36 @@ class Frontend:
                 )
                 state["preview_message"] = ("preview_missing", {"reason": reason.strip("*❌ ")})
         return (shown, preview, state, *views.render_prediction(state, lang, self.categories))
+
+    def explain(
+        self, prediction: dict[str, Any] | None, lang: str, progress: gr.Progress | None = None
+    ) -> tuple[Any, ...]:
+        """Outputs: the overlay (None: none), the explanation's state, its sentence.
+
+        Explains the shown answer's category on the photo that was classified; nothing for a
+        text-only answer or before any answer."""
+        state: dict[str, Any] = {"response": None, "message": None}
+        response = (prediction or {}).get("response")
+        source = (prediction or {}).get("source")
+        if not response or not source:
+            return None, state, ""
+        if progress is not None:
+            progress(0.1, desc=t("explaining", lang))
+        try:
+            if source.get("url"):
+                image = ImageInput.from_url(source["url"])
+            else:
+                image = ImageInput.from_path(source["path"])
+            answer = self.client.explain(image, label=str(response["label"]))
+            overlay = decode_preview(answer.pop("overlay_png"))
+        except ApiError as exc:
+            state["message"] = views.error_message(exc, self.settings, "/v1/explain")
+            return None, state, views.render_explanation(state, lang)
+        except (OSError, ValueError) as exc:  # the upload's file is gone, or the URL is bad
+            state["message"] = input_problem(exc, None)
+            return None, state, views.render_explanation(state, lang)
+        state["response"] = answer
+        return overlay, state, views.render_explanation(state, lang)
 
     def sample_text(self, sample: str | None) -> tuple[str, str]:
         """The title and description of a sample's listing ("" for an unknown sample)."""

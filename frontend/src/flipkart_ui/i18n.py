@@ -66,6 +66,38 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "What the model sees (after resizing)",
         "fr": "Ce que voit le modèle (après redimensionnement)",
     },
+    "explain": {"en": "Explain", "fr": "Expliquer"},
+    "explain_hint": {
+        "en": "Which parts of the photo does the answer rest on? About a second: the model "
+        "looks again at many copies of the photo, each with one square hidden.",
+        "fr": "Sur quelles parties de la photo la réponse repose-t-elle ? Environ une seconde : "
+        "le modèle revoit de nombreuses copies de la photo, chacune avec un carré masqué.",
+    },
+    "explanation": {
+        "en": "What the answer rests on",
+        "fr": "Ce sur quoi repose la réponse",
+    },
+    "explain_caption": {
+        "en": "The brighter (yellow) a square, the more hiding it lowers the probability of "
+        "{label} (by up to {drop}); dark blue squares do not matter; computed from {images} "
+        "copies of the photo in {latency} ms.",
+        "fr": "Plus un carré est clair (jaune), plus le masquer fait baisser la probabilité de "
+        "{label} (jusqu'à {drop}) ; les carrés bleu foncé ne comptent pas ; calculé sur "
+        "{images} copies de la photo en {latency} ms.",
+    },
+    "explain_flat": {
+        "en": "Hiding any one square barely changes the probability of {label}: the answer "
+        "rests on the photo as a whole; computed from {images} copies of the photo in "
+        "{latency} ms.",
+        "fr": "Masquer un seul carré ne change presque pas la probabilité de {label} : la "
+        "réponse repose sur l'ensemble de la photo ; calculé sur {images} copies de la photo "
+        "en {latency} ms.",
+    },
+    "explaining": {"en": "Computing the explanation…", "fr": "Calcul de l'explication…"},
+    "err_explain_label": {
+        "en": "The service cannot explain this category with its current model.",
+        "fr": "Le service ne peut pas expliquer cette catégorie avec son modèle actuel.",
+    },
     "prediction": {"en": "Predicted category", "fr": "Catégorie prédite"},
     "probabilities_plot": {
         "en": "Probability of every category",

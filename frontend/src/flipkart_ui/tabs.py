@@ -125,6 +125,12 @@ class ClassificationTab(Part):
     clear_button: gr.Button
     shown_image: gr.Image
     transformed: gr.Image
+    explain_box: gr.Column
+    explain_button: gr.Button
+    explain_hint: gr.Markdown
+    explanation: gr.Image
+    explain_status: gr.Markdown
+    explain_state: gr.State
     status: gr.Markdown
     label: gr.Markdown
     details: gr.Markdown
@@ -139,7 +145,7 @@ class ClassificationTab(Part):
     feedback_status: gr.Markdown
 
     def relabel_inputs(self) -> list[Block]:
-        return [self.prediction_state, self.feedback_state]
+        return [self.prediction_state, self.feedback_state, self.explain_state]
 
     def relabel(self, lang: str, values: Values) -> Updates:
         status, label, chart, details, comparison = views.render_prediction(
@@ -156,6 +162,10 @@ class ClassificationTab(Part):
             self.clear_button: gr.update(value=t("clear", lang)),
             self.shown_image: gr.update(label=t("image", lang)),
             self.transformed: gr.update(label=t("transformed", lang)),
+            self.explain_button: gr.update(value=t("explain", lang)),
+            self.explain_hint: t("explain_hint", lang),
+            self.explanation: gr.update(label=t("explanation", lang)),
+            self.explain_status: views.render_explanation(values[self.explain_state], lang),
             self.status: status,
             self.label: label,
             self.probabilities: chart,
@@ -225,6 +235,20 @@ def build_classification_tab(ui: Frontend, lang: gr.Radio) -> ClassificationTab:
                         height=220,
                         elem_id="transformed",
                     )
+                # shown once a photo is classified (not for text alone)
+                with gr.Column(visible=False, elem_id="explain-box") as explain_box:
+                    explain_button = gr.Button(t("explain", lang0), elem_id="explain")
+                    explain_hint = gr.Markdown(t("explain_hint", lang0), elem_id="explain-hint")
+                    explanation = gr.Image(
+                        label=t("explanation", lang0),
+                        interactive=False,
+                        height=260,
+                        format="png",  # lossless: the patches' edges and colours stay exact
+                        visible=False,
+                        elem_id="explanation",
+                    )
+                    explain_status = gr.Markdown(elem_id="explain-status")
+                explain_state = gr.State(None)
             with gr.Column(scale=1, elem_id="result"):
                 status = gr.Markdown(elem_id="classify-status")
                 label = gr.Markdown(elem_id="prediction")
@@ -338,6 +362,23 @@ def _wire_classification(part: ClassificationTab, lang: gr.Radio) -> None:
         return None, "", gr.update(visible=bool((state or {}).get("response"))), None
 
     part.prediction_state.change(reset_feedback, [part.prediction_state], feedback)
+
+    # A new answer makes the last explanation stale; Explain shows only for a classified photo.
+    explained = [part.explanation, part.explain_state, part.explain_status]
+
+    def reset_explanation(state):
+        photo = bool((state or {}).get("response") and (state or {}).get("source"))
+        return gr.update(visible=photo), gr.update(value=None, visible=False), None, ""
+
+    part.prediction_state.change(
+        reset_explanation, [part.prediction_state], [part.explain_box, *explained]
+    )
+
+    def explain(state, lang_value, progress=PROGRESS):
+        overlay, explain_state, sentence = ui.explain(state, lang_value, progress)
+        return gr.update(value=overlay, visible=overlay is not None), explain_state, sentence
+
+    part.explain_button.click(explain, [part.prediction_state, lang], explained, **backend)
     sent = [part.feedback_state, part.feedback_status]
     part.correct.click(
         ui.confirm_feedback, [part.prediction_state, lang], sent, concurrency_id="backend"

@@ -27,6 +27,8 @@ def error_message(exc: ApiError, settings: Settings, feature: str) -> Message:
     values = {"timeout": f"{settings.api_timeout_s:g}", "feature": feature}
     if feature == "/v1/stats" and exc.status in (401, 403):  # private statistics: say how
         return ("err_stats_private", values)
+    if feature == "/v1/explain" and exc.code == "unknown_label":
+        return ("err_explain_label", values)
     if exc.code in ERROR_CODES:
         return (ERROR_CODES[exc.code], values)
     if exc.kind == "rejected" and exc.status in (401, 403):
@@ -83,6 +85,28 @@ def render_prediction(
     headline = t("headline", lang, label=category(str(response["label"]), lang))
     chart = charts.probability_chart(probabilities, lang, labels)
     return status, headline, chart, "\n\n".join(lines), render_comparison(response, lang)
+
+
+# Below this largest drop (probability lost by hiding one patch) the heat map says nothing.
+FLAT_DROP = 0.01
+
+
+def render_explanation(state: dict[str, Any] | None, lang: str) -> str:
+    """The sentence under the explanation's overlay: what the colours mean and what it cost, or
+    why there is none (an error); empty before any explanation."""
+    state = state or {}
+    answer = state.get("response")
+    if answer is None:
+        return render_message(state.get("message"), lang)
+    latency = (answer.get("latency_ms") or {}).get("total")
+    max_drop = float(answer.get("max_drop") or 0.0)
+    values = {
+        "label": category(str(answer["label"]), lang),
+        "drop": percent(max_drop, lang),
+        "images": answer.get("images_run") or "—",
+        "latency": "—" if latency is None else decimal(float(latency), lang, 0),
+    }
+    return t("explain_caption" if max_drop >= FLAT_DROP else "explain_flat", lang, **values)
 
 
 # Each input's own answer in `by_input`, in the comparison's order, with its row's name.
