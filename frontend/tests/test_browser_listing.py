@@ -101,6 +101,22 @@ def test_a_sample_prefills_its_title_and_photo_and_title_give_three_answers(
     expect(page.locator("#classify-status")).to_be_empty()
 
 
+def test_a_thumbnail_click_classifies_its_sample_as_the_dropdown_does(page, assets_dir):
+    samples = load_samples(assets_dir)
+    sample = watch(assets_dir)
+    thumbnails = page.locator("#sample-gallery img")
+    expect(thumbnails).to_have_count(len(samples))
+    thumbnails.nth(samples.index(sample)).click()
+    expect(field(page, "title")).to_have_value(sample.listing_title)
+    expect(field(page, "description")).to_have_value(sample.description)
+    expect(page.locator("#sample input")).to_have_value(sample.title)  # the dropdown follows
+    expect(page.locator("#by-input")).to_contain_text("the answer")
+    rows = table_rows(page)
+    assert rows[1][1] == category(sample.label, "en")  # the text-only row names its category
+    expect(page.locator("#prediction")).to_have_text(rows[2][1])  # the fused answer
+    expect(page.locator("#classify-status")).to_be_empty()
+
+
 def test_text_alone_is_classified(page):
     field(page, "title").fill("Analog Watches for Men")
     page.locator("#classify").click()

@@ -35,6 +35,7 @@ def test_switching_language_updates_every_component_of_every_part(parts):
     assert updates[header.title] == "# Classifieur de produits Flipkart"
     assert updates[header.lang]["label"] == "Langue"
     assert updates[classification.classify_button]["value"] == "Classer"
+    assert updates[classification.sample_gallery]["label"].startswith("…ou cliquez")
     assert updates[classification.title]["label"] == "Titre du produit (facultatif)"
     assert updates[classification.description]["label"] == "Description du produit (facultative)"
     assert updates[dashboard.tab]["label"] == "Tableau de bord"
@@ -68,5 +69,26 @@ def test_the_language_event_updates_every_visible_component_of_the_app(settings)
     (event,) = [fn for fn in demo.fns.values() if (lang._id, "change") in fn.targets]
     layout = (gr.Row, gr.Column, gr.Tabs, gr.layouts.Form, gr.State, gr.Timer)
     shown = {b for b in demo.blocks.values() if not isinstance(b, layout)}
-    assert set(event.outputs) == shown and len(shown) == 65  # 44 + 4 listing + 17 issue 17
+    assert set(event.outputs) == shown and len(shown) == 66  # 44 + 4 listing + 18 issue 17
     assert event.inputs_as_dict  # named values in, named updates out
+
+
+def test_a_thumbnail_click_classifies_its_sample_as_the_dropdown_does(assets_dir, backend):
+    settings = load_settings({"API_URL": backend.url, "ASSETS_DIR": str(assets_dir)})
+    ui = Frontend(settings)
+    with gr.Blocks() as demo:
+        _, (classification, *_) = build_parts(ui, demo)
+    fns = demo.fns.values()
+    (clicked,) = [f for f in fns if (classification.sample_gallery._id, "select") in f.targets]
+    (picked,) = [f for f in fns if (classification.sample._id, "input") in f.targets]
+    assert clicked.outputs == [classification.sample, *picked.outputs]
+    sample = ui.samples[2]
+    event = gr.SelectData(classification.sample_gallery, {"index": 2, "value": None})
+    by_thumbnail = clicked.fn("en", event, None)
+    by_dropdown = picked.fn(sample.image, "en", None)
+    assert by_thumbnail[0] == sample.image
+    assert by_thumbnail[3:5] == (sample.listing_title, sample.description)
+    assert by_thumbnail[1:6] == by_dropdown[:5]  # upload, URL, title, description, photo
+    state = by_thumbnail[7]  # the same answer, in the same state, as the dropdown's
+    assert state["response"] == by_dropdown[6]["response"] == backend.behaviour.calls[-2]["answer"]
+    assert by_thumbnail[9] == by_dropdown[8]  # the heading

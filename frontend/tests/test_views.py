@@ -225,6 +225,13 @@ def test_classify_sends_the_text_with_the_sample_or_alone(assets_dir, backend):
     assert ui.sample_text("nope.jpg") == ("", "")
 
 
+def test_a_thumbnail_index_names_its_sample(assets_dir):
+    ui = Frontend(load_settings({"API_URL": "http://127.0.0.1:9", "ASSETS_DIR": str(assets_dir)}))
+    assert [ui.sample_at(i) for i in range(len(ui.samples))] == [s.image for s in ui.samples]
+    assert ui.sample_at(None) is None and ui.sample_at(-1) is None
+    assert ui.sample_at(len(ui.samples)) is None
+
+
 def test_classify_and_feedback_against_the_backend(assets_dir, backend):
     ui = Frontend(load_settings({"API_URL": backend.url, "ASSETS_DIR": str(assets_dir)}))
     sample = ui.samples[3]

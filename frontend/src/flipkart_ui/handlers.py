@@ -134,6 +134,12 @@ class Frontend:
         chosen = self.samples_by_image.get(sample or "")
         return (chosen.listing_title, chosen.description) if chosen else ("", "")
 
+    def sample_at(self, index: int | None) -> str | None:
+        """The image of the sample shown at `index` in the thumbnails (None: out of range)."""
+        if index is None or not 0 <= index < len(self.samples):
+            return None
+        return self.samples[index].image
+
     def send_feedback(self, state: dict[str, Any], label: str | None, lang: str) -> tuple[Any, ...]:
         response = (state or {}).get("response")
         if response is None:

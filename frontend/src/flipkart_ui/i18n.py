@@ -24,6 +24,10 @@ TEXTS: dict[str, dict[str, str]] = {
     "tab_monitoring": {"en": "Monitoring", "fr": "Supervision"},
     # classification tab
     "sample": {"en": "Pick a sample product", "fr": "Choisissez un produit exemple"},
+    "sample_gallery": {
+        "en": "…or click a sample's photo",
+        "fr": "…ou cliquez sur la photo d'un exemple",
+    },
     "upload": {
         "en": "…or upload your own photo (JPEG, PNG, WebP)",
         "fr": "…ou envoyez votre propre photo (JPEG, PNG, WebP)",

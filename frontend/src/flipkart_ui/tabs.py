@@ -117,6 +117,7 @@ class ClassificationTab(Part):
     tab: gr.Tab
     prediction_state: gr.State
     sample: gr.Dropdown
+    sample_gallery: gr.Gallery
     upload: gr.UploadButton
     url: gr.Textbox
     title: gr.Textbox
@@ -154,6 +155,7 @@ class ClassificationTab(Part):
         return {
             self.tab: gr.update(label=t("tab_classify", lang)),
             self.sample: gr.update(label=t("sample", lang)),
+            self.sample_gallery: gr.update(label=t("sample_gallery", lang)),
             self.upload: gr.update(label=t("upload", lang)),
             self.url: gr.update(label=t("url", lang)),
             self.title: gr.update(label=t("title_field", lang), info=t("title_info", lang)),
@@ -205,6 +207,18 @@ def build_classification_tab(ui: Frontend, lang: gr.Radio) -> ClassificationTab:
                     value=None,
                     label=t("sample", lang0),
                     elem_id="sample",
+                )
+                # the same samples as thumbnails: a click classifies it as the dropdown does
+                sample_gallery = gr.Gallery(
+                    [(str(s.path), s.title) for s in ui.samples],
+                    label=t("sample_gallery", lang0),
+                    columns=7,
+                    height=190,  # two rows of the 14 samples, no blank space below
+                    object_fit="cover",
+                    buttons=[],
+                    allow_preview=False,
+                    interactive=False,
+                    elem_id="sample-gallery",
                 )
                 # A button, not gr.Image: gr.Image refuses a non-image in the browser with an
                 # English toast before any handler runs; this one passes every file to
@@ -304,6 +318,13 @@ def _wire_classification(part: ClassificationTab, lang: gr.Radio) -> None:
         result = ui.classify(sample_value, None, None, lang_value, progress, title, description)
         return (None, "", title, description, *result)
 
+    # A thumbnail is the dropdown's sample: it shows there, and is classified the same way.
+    def classify_thumbnail(lang_value, evt: gr.SelectData, progress=PROGRESS):
+        chosen = ui.sample_at(evt.index)
+        if chosen is None:
+            return (gr.update(),) * (5 + len(outputs))
+        return (chosen, *classify_sample(chosen, lang_value, progress))
+
     def classify_upload(
         upload_value,
         sample_value,
@@ -336,6 +357,9 @@ def _wire_classification(part: ClassificationTab, lang: gr.Radio) -> None:
     raw = {"preprocess": False}
     events = [
         sample.input(classify_sample, [sample, lang], [upload, url, *text, *outputs], **backend),
+        part.sample_gallery.select(
+            classify_thumbnail, [lang], [sample, upload, url, *text, *outputs], **backend
+        ),
         upload.upload(
             classify_upload,
             [upload, sample, *text, lang],
