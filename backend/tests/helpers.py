@@ -45,9 +45,14 @@ def tiny_classifier(num_classes: int = len(FLIPKART_CLASSES), seed: int = 0) -> 
         numpy_helper.from_array(fc_w, "fc_w"),
         numpy_helper.from_array(fc_b, "fc_b"),
     ]
+    return pixels_model("tiny", nodes, initializers, num_classes)
+
+
+def pixels_model(name: str, nodes: list, initializers: list, num_classes: int) -> onnx.ModelProto:
+    """A checked opset-17 model of the contract's signature: `pixels` [N, H, W, 3] -> `logits`."""
     graph = helper.make_graph(
         nodes,
-        "tiny",
+        name,
         [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["N", "H", "W", 3])],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", num_classes])],
         initializers,

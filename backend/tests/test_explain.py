@@ -19,8 +19,8 @@ from flipkart_api.metrics import Metrics
 from flipkart_api.services.explanation import explain
 from flipkart_api.services.prediction import PredictionService
 from flipkart_contract.testing import FLIPKART_CLASSES, encode, gradient_image, image_bytes
-from helpers import write_model, write_registry
-from onnx import TensorProto, checker, helper, numpy_helper
+from helpers import pixels_model, write_model, write_registry
+from onnx import helper, numpy_helper
 from PIL import Image
 from test_memory import HUGE
 
@@ -55,17 +55,7 @@ def region_model(num_classes: int = len(FLIPKART_CLASSES)) -> object:
         const(np.zeros((1, num_classes - 1), np.float32), "zeros"),
         const(np.full((1, num_classes - 1), 5, np.float32), "fives"),
     ]
-    graph = helper.make_graph(
-        nodes,
-        "region",
-        [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["N", "H", "W", 3])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", num_classes])],
-        initializers,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    checker.check_model(model)
-    return model
+    return pixels_model("region", nodes, initializers, num_classes)
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from flipkart_contract import (
     sha256_file,
     write_json_atomic,
 )
-from flipkart_contract.calibration import fit_temperature, threshold_for_precision
+from flipkart_contract.calibration import fit_temperature, softmax, threshold_for_precision
 from flipkart_contract.schema import ListingCard, load_registry, load_text_card
 from flipkart_contract.text import FusionWeights, TextModel, fuse, text_probabilities
 
@@ -60,9 +60,7 @@ def image_probabilities(
         ]
         pixels = np.stack(views).astype(np.float32)
         logits.append(session.run([card.output.name], {card.input.name: pixels})[0])
-    z = np.concatenate(logits).astype(np.float64)
-    z -= z.max(axis=1, keepdims=True)
-    return np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    return softmax(np.concatenate(logits))
 
 
 def fused_nll(image_probs, text_logits, labels, weights: FusionWeights) -> float:
