@@ -313,12 +313,23 @@ def _text(field: str, limit: int, nullable: bool) -> dict:
     }
 
 
+def _slot_text(field: str, limit: int, nullable: bool) -> dict:
+    """A batch item's text: over the limit fails its own slot (413 `text_too_long` in
+    `results`), not the request, so the request schema does not bound its length."""
+    return {
+        "type": ["string", "null"] if nullable else "string",
+        "description": f"The product's {field} (optional). Cleaned and cut to "
+        f"{_TEXT_CUT[field]} characters for the text model; over {limit} characters: its "
+        "slot answers 413 `text_too_long`.",
+    }
+
+
 def _texts(field: str, limit: int, max_images: int, nullable: bool) -> dict:
     """A batch's `titles` or `descriptions`: one per image, in order."""
     return {
         "type": ["array", "null"] if nullable else "array",
         "maxItems": max_images,
-        "items": _text(field, limit, nullable),
+        "items": _slot_text(field, limit, nullable),
         "description": f"One {field} per image, in the order of the images (empty or null: "
         "none); without images, one slot per item, classified by its text alone.",
     }
