@@ -97,7 +97,10 @@ def test_explain_in_french_and_nothing_for_text_alone(page):
     page.locator("#clear").click()
     expect(page.locator("#explain-box")).to_be_hidden()
     expect(page.locator("#explanation")).to_be_hidden()
-    page.locator("#title textarea, #title input").first.fill("Montre analogique")
+    expect(page.locator("#by-input")).to_be_empty()  # the clear's answer has arrived
+    title = page.locator("#title textarea, #title input").first
+    title.fill("Montre analogique")
+    expect(title).to_have_value("Montre analogique")
     page.locator("#classify").click()
     expect(page.locator("#by-input")).to_contain_text("pas de photo", ignore_case=True)
     expect(page.locator("#prediction h3")).to_be_visible()

@@ -237,7 +237,11 @@ def test_without_a_listing_the_page_says_the_text_was_not_used(
         assert "registry.json" not in comparison.inner_text()  # not the backend's own note
         shoot(page, f"listing_not_used_{lang}")
         page.locator("#clear").click()
+        # the clear's answer must arrive first, or it wipes the title typed meanwhile
+        expect(comparison).to_be_empty()
+        expect(field(page, "title")).to_have_value("")
         field(page, "title").fill("Analog Watches for Men")
+        expect(field(page, "title")).to_have_value("Analog Watches for Men")
         page.locator("#classify").click()  # text alone: nothing can read it here
         expect(page.locator("#classify-status")).to_contain_text(t("err_text_unavailable", lang))
     finally:
