@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from conftest import CLASSES, tiny_config
 from flipkart_contract import load_metrics
 from flipkart_contract.run_tags import EPOCH_TAGS, FINAL_TAGS
-from flipkart_torch import distill, probe
+from flipkart_torch import augment, distill, probe
 from flipkart_torch.config import TrainConfig
 from flipkart_torch.data import DataError
 from flipkart_torch.train import train
@@ -258,3 +258,43 @@ def teacher_run_policy():
     from flipkart_contract import ResizePolicy
 
     return ResizePolicy(method="pad", size=32, interpolation="bicubic", crop_pct=1.0)
+
+
+def test_probe_views_need_a_probe_and_a_count(tiny_data: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="probe_views"):
+        tiny_config(tiny_data, tmp_path, probe_views=2).check()  # no probe to fit them
+    with pytest.raises(ValueError, match="probe_views"):
+        tiny_config(tiny_data, tmp_path, head_init="probe", probe_views=-1).check()
+    tiny_config(tiny_data, tmp_path, head_init="probe", probe_views=2).check()
+
+
+def test_augmented_features_are_seeded_copies_of_each_image() -> None:
+    model = nn.Sequential(nn.Flatten(), nn.Linear(8 * 8 * 3, 5))
+    model.forward_features = lambda x: x  # the PreLogits protocol of a timm classifier
+    model.forward_head = lambda x, pre_logits: model(x)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (10, 8, 8, 3), dtype=np.uint8)
+    args = (model, images, (0.5,) * 3, (0.25,) * 3, torch.device("cpu"))
+    cfg = augment.recipe("catalogue")
+    first = probe.augmented_features(*args, cfg, views=3, seed=7)
+    again = probe.augmented_features(*args, cfg, views=3, seed=7)
+    other = probe.augmented_features(*args, cfg, views=3, seed=8)
+    assert len(first) == 3 and all(f.shape == (10, 5) for f in first)
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))  # seeded
+    assert not torch.equal(first[0], other[0])
+    assert not torch.equal(first[0], first[1])  # each copy draws anew
+    plain = probe.pooled_features(*args, flip=False)
+    assert not torch.equal(first[0], plain)  # copies, not the plain views
+
+
+def test_a_probe_with_views_fits_them_and_records_them(tiny_data: Path, tmp_path: Path) -> None:
+    config = tiny_config(
+        tiny_data, tmp_path, training_mode="freeze", head_init="probe", epochs=0, tta="flip",
+        probe_views=2, augment="catalogue",
+    )  # fmt: skip
+    metrics = train(config)["metrics"]
+    record = metrics["config"]["extra"]["probe"]
+    assert record["views"] == 2 and record["augment"] == "catalogue"
+    assert metrics["config"]["probe_views"] == 2
+    # validation still scores the clean flip-averaged views with the fitted head
+    assert metrics["final"]["val"]["macro_f1"] == pytest.approx(record["val_macro_f1"], abs=1e-9)

@@ -69,6 +69,12 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "(L2 chosen on val); with --training-mode freeze --epochs 0, a linear-probe run",
     )
     p.add_argument(
+        "--probe-views",
+        type=int,
+        help="the probe also fits N copies of each training image augmented by --augment "
+        "(seeded by --seed), beside its plain and mirrored views",
+    )
+    p.add_argument(
         "--teacher",
         help="distil: comma-separated run ids whose averaged logits on the training images "
         "become soft targets",

@@ -37,6 +37,7 @@ class TrainConfig:
     cutmix_alpha: float = 1.0
     backbone_lr_mult: float = 1.0  # the backbone's learning rate = lr x this (head: lr)
     head_init: str = "random"  # random | probe (the linear probe of the pretrained features)
+    probe_views: int = 0  # the probe also fits this many augmented copies of each train image
     teacher: str | None = None  # comma-separated run ids whose averaged logits teach (distil)
     kd_alpha: float = 0.7  # weight of the teacher's probabilities in the targets
     kd_temperature: float = 2.0  # the teacher's logits are softened by this
@@ -84,6 +85,10 @@ class TrainConfig:
             )
         if self.head_init not in ("random", "probe"):
             raise ValueError(f"head_init must be random or probe, got {self.head_init!r}")
+        if self.probe_views < 0 or (self.probe_views and self.head_init != "probe"):
+            raise ValueError(
+                f"probe_views must be 0, or positive with head_init probe, got {self.probe_views}"
+            )
         min_epochs = 0 if self.head_init == "probe" else 1  # 0 epochs: a linear probe run
         if self.epochs < min_epochs or self.batch_size < 1 or self.accum_steps < 1:
             raise ValueError(

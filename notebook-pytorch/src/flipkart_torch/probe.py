@@ -12,6 +12,12 @@ RESEARCH.md). `--head-init probe` fits that regression before training:
 The features are the backbone's pooled pre-logits of the cached evaluation views, averaged with
 their mirror images; the L2 strength is chosen on validation macro-F1 (the test split is not
 read). The fit is full-batch L-BFGS in PyTorch, deterministic for given features.
+
+`--probe-views N` widens the probe's training set: each training image counts as its plain view,
+its mirror image and N copies augmented by the run's `--augment` recipe (drawn from the run's
+seed, batched on the device as in training), each copy a sample of its own. The head then learns
+the features of photos that look like real uploads, not only of the clean catalogue shots;
+validation still scores flip-averaged clean views.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import torch.nn.functional as F
 from flipkart_contract.evaluation import split_metrics
 from torch import nn
 
+from flipkart_torch.augment import AugmentConfig, augment_batch
 from flipkart_torch.evaluation import predict
 
 # L2 strengths tried (on the mean squared weight, times the number of classes): from almost
@@ -74,6 +81,39 @@ def pooled_features(
     tta = "flip" if flip else "none"
     features = predict(PreLogits(model), images, mean, std, device, batch_size, tta=tta)
     return torch.from_numpy(features)
+
+
+def mirrored(images: np.ndarray) -> np.ndarray:
+    """uint8 NHWC views mirrored left-right."""
+    return np.ascontiguousarray(images[:, :, ::-1])
+
+
+def augmented_features(
+    model: nn.Module,
+    images: np.ndarray,
+    mean: tuple,
+    std: tuple,
+    device: torch.device,
+    augmentation: AugmentConfig,
+    views: int,
+    seed: int,
+    batch_size: int = 32,
+) -> list[torch.Tensor]:
+    """The pooled features of `views` augmented copies of uint8 NHWC views (one tensor per
+    copy, rows in image order): the training recipe's `augment_batch`, on `device`, its draws
+    from `seed`, so a seed gives the same copies on a given device."""
+    generator = torch.Generator(device=device).manual_seed(seed)
+    batch_rng = np.random.default_rng(seed)
+    copies = []
+    for _ in range(views):
+        parts = []
+        for start in range(0, len(images), 256):
+            batch = torch.from_numpy(images[start : start + 256]).to(device)
+            pixels = augment_batch(batch, augmentation, generator, batch_rng)
+            parts.append(pixels.round().to(torch.uint8).cpu().numpy())
+        view = np.concatenate(parts)
+        copies.append(pooled_features(model, view, mean, std, device, batch_size, flip=False))
+    return copies
 
 
 def fit_logistic(

@@ -250,33 +250,42 @@ def fit_probe_head(
     are what the model with flip TTA computes), lr 0, and the feature pass's speed."""
     started = time.perf_counter()
     module, mean, std = lab.module, lab.mean, lab.std
-    val_plain = probe.pooled_features(module, val_data.images, mean, std, device, flip=False)
-    val_mirrored = probe.pooled_features(
-        module, np.ascontiguousarray(val_data.images[:, :, ::-1]), mean, std, device, flip=False
-    )
-    features = {
-        "train": probe.pooled_features(module, train_data.images, mean, std, device),
-        "val": (val_plain + val_mirrored) / 2,
-    }
-    fit = probe.fit_probe(
-        features["train"], train_data.labels, features["val"], val_data.labels, classes
-    )
+    plain, mirrored = {}, {}
+    for name, split in (("train", train_data), ("val", val_data)):
+        plain[name] = probe.pooled_features(module, split.images, mean, std, device, flip=False)
+        mirrored[name] = probe.pooled_features(
+            module, probe.mirrored(split.images), mean, std, device, flip=False
+        )
+    features = {name: (plain[name] + mirrored[name]) / 2 for name in plain}
+    fit_x, fit_y = features["train"], train_data.labels
+    if config.probe_views > 0:  # each view a sample: plain, mirrored, augmented copies
+        copies = probe.augmented_features(
+            module, train_data.images, mean, std, device, recipe(config.augment),
+            config.probe_views, config.seed,
+        )  # fmt: skip
+        fit_x = torch.cat([plain["train"], mirrored["train"], *copies])
+        fit_y = np.tile(train_data.labels, config.probe_views + 2)
+    fit = probe.fit_probe(fit_x, fit_y, features["val"], val_data.labels, classes)
     probe.load_head(lab.module, fit)
     seconds = time.perf_counter() - started
-    config.extra = {**config.extra, "probe": {**fit.record(), "seconds": round(seconds, 1)}}
+    record = {**fit.record(), "views": config.probe_views, "seconds": round(seconds, 1)}
+    if config.probe_views > 0:
+        record["augment"] = config.augment
+    config.extra = {**config.extra, "probe": record}
     print(
         f"probe: l2={fit.l2:g} train_acc={fit.train_accuracy:.3f} "
         f"val_acc={fit.val_accuracy:.3f} val_f1={fit.val_macro_f1:.3f} ({seconds:.0f} s)",
         flush=True,
     )
     if config.tta == "none":
-        features["val"] = val_plain
+        features["val"] = plain["val"]
     figures = {}
     for name, split in (("train", train_data), ("val", val_data)):
         logits = (features[name] @ fit.weight.T + fit.bias).numpy()
         loss = float(F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(split.labels)))
         figures[name] = split_metrics(split.labels, logits.argmax(1), classes, loss=loss)
-    images = len(train_data.labels) + len(val_data.labels)
+    # the views the feature pass computed: plain, mirrored (and augmented copies of train)
+    images = len(train_data.labels) * (2 + config.probe_views) + 2 * len(val_data.labels)
     return {
         "train/loss": figures["train"].loss,
         "train/accuracy": figures["train"].accuracy,
