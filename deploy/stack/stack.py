@@ -9,6 +9,7 @@ volume, dependency and health check is the file's own.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -17,6 +18,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -159,6 +161,23 @@ class Stack:
                 raise TimeoutError(f"not healthy within {timeout_s} s: {late}\n{self.logs()}")
             time.sleep(1)
         return seen
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[float]:
+        """The services up and healthy for the `with` body (it gets the seconds that took);
+        the logs printed if anything fails; everything removed at the end however it ends."""
+        try:
+            started = time.monotonic()
+            self.up()
+            healthy = self.wait_healthy(self.services)
+            seconds = round(time.monotonic() - started, 1)
+            print(f"\n{self.profile} stack: up and healthy in {seconds} s: {healthy}")
+            yield seconds
+        except BaseException:
+            print(self.logs())
+            raise
+        finally:
+            self.down()
 
     def logs(self) -> str:
         return self.compose("logs", "--no-color", "--tail", "40", timeout_s=60, check=False)
