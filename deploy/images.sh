@@ -10,12 +10,13 @@
 #   2. the bases, chosen by build arguments. PYTHON_BASE (backend, frontend, TensorBoard):
 #      `python-base`, the Dockerfiles' own stage on the official python:3.11-slim-bookworm
 #      (what GitHub and Azure use), or any image name. DEBIAN_BASE (PostgreSQL, Prometheus, the
-#      scale profile's nginx proxy: Debian's packages): `debian-base`, their stage on debian:bookworm-slim. When PYTHON_BASE is
-#      not set (the default here, no registry reachable) both are a Debian bookworm base built
-#      once with debootstrap (python3, python3-venv, ca-certificates) and `docker import`ed as
-#      flipkart-base:bookworm, with the host's CA bundle inside (SSL_CERT_FILE) so that `uv sync`
-#      works behind a TLS-inspecting proxy. uv's image is made from the uv binary the Makefile
-#      installed (same pinned version) when ghcr.io cannot be reached;
+#      scale profile's nginx proxy: Debian's packages): `debian-base`, their stage on
+#      debian:bookworm-slim. When PYTHON_BASE is not set (the default here, no registry
+#      reachable) both are a Debian bookworm base built once with debootstrap (python3,
+#      python3-venv, ca-certificates) and `docker import`ed as flipkart-base:bookworm, with the
+#      host's CA bundle inside (SSL_CERT_FILE) so that `uv sync` works behind a TLS-inspecting
+#      proxy. uv's image is made from the uv binary the Makefile installed (same pinned
+#      version) when ghcr.io cannot be reached;
 #   3. the images, with BuildKit: `docker buildx` and the named context `artifacts` when buildx
 #      exists; else the classic client's BuildKit, where the `artifacts` context is a local image
 #      made from artifacts/ (buildx-less engines have no named contexts). Tags: the names
