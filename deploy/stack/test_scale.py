@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import socket
+import subprocess
 import threading
 import time
 from datetime import UTC, datetime
@@ -35,7 +36,7 @@ RESULTS = Path(os.environ.get("SCALE_RESULTS") or REPO / "deploy" / "results" / 
 CONFIG = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
 # X-Upstream's address -> the replica's name (the fixed addresses on the `scale` network).
 NAMES = {
-    expand(CONFIG[name]["networks"]["scale"]["ipv4_address"], {}) + ":8000": name
+    expand(CONFIG[name]["networks"]["scale"]["ipv4_address"], dict(os.environ)) + ":8000": name
     for name in REPLICAS
 }
 
@@ -70,10 +71,16 @@ def proxy(scale):
 def write_figures() -> None:
     if not FIGURES.get("load"):
         return
-    cores = os.cpu_count()
-    engine = docker()
+    engine = subprocess.run(
+        [docker(), "version", "-f", "{{.Server.Version}}"], capture_output=True, text=True
+    ).stdout.strip()
+    compose = subprocess.run(
+        ["docker-compose", "version", "--short"], capture_output=True, text=True
+    ).stdout.strip()
     FIGURES["date"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    FIGURES["machine"] = f"{cores} cores, {platform.machine()}, {engine} + docker-compose"
+    FIGURES["machine"] = (
+        f"{os.cpu_count()} cores, {platform.machine()}, engine {engine}, docker-compose {compose}"
+    )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(FIGURES, indent=2) + "\n")
     print(f"scale: figures in {RESULTS}")
@@ -89,7 +96,7 @@ def post(client: httpx.Client, data: bytes) -> load.Answer:
 def test_load_across_the_replicas_has_no_error(scale):
     started = time.perf_counter()
     answers = load.run(scale.url("PROXY_PORT"), REQUESTS, CONCURRENCY)
-    ANSWERS.extend(answers)
+    ANSWERS.extend(a for a in answers if a.ok)
     figures = load.summary(answers, NAMES, time.perf_counter() - started)
     FIGURES["load"] = {"concurrency": CONCURRENCY, "unique_share": 0.5, **figures}
     print(f"\nscale: load {json.dumps(figures)}")
