@@ -18,7 +18,7 @@ DATA_SOURCE ?=
 # Dependencies of data/prepare.py's tests (the script itself declares its own, PEP 723).
 DATA_TEST_DEPS := --with pytest --with "pillow>=11" --with "tqdm>=4.66" --with-editable ./contract
 
-.PHONY: help uv setup data test test-data test-parity $(addprefix test-,$(PROJECTS)) test-deploy test-stack lint lint-deploy \
+.PHONY: help uv setup data test test-data test-parity $(addprefix test-,$(PROJECTS)) test-deploy test-stack test-scale lint lint-deploy \
         format tensorboard demo images serve-api serve-ui train-pytorch train-tf train-text listing leaderboard notebook promote robustness calibrate confusion-cells \
         bench bench-serving bench-pytorch bench-scan bench-tf mambavision-golden clean
 
@@ -42,9 +42,9 @@ help: ## list the targets and the variables they read
 	@echo "  RUN_ID, MAX_LATENCY_MS, MAX_ROBUSTNESS_DROP, REASON, WRITE_CARD   promote, robustness, calibrate"
 	@echo "  TEXT_ARCH, TEXT_ARGS   make train-text (tfidf-char|tfidf-word|tfidf-word-char; flipkart-torch train-text options)"
 	@echo "  TEXT_RUN, RUN_ID       make listing: the text model (newest) and image export (production) to fuse"
-	@echo "  IMAGES, PYTHON_BASE    make images: which (backend frontend tensorboard postgres prometheus; default all);"
+	@echo "  IMAGES, PYTHON_BASE    make images: which (backend frontend tensorboard postgres prometheus proxy; default all);"
 	@echo "                         PYTHON_BASE=python-base for the official base (default: a local debootstrap one)"
-	@echo "  STACK_REQUIRED=1       make test-stack fails instead of skipping without Docker or images"
+	@echo "  STACK_REQUIRED=1       make test-stack / test-scale fail instead of skipping without Docker or images"
 
 $(ROOT)/.tools/bin/uv:
 	@echo "uv not found: installing uv $(UV_VERSION) from PyPI into .tools/"
@@ -130,7 +130,12 @@ images: uv ## build and check every image (API, UI, TensorBoard, PostgreSQL, Pro
 # After make images. Skips (with the reason) without Docker; STACK_REQUIRED=1 makes that fail.
 test-stack: uv ## docker-compose.yml end to end in Docker: API, UI in Chromium, TensorBoard, Prometheus, PostgreSQL
 	cd frontend && $(UV) sync --locked
-	UV=$(UV) $(UV) run --project frontend --locked pytest -q -s -p no:cacheprovider --rootdir deploy/stack deploy/stack
+	UV=$(UV) $(UV) run --project frontend --locked pytest -q -s -p no:cacheprovider --rootdir deploy/stack deploy/stack/test_stack.py
+
+# After make images (backend, postgres, proxy). Writes deploy/results/scale.json.
+test-scale: uv ## the compose profile scale in Docker: 2 API replicas behind nginx, load test, rolling restart
+	cd frontend && $(UV) sync --locked
+	UV=$(UV) $(UV) run --project frontend --locked pytest -q -s -p no:cacheprovider --rootdir deploy/stack deploy/stack/test_scale.py
 
 serve-api: uv ## the backend alone, on PORT (default 8000)
 	cd backend && $(UV) run --locked flipkart-api serve

@@ -3,24 +3,25 @@
 # here and in .ci/run, and what the deploy workflows run on GitHub (one script, both callers).
 #
 #   bash deploy/images.sh [IMAGE...]   IMAGE: backend frontend tensorboard postgres prometheus
-#                                      (default: all five)
+#                                      proxy (default: all six)
 #
 #   1. a Docker engine (deploy/engine.sh: the running one, else Debian's docker.io installed and
 #      dockerd started as root);
 #   2. the bases, chosen by build arguments. PYTHON_BASE (backend, frontend, TensorBoard):
 #      `python-base`, the Dockerfiles' own stage on the official python:3.11-slim-bookworm
-#      (what GitHub and Azure use), or any image name. DEBIAN_BASE (PostgreSQL, Prometheus, from
-#      Debian's packages): `debian-base`, their stage on debian:bookworm-slim. When PYTHON_BASE is
-#      not set (the default here, no registry reachable) both are a Debian bookworm base built
-#      once with debootstrap (python3, python3-venv, ca-certificates) and `docker import`ed as
-#      flipkart-base:bookworm, with the host's CA bundle inside (SSL_CERT_FILE) so that `uv sync`
-#      works behind a TLS-inspecting proxy. uv's image is made from the uv binary the Makefile
-#      installed (same pinned version) when ghcr.io cannot be reached;
+#      (what GitHub and Azure use), or any image name. DEBIAN_BASE (PostgreSQL, Prometheus, the
+#      scale profile's nginx proxy: Debian's packages): `debian-base`, their stage on
+#      debian:bookworm-slim. When PYTHON_BASE is not set (the default here, no registry
+#      reachable) both are a Debian bookworm base built once with debootstrap (python3,
+#      python3-venv, ca-certificates) and `docker import`ed as flipkart-base:bookworm, with the
+#      host's CA bundle inside (SSL_CERT_FILE) so that `uv sync` works behind a TLS-inspecting
+#      proxy. uv's image is made from the uv binary the Makefile installed (same pinned
+#      version) when ghcr.io cannot be reached;
 #   3. the images, with BuildKit: `docker buildx` and the named context `artifacts` when buildx
 #      exists; else the classic client's BuildKit, where the `artifacts` context is a local image
 #      made from artifacts/ (buildx-less engines have no named contexts). Tags: the names
 #      docker-compose.yml uses (API_IMAGE, UI_IMAGE, TENSORBOARD_IMAGE, POSTGRES_IMAGE,
-#      PROMETHEUS_IMAGE override them); IMAGE_LABELS: one key=value label per line;
+#      PROMETHEUS_IMAGE, PROXY_IMAGE override them); IMAGE_LABELS: one key=value label per line;
 #   4. checks: non-root user, no compiler / make / uv / pytest inside, a HEALTHCHECK that reports
 #      healthy on a container started on a loopback port (health polled every second), its
 #      page answering from the host; the API also answers /ready and one prediction
@@ -39,7 +40,7 @@ UV_VERSION=$(sed -n 's/^FROM ghcr.io\/astral-sh\/uv:\([0-9.]*\) AS uv$/\1/p' bac
 LOCAL_BASE=flipkart-base:bookworm
 RESULTS=${IMAGES_RESULTS:-deploy/results/images.json}
 HEALTHY_WAIT_S=${HEALTHY_WAIT_S:-120}
-ALL=(backend frontend tensorboard postgres prometheus)
+ALL=(backend frontend tensorboard postgres prometheus proxy)
 WANTED=("$@")
 [ ${#WANTED[@]} -gt 0 ] || WANTED=("${ALL[@]}")
 start_all=$SECONDS
@@ -57,19 +58,23 @@ declare -A TAG=(
   [tensorboard]=${TENSORBOARD_IMAGE:-flipkart/flipkart-tensorboard:local}
   [postgres]=${POSTGRES_IMAGE:-flipkart/postgres:local}
   [prometheus]=${PROMETHEUS_IMAGE:-flipkart/prometheus:local}
+  [proxy]=${PROXY_IMAGE:-flipkart/flipkart-proxy:local}
 )
 declare -A DOCKERFILE=([backend]=backend/Dockerfile [frontend]=frontend/Dockerfile
   [tensorboard]=deploy/tensorboard/Dockerfile [postgres]=deploy/postgres/Dockerfile
-  [prometheus]=deploy/prometheus/Dockerfile)
+  [prometheus]=deploy/prometheus/Dockerfile [proxy]=deploy/proxy/Dockerfile)
 declare -A CONTEXT=([backend]=. [frontend]=. [tensorboard]=deploy/tensorboard
-  [postgres]=deploy/postgres [prometheus]=deploy/prometheus)
-declare -A PORT=([backend]=8000 [frontend]=7860 [tensorboard]=6006 [postgres]=5432 [prometheus]=9090)
+  [postgres]=deploy/postgres [prometheus]=deploy/prometheus [proxy]=deploy/proxy)
+declare -A PORT=([backend]=8000 [frontend]=7860 [tensorboard]=6006 [postgres]=5432 [prometheus]=9090
+  [proxy]=8080)
 declare -A PROBE=([backend]=/ready [frontend]=/ [tensorboard]=/data/runs [postgres]=""
-  [prometheus]=/-/ready)
-# The UI with no backend reachable must still serve its page; Azure sets WEBSITES_PORT.
+  [prometheus]=/-/ready [proxy]=/proxy/health)
+# The UI with no backend reachable must still serve its page; Azure sets WEBSITES_PORT. The proxy
+# resolves its replicas' names at start-up: here they name the loopback (no replica answers).
 declare -A RUN_ARGS=([backend]="-e WEBSITES_PORT=8000"
   [frontend]="-e WEBSITES_PORT=7860 -e API_URL=http://127.0.0.1:9"
-  [tensorboard]="" [postgres]="-e POSTGRES_PASSWORD=check" [prometheus]="")
+  [tensorboard]="" [postgres]="-e POSTGRES_PASSWORD=check" [prometheus]=""
+  [proxy]="--add-host backend-a:127.0.0.1 --add-host backend-b:127.0.0.1")
 
 # --- 1. the engine -----------------------------------------------------------------------------
 bash deploy/engine.sh start
@@ -125,7 +130,7 @@ fi
 build() { # name
   local name=$1 args=()
   case $name in
-    postgres | prometheus) [ -z "${DEBIAN_BASE:-}" ] || args+=(--build-arg "DEBIAN_BASE=$DEBIAN_BASE") ;;
+    postgres | prometheus | proxy) [ -z "${DEBIAN_BASE:-}" ] || args+=(--build-arg "DEBIAN_BASE=$DEBIAN_BASE") ;;
     *) args+=(--build-arg "PYTHON_BASE=$PYTHON_BASE") ;;
   esac
   local label
@@ -196,6 +201,17 @@ check() { # name
     SMOKE_INTERVAL_S=1 bash deploy/ci/smoke.sh "$url" 20 >&2 || fail "$image healthy but $url does not answer 200"
     if [ "$name" = backend ]; then
       bash deploy/ci/predict.sh "http://127.0.0.1:$host_port" >&2 || fail "$image: no prediction"
+    fi
+    if [ "$name" = proxy ]; then # no replica answers: the API's error shape, not nginx's page
+      python3 - "http://127.0.0.1:$host_port/health" <<'PY' >&2 || fail "$image: no JSON 502 without replicas"
+import json, sys, urllib.error, urllib.request
+try:
+    urllib.request.urlopen(sys.argv[1], timeout=30)
+    sys.exit("answered 200 with no replica")
+except urllib.error.HTTPError as answer:
+    body = json.loads(answer.read())
+    assert answer.code == 502 and body["error"]["code"] == "upstream_unavailable", body
+PY
     fi
   fi
   [ -n "${KEEP_CONTAINERS:-}" ] || $DOCKER rm -f -v "$container" >/dev/null # -v: its volumes too

@@ -29,7 +29,7 @@ step "workflow schema" \
 step "hadolint" \
   "$UV" tool run --from "$HADOLINT" hadolint --failure-threshold info \
   backend/Dockerfile frontend/Dockerfile deploy/tensorboard/Dockerfile deploy/postgres/Dockerfile \
-  deploy/prometheus/Dockerfile
+  deploy/prometheus/Dockerfile deploy/proxy/Dockerfile
 step "dependabot schema" \
   "$UV" tool run "$CHECK_JSONSCHEMA" --builtin-schema vendor.dependabot .github/dependabot.yml
 step "compose schema" \

@@ -9,6 +9,7 @@ volume, dependency and health check is the file's own.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -17,6 +18,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,8 +69,8 @@ def expand(text: str, env: dict[str, str]) -> str:
     return VARIABLE.sub(lambda m: env.get(m[1]) or m[2], text)
 
 
-def missing() -> str | None:
-    """Why the stack cannot start here, or None."""
+def missing(services: list[str] = SERVICES) -> str | None:
+    """Why these services cannot start here, or None."""
     if shutil.which("docker-compose") is None:
         return "no docker-compose (Debian's package; .ci/run installs it with the engine)"
     client = docker()
@@ -77,7 +79,7 @@ def missing() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return f"no Docker engine answers `{client} info` (bash deploy/engine.sh start)"
     config = compose_for_v1(COMPOSE_FILE.read_text())
-    needed = [expand(config["services"][name]["image"], LOCAL_IMAGES) for name in SERVICES]
+    needed = [expand(config["services"][name]["image"], LOCAL_IMAGES) for name in services]
     absent = [
         image
         for image in needed
@@ -96,11 +98,14 @@ class Stack:
         default_factory=lambda: os.environ.get("STACK_PROJECT") or f"flipkart-stack-{os.getpid()}"
     )
     ports: dict[str, int] = field(default_factory=dict)
+    # What `up` starts, and the profile it enables (the scale test: `scale`).
+    services: list[str] = field(default_factory=lambda: list(SERVICES))
+    profile: str = "monitoring"
 
     def __post_init__(self) -> None:
         self.ports = {
             name: free_port()
-            for name in ("API_PORT", "UI_PORT", "TENSORBOARD_PORT", "PROMETHEUS_PORT")
+            for name in ("API_PORT", "UI_PORT", "TENSORBOARD_PORT", "PROMETHEUS_PORT", "PROXY_PORT")
         }
         self.file = self.folder / "docker-compose.v1.yml"
         self.file.write_text(yaml.safe_dump(compose_for_v1(COMPOSE_FILE.read_text())))
@@ -118,7 +123,7 @@ class Stack:
 
     def compose(self, *args: str, timeout_s: float = 300, check: bool = True) -> str:
         command = ["docker-compose", "-f", str(self.file), "--project-directory", str(REPO)]
-        command += ["-p", self.project, "--profile", "monitoring", *args]
+        command += ["-p", self.project, "--profile", self.profile, *args]
         result = subprocess.run(
             command, env=self.env, capture_output=True, text=True, timeout=timeout_s
         )
@@ -129,7 +134,7 @@ class Stack:
         return result.stdout
 
     def up(self) -> None:
-        self.compose("up", "-d", "--no-build", *SERVICES)
+        self.compose("up", "-d", "--no-build", *self.services)
 
     def health(self, service: str) -> str:
         (container,) = self.compose("ps", "-q", service).split()
@@ -156,6 +161,23 @@ class Stack:
                 raise TimeoutError(f"not healthy within {timeout_s} s: {late}\n{self.logs()}")
             time.sleep(1)
         return seen
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[float]:
+        """The services up and healthy for the `with` body (it gets the seconds that took);
+        the logs printed if anything fails; everything removed at the end however it ends."""
+        try:
+            started = time.monotonic()
+            self.up()
+            healthy = self.wait_healthy(self.services)
+            seconds = round(time.monotonic() - started, 1)
+            print(f"\n{self.profile} stack: up and healthy in {seconds} s: {healthy}")
+            yield seconds
+        except BaseException:
+            print(self.logs())
+            raise
+        finally:
+            self.down()
 
     def logs(self) -> str:
         return self.compose("logs", "--no-color", "--tail", "40", timeout_s=60, check=False)

@@ -15,7 +15,7 @@ import time
 
 import httpx
 import pytest
-from stack import ADMIN_KEY, REPO, SERVICES, Stack, missing
+from stack import ADMIN_KEY, REPO, Stack, missing
 
 sys.path.insert(0, str(REPO / "frontend" / "tests"))  # the browser tests' helpers
 from flipkart_ui.assets import load_samples
@@ -42,17 +42,8 @@ sync_api = pytest.importorskip("playwright.sync_api")
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     stack = Stack(tmp_path_factory.mktemp("stack"))
-    try:
-        started = time.monotonic()
-        stack.up()
-        healthy = stack.wait_healthy(SERVICES)
-        print(f"\nstack: up and healthy in {time.monotonic() - started:.1f} s: {healthy}")
+    with stack.running():
         yield stack
-    except BaseException:
-        print(stack.logs())
-        raise
-    finally:
-        stack.down()
 
 
 @pytest.fixture(scope="module")

@@ -2,12 +2,22 @@
 
 SQLite runs in WAL mode with `synchronous=FULL` (a committed prediction survives a crash of the
 process or of the machine) and a busy timeout, so concurrent writers wait instead of failing.
+
+Several processes may start at once on one empty database (replicas behind a load balancer,
+uvicorn's workers): the migrations run under a lock, so one migrates and the others wait, then
+find the schema at head. PostgreSQL: an advisory lock held by the migration's transaction;
+SQLite: an exclusive lock on a file beside the database (its DDL is not transactional here).
 """
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+
+# The advisory lock's key: any bigint the application uses for nothing else ("flipkart").
+MIGRATION_LOCK_KEY = int.from_bytes(b"flipkart", "big") >> 1
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -63,13 +73,41 @@ def alembic_config():
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema up to `revision` (idempotent: run at every start-up)."""
+    """Bring the schema up to `revision` (idempotent: run at every start-up), one process at
+    a time on the same database."""
     from alembic import command
 
     config = alembic_config()
-    with engine.begin() as connection:
+    with sqlite_file_lock(engine), engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Released with the transaction (commit, rollback, or the session's end if the
+            # process dies): the next process then reads the version this one wrote.
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+            )
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+
+
+@contextlib.contextmanager
+def sqlite_file_lock(engine: Engine) -> Iterator[None]:
+    """An exclusive lock on `<database>.migrate-lock` for a SQLite file; nothing otherwise (or
+    where the platform has no `fcntl`). The file stays: removing it would let two processes
+    lock two different files."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory file locks; run one process at a time there
+        fcntl = None
+    if not database or database == ":memory:" or fcntl is None:
+        yield
+        return
+    with open(f"{database}.migrate-lock", "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def current_revision(engine: Engine) -> str | None:
