@@ -333,10 +333,23 @@ def static_png(figure: go.Figure) -> bytes | None:
         logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         with contextlib.redirect_stderr(io.StringIO()):
-            return figure.to_image(format="png", scale=1)
+            return compact_png(figure.to_image(format="png", scale=1))
     except Exception as exc:  # no browser for Kaleido: keep the interactive figure only
         print(f"(static image unavailable: {type(exc).__name__}: {exc})")
         return None
+
+
+def compact_png(png: bytes) -> bytes:
+    """A chart's PNG with a palette of 256 colours, optimised: flat-coloured charts lose
+    nothing visible and shrink about threefold, which counts in a notebook committed with its
+    figures (the clone's size budget). The original is kept when it is the smaller."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as image:
+        paletted = image.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT)
+    out = io.BytesIO()
+    paletted.save(out, format="PNG", optimize=True)
+    return min(png, out.getvalue(), key=len)
 
 
 def show(figure: go.Figure, static: bool = True) -> None:
