@@ -219,7 +219,10 @@ def test_a_batch_is_sent_in_requests_of_the_stated_size(backend, tmp_path):
     for row, path in zip(state["rows"][:6], paths[:6], strict=True):
         assert row["label"] == fake_prediction(Path(path).read_bytes())["label"]
     assert list(table["Not classified because"])[-1] == t("file_not_image", "en")
-    assert summary.startswith("6 of 7 files classified (1 not), in 2 requests of at most 4")
+    assert summary == (
+        "Files classified: 6 of 7 (1 not). Requests sent: 2, at most 4 photos each "
+        "(the service's limit)."
+    )
     assert download["visible"] and download["value"].endswith("classifications.csv")
 
 
@@ -229,7 +232,7 @@ def test_a_failed_request_marks_each_of_its_photos(backend, tmp_path):
     paths = [write(tmp_path / f"{i}.png", photo(i)) for i in range(2)]
     state, summary, table, _ = Frontend(settings).classify_batch(paths, "fr")
     assert [row["problem"][0] for row in state["rows"]] == ["err_server", "err_server"]
-    assert summary.startswith("0 fichiers classés sur 2")
+    assert summary.startswith("Fichiers classés : 0 sur 2 (2 sans réponse).")
     assert list(table["Non classé car"]) == [t("err_server", "fr")] * 2
 
 

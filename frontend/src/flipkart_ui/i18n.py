@@ -203,10 +203,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "fr": "Envoi de la demande {done} sur {total}…",
     },
     "batch_summary": {
-        "en": "{classified} of {files} files classified ({failed} not), in {requests} requests "
-        "of at most {per_request} photos (the service's limit).",
-        "fr": "{classified} fichiers classés sur {files} ({failed} non classés), en {requests} "
-        "demandes d'au plus {per_request} photos (la limite du service).",
+        "en": "Files classified: {classified} of {files} ({failed} not). Requests sent: "
+        "{requests}, at most {per_request} photos each (the service's limit).",
+        "fr": "Fichiers classés : {classified} sur {files} ({failed} sans réponse). Demandes "
+        "envoyées : {requests}, d'au plus {per_request} photos chacune (la limite du service).",
     },
     "col_file": {"en": "File", "fr": "Fichier"},
     "col_uncertain": {"en": "Uncertain", "fr": "Incertain"},

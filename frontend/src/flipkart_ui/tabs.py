@@ -224,9 +224,9 @@ def build_classification_tab(ui: Frontend, lang: gr.Radio, demo: gr.Blocks) -> C
             with gr.Column(scale=1):
                 # filled from GET /v1/models once the page opens (demo.load)
                 with gr.Row(equal_height=True):
-                    model = gr.Dropdown([], label=t("model", lang0), elem_id="model", min_width=160)
+                    model = gr.Dropdown([], label=t("model", lang0), elem_id="model", min_width=240)
                     compare_model = gr.Dropdown(
-                        [], label=t("compare_with", lang0), elem_id="compare-model", min_width=160
+                        [], label=t("compare_with", lang0), elem_id="compare-model", min_width=240
                     )
                 models_note = gr.Markdown(elem_id="models-note")
                 sample = gr.Dropdown(
