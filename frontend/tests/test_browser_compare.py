@@ -174,7 +174,7 @@ def test_one_model_shows_a_note_not_an_empty_dropdown(browser, one_model_url, la
         sentence = {"en": "The service has one model", "fr": "Le service n'a qu'un modèle"}
         expect(page.locator("#models-note")).to_contain_text(sentence[lang])
         expect(page.locator("#compare-model")).to_be_hidden()
-        production = re.compile(r"^efficientnet_lite0 finetune, .* \((en )?production\)$")
+        production = re.compile(r"^(Production: |En production : )efficientnet_lite0 finetune, ")
         expect(page.locator("#model input")).to_have_value(production)
         shoot(page, f"compare_one_model_{lang}")
     finally:

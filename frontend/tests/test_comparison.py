@@ -17,12 +17,12 @@ def test_production_is_the_default_and_not_its_own_comparison():
     model, other, note = comparison.pickers(state_of(models_answer()), None, None, "en")
     assert model["value"] == RUN_IDS[0] and model["visible"]
     assert [value for _, value in model["choices"]] == RUN_IDS
-    assert model["choices"][0][0].endswith("(production)")
+    assert model["choices"][0][0] == "Production: efficientnet_lite0 finetune, 23 Nov 10:15"
     assert other["choices"] == [("— no comparison —", ""), model["choices"][1]]
     assert other["value"] == "" and other["visible"] and note == ""
     # the second model chosen first: the production becomes a model to compare with
     _, other, _ = comparison.pickers(state_of(models_answer()), RUN_IDS[1], RUN_IDS[1], "fr")
-    assert other["value"] == "" and other["choices"][1][0].endswith("(en production)")
+    assert other["value"] == "" and other["choices"][1][0].startswith("En production : ")
 
 
 def test_one_model_or_none_shows_a_note_instead_of_an_empty_dropdown():
@@ -30,7 +30,7 @@ def test_one_model_or_none_shows_a_note_instead_of_an_empty_dropdown():
     one["models"] = one["models"][:1]
     model, other, note = comparison.pickers(state_of(one), None, None, "en")
     assert model["visible"] and not other["visible"]
-    assert note.startswith("The service has one model (efficientnet_lite0 finetune")
+    assert note.startswith("The service has one model (efficientnet_lite0 finetune, 23 Nov")
     _, _, note = comparison.pickers(state_of(one), None, None, "fr")
     assert note.startswith("Le service n'a qu'un modèle")
     model, other, note = comparison.pickers({"response": None}, None, None, "en")

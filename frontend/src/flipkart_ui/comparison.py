@@ -15,13 +15,16 @@ TOP = 3  # classes shown per model
 NO_COMPARISON = ""  # the "compare with" value of no comparison
 
 
-def model_names(models_state: dict[str, Any] | None, lang: str) -> dict[str, str]:
-    """run_id -> the name shown: the run's short name, "(production)" after the production's."""
+def model_names(
+    models_state: dict[str, Any] | None, lang: str, marked: bool = True
+) -> dict[str, str]:
+    """run_id -> the name shown: the run's short name, "Production:" before the production's
+    (first, so that a dropdown too narrow for the whole name still tells it apart)."""
     models = (models_state or {}).get("response") or {}
     entries = charts.model_entries(models)
     names = charts.run_labels(entries, lang)
     for entry in entries:
-        if entry.is_production:
+        if entry.is_production and marked:
             names[entry.run_id] = t("model_production", lang, name=names[entry.run_id])
     return names
 
@@ -47,11 +50,12 @@ def pickers(
     second = gr.update(
         choices=others, value=other, visible=len(names) > 1, label=t("compare_with", lang)
     )
-    return first, second, note(names, lang)
+    return first, second, note(models_state, lang)
 
 
-def note(names: dict[str, str], lang: str) -> str:
+def note(models_state: dict[str, Any] | None, lang: str) -> str:
     """Said instead of the "compare with" dropdown when there is nothing to compare with."""
+    names = model_names(models_state, lang, marked=False)
     if len(names) > 1:
         return ""
     if names:

@@ -158,7 +158,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "model": {"en": "Model", "fr": "Modèle"},
     "compare_with": {"en": "Compare with (optional)", "fr": "Comparer avec (facultatif)"},
     "compare_none": {"en": "— no comparison —", "fr": "— aucune comparaison —"},
-    "model_production": {"en": "{name} (production)", "fr": "{name} (en production)"},
+    "model_production": {"en": "Production: {name}", "fr": "En production : {name}"},
     "one_model_note": {
         "en": "The service has one model ({name}): there is no other model to compare with.",
         "fr": "Le service n'a qu'un modèle ({name}) : aucun autre modèle avec lequel comparer.",

@@ -222,12 +222,12 @@ def build_classification_tab(ui: Frontend, lang: gr.Radio, demo: gr.Blocks) -> C
         compare_state = gr.State(None)
         with gr.Row():
             with gr.Column(scale=1):
-                # filled from GET /v1/models once the page opens (demo.load)
-                with gr.Row(equal_height=True):
-                    model = gr.Dropdown([], label=t("model", lang0), elem_id="model", min_width=240)
-                    compare_model = gr.Dropdown(
-                        [], label=t("compare_with", lang0), elem_id="compare-model", min_width=240
-                    )
+                # filled from GET /v1/models once the page opens (demo.load); one above the
+                # other, each name whole (side by side, the run's date was cut off)
+                model = gr.Dropdown([], label=t("model", lang0), elem_id="model")
+                compare_model = gr.Dropdown(
+                    [], label=t("compare_with", lang0), elem_id="compare-model"
+                )
                 models_note = gr.Markdown(elem_id="models-note")
                 sample = gr.Dropdown(
                     [(s.title, s.image) for s in ui.samples],
