@@ -16,31 +16,21 @@ import pytest
 from flipkart_contract.testing import image_bytes
 from flipkart_ui.assets import load_samples
 from flipkart_ui.i18n import percent, t
-from real_backend import RealBackend, missing, two_model_artifacts
+from real_backend import missing
 from test_browser_customer import PHONE
-from ui_harness import chromium_missing, open_page, running_app, shoot
-
-TIMEOUT_MS = 60_000
-DESKTOP = {"width": 1400, "height": 1000}
-PER_REQUEST = 4
+from ui_harness import chromium_missing, open_page, shoot
 
 if why := chromium_missing() or missing():
     pytest.skip(why, allow_module_level=True)
+
+import test_browser_compare as compare
+
 expect = pytest.importorskip("playwright.sync_api").expect
 
-
-@pytest.fixture(scope="module")
-def backend(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("batch-backend")
-    env = {"FLIPKART_MAX_BATCH_IMAGES": str(PER_REQUEST)}
-    with RealBackend(folder, two_model_artifacts(folder), env=env) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def app_url(backend, assets_dir):
-    with running_app(backend.url, assets_dir, api_timeout_s=30) as url:
-        yield url
+# The real backend serving two models, 4 images per batch request, and the app on it:
+# test_browser_compare's fixtures (module-scoped: this module gets its own backend).
+backend, app_url, PER_REQUEST = compare.backend, compare.app_url, compare.PER_REQUEST
+TIMEOUT_MS, DESKTOP = compare.TIMEOUT_MS, compare.DESKTOP
 
 
 @pytest.fixture()

@@ -4,7 +4,8 @@ production model, and the same network behind a centre crop: `real_backend.two_m
 fills both dropdowns, production first; "compare with" shows both models' top categories side
 by side, equal to each model's own answer over HTTP, in English and French; switching the
 model sends `model=` (the backend counts the prediction under that run); a backend serving one
-model shows a note instead of an empty dropdown; at phone width the controls fit.
+model shows a note instead of an empty dropdown; at phone width the controls fit. The backend
+takes 4 images per batch request: test_browser_batch uses these fixtures too.
 Screenshots `compare_*.png` in $SCREENSHOT_DIR."""
 
 import re
@@ -34,10 +35,14 @@ if why := chromium_missing() or missing():
 expect = pytest.importorskip("playwright.sync_api").expect
 
 
+PER_REQUEST = 4  # images per batch request: test_browser_batch's backend is this one
+
+
 @pytest.fixture(scope="module")
 def backend(tmp_path_factory):
     folder = tmp_path_factory.mktemp("two-models")
-    with RealBackend(folder, two_model_artifacts(folder)) as server:
+    env = {"FLIPKART_MAX_BATCH_IMAGES": str(PER_REQUEST)}
+    with RealBackend(folder, two_model_artifacts(folder), env=env) as server:
         yield server
 
 

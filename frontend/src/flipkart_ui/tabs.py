@@ -358,6 +358,12 @@ def _wire_classification(part: ClassificationTab, lang: gr.Radio) -> None:
             return (gr.update(),) * (5 + len(outputs))
         return (chosen, *classify_sample(chosen, lang_value, model_value, progress))
 
+    # An upload or a URL keeps the typed title and description, unless they are a sample's.
+    def classify_typed(upload_value, url_value, sample_value, typed, language, run_id, progress):
+        text = ("", "") if sample_value else typed
+        result = ui.classify(None, upload_value, url_value, language, progress, *text, model=run_id)
+        return text, result
+
     def classify_upload(
         upload_value,
         sample_value,
@@ -367,10 +373,9 @@ def _wire_classification(part: ClassificationTab, lang: gr.Radio) -> None:
         model_value,
         progress=PROGRESS,
     ):
-        text = ("", "") if sample_value else (title_value, description_value)
-        result = ui.classify(
-            None, upload_value, None, lang_value, progress, *text, model=model_value
-        )
+        typed = (title_value, description_value)
+        source = (upload_value, None, sample_value, typed)
+        text, result = classify_typed(*source, lang_value, model_value, progress)
         refused = (result[2].get("message") or ("",))[0] == "err_not_an_image"
         removed = None if refused else gr.update()  # a refused file is removed
         return (removed, None, "", *text, *result)
@@ -384,8 +389,8 @@ def _wire_classification(part: ClassificationTab, lang: gr.Radio) -> None:
         model_value,
         progress=PROGRESS,
     ):
-        text = ("", "") if sample_value else (title_value, description_value)
-        result = ui.classify(None, None, url_value, lang_value, progress, *text, model=model_value)
+        source = (None, url_value, sample_value, (title_value, description_value))
+        text, result = classify_typed(*source, lang_value, model_value, progress)
         return (None, None, *text, *result)
 
     def clear(lang_value):
