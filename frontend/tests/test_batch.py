@@ -5,7 +5,9 @@ results table and the CSV file (UTF-8 with a BOM, no formula injection)."""
 import csv
 import io
 import stat
+import struct
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -184,6 +186,24 @@ def test_over_40_megapixels_is_a_row(tmp_path):
     items = batch.read_files([huge, write(tmp_path / "ok.png", photo())])
     assert items[0].problem == ("file_too_many_pixels", {"limit": 40})
     assert items[1].problem is None
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that claims `width` × `height` pixels and holds none (a decompression bomb's
+    header: Pillow refuses it when it is opened)."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
+
+
+def test_a_bombs_header_is_over_the_pixel_limit_not_a_crash(tmp_path):
+    items = batch.read_files([write(tmp_path / "bomb.png", png_header(30_000, 30_000))])
+    assert items[0].problem == ("file_too_many_pixels", {"limit": 40})
 
 
 def test_requests_respect_the_image_and_byte_limits():
