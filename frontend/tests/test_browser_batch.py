@@ -65,6 +65,7 @@ def send(page, paths: list[Path]) -> None:
     clear = files.get_by_role("button", name="Clear")
     if clear.count():
         clear.first.click()
+    expect(files.get_by_role("button", name="Remove this file")).to_have_count(0)
     expect(files.locator("input[type=file]")).to_have_count(1)
     files.locator("input[type=file]").set_input_files([str(p) for p in paths])
     for path in paths:  # its name's stem and suffix are two elements: the cell's name is whole
