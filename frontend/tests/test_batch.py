@@ -159,12 +159,16 @@ def test_a_broken_archive_is_refused(tmp_path):
     assert refusal([path]) == ("err_batch_bad_zip", {"name": "broken.zip"})
 
 
-def test_over_64_photos_are_refused(tmp_path):
-    entries = {f"{i}.png": photo(i, (4, 4)) for i in range(65)}
-    path = make_zip(tmp_path / "65.zip", entries, compress_type=zipfile.ZIP_STORED)
+def test_over_64_photos_are_refused_before_the_rest_is_read(tmp_path, monkeypatch):
+    entries = {f"{i}.png": photo(i, (4, 4)) for i in range(90)}
+    path = make_zip(tmp_path / "90.zip", entries, compress_type=zipfile.ZIP_STORED)
+    read = []
+    entry_item = batch.entry_item
+    monkeypatch.setattr(batch, "entry_item", lambda *args: read.append(1) or entry_item(*args))
     assert refusal([path]) == ("err_batch_too_many", {"limit": 64})
-    del entries["64.png"]
-    assert len(batch.read_files([make_zip(tmp_path / "64.zip", entries)])) == 64
+    assert len(read) == 65  # the 65th entry refuses the batch: the 25 after it are never read
+    sixty_four = dict(list(entries.items())[:64])
+    assert len(batch.read_files([make_zip(tmp_path / "64.zip", sixty_four)])) == 64
 
 
 def test_a_photo_over_10_mb_is_a_row_not_a_refusal(tmp_path):

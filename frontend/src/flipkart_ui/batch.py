@@ -153,7 +153,9 @@ def image_pixels(data: bytes) -> int | None:
 # ---- zip archives --------------------------------------------------------------------------
 
 
-def zip_items(path: Path, limits: Limits) -> list[Item]:
+def zip_items(path: Path, limits: Limits) -> Iterator[Item]:
+    """The archive's entries one by one, so that `read_files` stops reading at the first that
+    breaks a limit of the batch (never more than the limits in memory)."""
     try:
         with zipfile.ZipFile(path) as archive:
             entries = archive.infolist()
@@ -161,7 +163,8 @@ def zip_items(path: Path, limits: Limits) -> list[Item]:
                 raise BatchRefused(
                     "err_batch_zip_entries", name=path.name, limit=limits.zip_entries
                 )
-            return [entry_item(archive, entry, path.name, limits) for entry in shown(entries)]
+            for entry in shown(entries):
+                yield entry_item(archive, entry, path.name, limits)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
         raise BatchRefused("err_batch_bad_zip", name=path.name) from exc
 
