@@ -9,6 +9,7 @@ import gradio as gr
 from flipkart_ui import charts, views
 from flipkart_ui.api_client import ApiClient, ApiError, ImageInput
 from flipkart_ui.config import Settings
+from flipkart_ui.handlers import input_problem
 from flipkart_ui.i18n import category, percent, t
 
 TOP = 3  # classes shown per model
@@ -82,7 +83,7 @@ def compare(
     except ApiError as exc:
         state["message"] = views.error_message(exc, settings, "/v1/predict")
     except (OSError, ValueError) as exc:  # the upload's file is gone
-        state["message"] = ("err_file", {"reason": str(exc)})
+        state["message"] = input_problem(exc, None)
     return state
 
 
