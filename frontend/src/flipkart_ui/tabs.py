@@ -359,39 +359,28 @@ def _wire_classification(part: ClassificationTab, lang: gr.Radio) -> None:
         return (chosen, *classify_sample(chosen, lang_value, model_value, progress))
 
     # An upload or a URL keeps the typed title and description, unless they are a sample's.
-    def classify_typed(upload_value, url_value, sample_value, typed, language, run_id, progress):
-        text = ("", "") if sample_value else typed
-        result = ui.classify(None, upload_value, url_value, language, progress, *text, model=run_id)
-        return text, result
+    def classify_typed(upload: bool):
+        """The handler of the upload (upload=True) or of the URL field."""
 
-    def classify_upload(
-        upload_value,
-        sample_value,
-        title_value,
-        description_value,
-        lang_value,
-        model_value,
-        progress=PROGRESS,
-    ):
-        typed = (title_value, description_value)
-        source = (upload_value, None, sample_value, typed)
-        text, result = classify_typed(*source, lang_value, model_value, progress)
-        refused = (result[2].get("message") or ("",))[0] == "err_not_an_image"
-        removed = None if refused else gr.update()  # a refused file is removed
-        return (removed, None, "", *text, *result)
+        def handler(
+            value,
+            sample_value,
+            title_value,
+            description_value,
+            lang_value,
+            model_value,
+            progress=PROGRESS,
+        ):
+            source = (value, None) if upload else (None, value)
+            text = ("", "") if sample_value else (title_value, description_value)
+            result = ui.classify(None, *source, lang_value, progress, *text, model=model_value)
+            if not upload:
+                return (None, None, *text, *result)  # sample, upload
+            refused = (result[2].get("message") or ("",))[0] == "err_not_an_image"
+            removed = None if refused else gr.update()  # a refused file is removed
+            return (removed, None, "", *text, *result)  # upload, sample, URL
 
-    def classify_url(
-        url_value,
-        sample_value,
-        title_value,
-        description_value,
-        lang_value,
-        model_value,
-        progress=PROGRESS,
-    ):
-        source = (None, url_value, sample_value, (title_value, description_value))
-        text, result = classify_typed(*source, lang_value, model_value, progress)
-        return (None, None, *text, *result)
+        return handler
 
     def clear(lang_value):
         inputs = (None, None, "", "", "")  # sample, upload, URL, title, description
@@ -411,14 +400,14 @@ def _wire_classification(part: ClassificationTab, lang: gr.Radio) -> None:
             classify_thumbnail, [lang, model], [sample, upload, url, *text, *outputs], **backend
         ),
         upload.upload(
-            classify_upload,
+            classify_typed(upload=True),
             [upload, sample, *text, lang, model],
             [upload, sample, url, *text, *outputs],
             **backend,
             **raw,
         ),
         url.submit(
-            classify_url,
+            classify_typed(upload=False),
             [url, sample, *text, lang, model],
             [sample, upload, *text, *outputs],
             **backend,
