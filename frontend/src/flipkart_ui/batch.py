@@ -25,6 +25,7 @@ import gradio as gr
 import pandas as pd
 from PIL import Image
 
+from flipkart_ui import views
 from flipkart_ui.api_client import ApiClient, ApiError, ImageInput
 from flipkart_ui.i18n import ERROR_CODES, category, percent, t
 
@@ -332,8 +333,7 @@ def render(state: dict[str, Any] | None, lang: str) -> tuple[str, pd.DataFrame, 
     label = t("batch_download", lang)
     download = gr.update(label=label, value=None, visible=False)
     if state.get("message"):
-        key, values = state["message"]
-        return f"**❌ {t(key, lang, **values)}**", table, download
+        return views.render_message(state["message"], lang), table, download
     if not rows:
         return "", table, download
     classified = sum(1 for row in rows if row.get("label"))
