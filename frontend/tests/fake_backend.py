@@ -78,9 +78,11 @@ def feedback_token(prediction_id: str) -> str:
     return hashlib.sha256(b"fake-secret:" + prediction_id.encode()).hexdigest()
 
 
-def fake_prediction(data: bytes) -> dict[str, Any]:
-    """Deterministic answer from the image bytes (tests read it back from `calls`)."""
-    digest = hashlib.sha256(data).digest()
+def fake_prediction(data: bytes, model: str | None = None) -> dict[str, Any]:
+    """Deterministic answer from the image bytes (tests read it back from `calls`); another
+    model than the production one (`model`, a run_id) answers from other digits."""
+    run_id = model or RUN_IDS[0]
+    digest = hashlib.sha256(data + (b"" if run_id == RUN_IDS[0] else run_id.encode())).digest()
     classes = FLIPKART_CLASSES
     top = digest[0] % len(classes)
     confidence = 0.35 + (digest[1] % 60) / 100  # 0.35 .. 0.94
@@ -94,13 +96,32 @@ def fake_prediction(data: bytes) -> dict[str, Any]:
         "id": prediction_id,
         "feedback_token": feedback_token(prediction_id),
         "cached": False,
-        "model": {"run_id": RUN_IDS[0], "architecture": "efficientnet_lite0"},
+        "model": {"run_id": run_id, "architecture": parse_run_id(run_id)[1]},
         "label": classes[top],
         "confidence": confidence,
         "uncertain": confidence < 0.5,
         "probabilities": probabilities,
         "latency_ms": {"decode": 1.0, "preprocess": 0.5, "inference": 3.0, "total": 4.5},
     }
+
+
+BATCH_LIMIT = 4  # images per /v1/predict/batch request, stated in the OpenAPI schema
+
+
+def batch_body(limit: int) -> dict[str, Any]:
+    """The batch route's request body as the real backend states it (`maxItems`)."""
+    files = {"type": "array", "maxItems": limit, "items": {"type": "string", "format": "binary"}}
+    schema = {"type": "object", "properties": {"files": files}}
+    return {"requestBody": {"content": {"multipart/form-data": {"schema": schema}}}}
+
+
+def batch_result(data: bytes, model: str | None) -> dict[str, Any]:
+    """One slot of a batch answer: a prediction, or the error of an image the fake cannot read."""
+    try:
+        Image.open(io.BytesIO(data)).verify()
+    except Exception:
+        return {"error": {"code": "invalid_image", "message": "not an image"}}
+    return fake_prediction(data, model)
 
 
 @dataclass
@@ -167,7 +188,7 @@ def create_app(behaviour: Behaviour) -> FastAPI:
         text = {k: call[k] for k in TEXT_FIELDS if k in call}
         if data is None:  # the fake has no text model, like a backend without a listing
             return error(503, "text_model_unavailable", "No text model is loaded.")
-        answer = fake_prediction(data)
+        answer = fake_prediction(data, request.query_params.get("model"))
         if text:
             answer.update(
                 text_note="Text not used. No text model is loaded.",
@@ -176,6 +197,17 @@ def create_app(behaviour: Behaviour) -> FastAPI:
             )
         call.update(answer=answer, query=dict(request.query_params))
         return answer
+
+    @app.post("/v1/predict/batch", openapi_extra=batch_body(BATCH_LIMIT))
+    async def predict_batch(request: Request):
+        form = await request.form()
+        files = [f for f in form.getlist("files") if not isinstance(f, str)]
+        if len(files) > BATCH_LIMIT:
+            return error(413, "too_many_images", f"{len(files)} images; the limit is {BATCH_LIMIT}")
+        model = request.query_params.get("model")
+        results = [batch_result(await upload.read(), model) for upload in files]
+        behaviour.calls.append({"path": request.url.path, "names": [f.filename for f in files]})
+        return {"results": results}
 
     @app.post("/v1/preprocess")
     async def preprocess(request: Request):

@@ -52,10 +52,35 @@ def production_artifacts(folder: Path, listing: bool) -> Path:
     return root
 
 
+SECOND_MODEL = "20261201-035700_efficientnet_lite0_finetune"
+
+
+def two_model_artifacts(folder: Path) -> Path:
+    """An artifacts folder serving two models: the committed production model and, as
+    `SECOND_MODEL`, the same network behind a centre crop (75 %) instead of the production's
+    padding, so that it sees other pixels and answers otherwise; production stays production."""
+    root = production_artifacts(folder, listing=False)
+    production = read_json_object(root / "registry.json")["production"]
+    second = root / "models" / SECOND_MODEL
+    shutil.copytree(root / "models" / production, second)
+    card = read_json_object(second / "card.json")
+    card["run_id"] = SECOND_MODEL
+    card["resize_policy"] |= {"method": "crop", "crop_pct": 0.75}
+    write_json_atomic(second / "card.json", card)
+    write_json_atomic(root / "registry.json", registry_dict(production, [production, SECOND_MODEL]))
+    return root
+
+
 class RealBackend:
-    def __init__(self, folder: Path, artifacts: Path = REPO / "artifacts") -> None:
+    def __init__(
+        self,
+        folder: Path,
+        artifacts: Path = REPO / "artifacts",
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.folder = folder
         self.artifacts = artifacts
+        self.extra_env = env or {}  # FLIPKART_* settings beside the ones set here
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
@@ -68,6 +93,7 @@ class RealBackend:
             "FLIPKART_DATABASE_PATH": str(self.folder / "predictions.sqlite3"),
             "FLIPKART_INFERENCE_THREADS": "1",
             "FLIPKART_ADMIN_KEY_SHA256": hashlib.sha256(ADMIN_KEY.encode()).hexdigest(),
+            **self.extra_env,
         }
         command = [UV, "run", "--project", str(REPO / "backend"), "--locked", "--quiet"]
         command += ["flipkart-api", "serve", "--host", "127.0.0.1", "--port", str(self.port)]

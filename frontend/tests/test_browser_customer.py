@@ -255,7 +255,7 @@ def test_on_a_phone_the_result_is_scrolled_into_view(browser, app_url, assets_di
         page.context.close()
 
 
-TABS = {"en": ["Classification", "Dashboard", "Models", "Monitoring"]}
+TABS = {"en": ["Classification", "Batch", "Dashboard", "Models", "Monitoring"]}
 
 
 @pytest.mark.parametrize(("size", "viewport"), [("desktop", DESKTOP), ("phone", PHONE)])

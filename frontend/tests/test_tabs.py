@@ -31,7 +31,7 @@ def test_switching_language_updates_every_component_of_every_part(parts):
     assert len(set(outputs)) == len(outputs)
     assert set(updates) == set(outputs)  # nothing forgotten, nothing outside the outputs
     assert not any(isinstance(block, gr.State | gr.Timer) for block in outputs)
-    header, classification, dashboard, models, monitoring = parts
+    header, classification, batch, dashboard, models, monitoring = parts
     assert updates[header.title] == "# Classifieur de produits Flipkart"
     assert updates[header.lang]["label"] == "Langue"
     assert updates[classification.classify_button]["value"] == "Classer"
@@ -39,6 +39,15 @@ def test_switching_language_updates_every_component_of_every_part(parts):
     assert updates[classification.title]["label"] == "Titre du produit (facultatif)"
     assert updates[classification.description]["label"] == "Description du produit (facultative)"
     assert updates[dashboard.tab]["label"] == "Tableau de bord"
+    assert updates[batch.tab]["label"] == "Par lot"
+    assert updates[batch.run]["value"] == "Tout classer"
+    assert (
+        updates[batch.intro].startswith("Classez plusieurs photos")
+        and "1\u202f000" in (updates[batch.intro])
+    )
+    assert updates[classification.model]["label"] == "Modèle"
+    assert updates[classification.compare_model]["label"] == "Comparer avec (facultatif)"
+    assert updates[classification.models_note].startswith("La liste des modèles est indispon")
     assert updates[dashboard.summary].startswith("Le jeu de données Flipkart")
     assert updates[dashboard.plots[0]].layout.title.text == "Images par catégorie"
     assert updates[models.board]["label"] == "Classement"
@@ -46,7 +55,7 @@ def test_switching_language_updates_every_component_of_every_part(parts):
 
 
 def test_relabel_re_renders_the_stored_answers(parts):
-    _, classification, dashboard, models, _ = parts
+    _, classification, _, dashboard, models, _ = parts
     values = start_values(parts)
     values[classification.prediction_state] = {"response": fake_prediction(b"x"), "message": None}
     values[classification.feedback_state] = ("feedback_thanks", {})
@@ -69,7 +78,8 @@ def test_the_language_event_updates_every_visible_component_of_the_app(settings)
     (event,) = [fn for fn in demo.fns.values() if (lang._id, "change") in fn.targets]
     layout = (gr.Row, gr.Column, gr.Tabs, gr.layouts.Form, gr.State, gr.Timer)
     shown = {b for b in demo.blocks.values() if not isinstance(b, layout)}
-    assert set(event.outputs) == shown and len(shown) == 66  # 44 + 4 listing + 18 issue 17
+    # 44 + 4 listing + 18 issue 17 + 4 model switch and comparison + 7 batch
+    assert set(event.outputs) == shown and len(shown) == 77
     assert event.inputs_as_dict  # named values in, named updates out
 
 
@@ -84,8 +94,8 @@ def test_a_thumbnail_click_classifies_its_sample_as_the_dropdown_does(assets_dir
     assert clicked.outputs == [classification.sample, *picked.outputs]
     sample = ui.samples[2]
     event = gr.SelectData(classification.sample_gallery, {"index": 2, "value": None})
-    by_thumbnail = clicked.fn("en", event, None)
-    by_dropdown = picked.fn(sample.image, "en", None)
+    by_thumbnail = clicked.fn("en", None, event, None)  # language, model (production), click
+    by_dropdown = picked.fn(sample.image, "en", None, None)
     assert by_thumbnail[0] == sample.image
     assert by_thumbnail[3:5] == (sample.listing_title, sample.description)
     assert by_thumbnail[1:6] == by_dropdown[:5]  # upload, URL, title, description, photo

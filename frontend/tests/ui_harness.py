@@ -84,8 +84,13 @@ def checked_page(browser, url: str, viewport: dict, timeout_ms: int, name: str) 
 
 def pick_sample(page, title: str) -> None:
     """Choose a sample product in the Classification tab's dropdown (classifies it)."""
-    page.locator("#sample input").click()
-    page.get_by_role("option", name=title).click()
+    choose(page, "sample", title)
+
+
+def choose(page, elem_id: str, option: str) -> None:
+    """Choose `option` (its shown name) in the dropdown `#elem_id`."""
+    page.locator(f"#{elem_id} input").click()
+    page.get_by_role("option", name=option).click()
 
 
 def shoot(page, name: str) -> None:

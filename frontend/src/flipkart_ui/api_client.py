@@ -47,6 +47,13 @@ class ImageInput:
         return cls(data=path.read_bytes(), filename=path.name)
 
     @classmethod
+    def from_source(cls, source: dict[str, str] | None) -> "ImageInput | None":
+        """The image a stored prediction was made from ({"url"} or {"path"}; None: none)."""
+        if not source:
+            return None
+        return cls.from_url(source["url"]) if source.get("url") else cls.from_path(source["path"])
+
+    @classmethod
     def from_url(cls, url: str) -> "ImageInput":
         url = url.strip()
         if not url.startswith(("http://", "https://")):
@@ -146,6 +153,29 @@ class ApiClient:
             if key not in answer:
                 raise ApiError("bad_response", f"the prediction has no {key!r}")
         return answer
+
+    def predict_batch(self, images: list[ImageInput], model: str | None = None) -> list[dict]:
+        """One result per image, in order: a prediction, or `{"error": {code, message}}` for an
+        image that failed alone (`POST /v1/predict/batch`, multipart `files`)."""
+        files = [("files", (i.filename, i.data, "application/octet-stream")) for i in images]
+        params = {"model": model} if model else {}
+        results = self._json("POST", "/v1/predict/batch", params=params, files=files).get("results")
+        if not isinstance(results, list) or len(results) != len(images):
+            raise ApiError("bad_response", "the batch answer has not one result per image")
+        if not all(isinstance(result, dict) for result in results):
+            raise ApiError("bad_response", "a batch result is not a JSON object")
+        return results
+
+    def batch_limit(self) -> int | None:
+        """The most images `POST /v1/predict/batch` takes at once, as the backend's OpenAPI
+        schema states it (its configured `MAX_BATCH_IMAGES`); None when it does not say."""
+        try:
+            schema = self._json("GET", "/openapi.json")
+            body = schema["paths"]["/v1/predict/batch"]["post"]["requestBody"]["content"]
+            limit = body["multipart/form-data"]["schema"]["properties"]["files"]["maxItems"]
+        except (ApiError, KeyError, TypeError):
+            return None
+        return limit if isinstance(limit, int) and limit > 0 else None
 
     def preprocess(self, image: ImageInput, model: str | None = None) -> bytes:
         params = {"model": model} if model else {}

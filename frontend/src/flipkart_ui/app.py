@@ -1,4 +1,4 @@
-"""The Gradio Blocks app: the header and four tabs (tabs.py) wired to the handlers."""
+"""The Gradio Blocks app: the header and five tabs (tabs.py) wired to the handlers."""
 
 from typing import Any
 
@@ -9,6 +9,7 @@ from flipkart_ui.handlers import Frontend
 from flipkart_ui.tabs import (
     Header,
     Part,
+    build_batch_tab,
     build_classification_tab,
     build_dashboard_tab,
     build_header,
@@ -26,11 +27,15 @@ CSS = """
 #by-input th, #by-input td { word-break: normal !important; overflow-wrap: normal !important;
   hyphens: manual; padding: 6px 8px !important; }
 #by-input th, #by-input td:last-child { white-space: nowrap; }
-/* Phones: the four tab names fit on one line, so none hides behind a "More tabs" menu. */
+#batch-table th, #batch-table th * { word-break: normal !important;
+  overflow-wrap: normal !important; hyphens: manual; }
+/* Phones: the five tab names wrap onto a second line when they must (the Tabs' "wrap"
+   overflow: French), each name whole, so none is cut or hides behind a "More tabs" menu. */
 @media (max-width: 640px) {
   .gradio-container { padding-left: 8px !important; padding-right: 8px !important; }
   .tab-container button, [role="tablist"] button { padding: 4px 5px !important;
-    font-size: 13px !important; min-width: 0 !important; letter-spacing: 0 !important; }
+    font-size: 13px !important; min-width: 0 !important; letter-spacing: 0 !important;
+    flex: 0 0 auto !important; }
 }
 """
 
@@ -79,11 +84,12 @@ THEME = gr.themes.Soft(
 
 
 def build_parts(ui: Frontend, demo: gr.Blocks) -> tuple[Header, list[Part]]:
-    """The header and the four tabs, laid out inside `demo` with their events wired."""
+    """The header and the five tabs, laid out inside `demo` with their events wired."""
     header = build_header(ui.settings)
-    with gr.Tabs():
+    with gr.Tabs(overflow_behavior="wrap"):
         tabs = [
-            build_classification_tab(ui, header.lang),
+            build_classification_tab(ui, header.lang, demo),
+            build_batch_tab(ui, header.lang),
             build_dashboard_tab(ui, header.lang, demo),
             build_models_tab(ui, header.lang, demo),
             build_monitoring_tab(ui, header.lang, demo),

@@ -9,7 +9,7 @@ from typing import Any
 import gradio as gr
 from PIL import Image
 
-from flipkart_ui import views
+from flipkart_ui import batch, views
 from flipkart_ui.api_client import ApiClient, ApiError, ImageInput, text_fields
 from flipkart_ui.assets import Sample, load_dashboard, load_samples
 from flipkart_ui.config import Settings
@@ -61,16 +61,18 @@ class Frontend:
         progress: gr.Progress | None = None,
         title: str | None = None,
         description: str | None = None,
+        model: str | None = None,
     ) -> tuple[Any, ...]:
         """Outputs: shown image, transformed image, state, then `views.render_prediction`'s.
+        `model`: a run_id (None: the production model).
 
         A photo (sample, upload or URL) and/or the listing's `title` and `description`: text
         alone is classified by the backend's text model. `upload` is a path, or the upload
         component's raw value ({"path": ...}): the events skip Gradio's own image check, whose
         error would stop here with no message."""
-        state: dict[str, Any] = {"response": None, "message": None}
-        preview: Image.Image | None = None
         text = text_fields(title, description)
+        state: dict[str, Any] = {"response": None, "message": None, "model": model, "text": text}
+        preview: Image.Image | None = None
         try:
             image, shown, chosen = self._choose_input(sample, uploaded_path(upload), url)
             if image is None and not text:
@@ -81,7 +83,7 @@ class Frontend:
         if progress is not None:
             progress(0.1, desc=t("sending", lang))
         try:
-            state["response"] = self.client.predict(image, **text)
+            state["response"] = self.client.predict(image, model=model, **text)
         except ApiError as exc:
             state["message"] = views.error_message(exc, self.settings, "/v1/predict")
             return (shown, None, state, *views.render_prediction(state, lang, self.categories))
@@ -91,7 +93,7 @@ class Frontend:
             if progress is not None:
                 progress(0.6, desc=t("previewing", lang))
             try:
-                preview = decode_preview(self.client.preprocess(image))
+                preview = decode_preview(self.client.preprocess(image, model=model))
             except ApiError as exc:
                 reason = views.render_message(
                     views.error_message(exc, self.settings, "/v1/preprocess"), lang
@@ -114,11 +116,10 @@ class Frontend:
         if progress is not None:
             progress(0.1, desc=t("explaining", lang))
         try:
-            if source.get("url"):
-                image = ImageInput.from_url(source["url"])
-            else:
-                image = ImageInput.from_path(source["path"])
-            answer = self.client.explain(image, label=str(response["label"]))
+            image = ImageInput.from_source(source)
+            answer = self.client.explain(
+                image, label=str(response["label"]), model=prediction.get("model")
+            )
             overlay = decode_preview(answer.pop("overlay_png"))
         except ApiError as exc:
             state["message"] = views.error_message(exc, self.settings, "/v1/explain")
@@ -160,14 +161,47 @@ class Frontend:
         response = (state or {}).get("response") or {}
         return self.send_feedback(state, response.get("label"), lang)
 
+    # ---- Batch ---------------------------------------------------------------------------
+
+    def classify_batch(
+        self, files: list[str] | None, lang: str, progress: gr.Progress | None = None
+    ) -> tuple[Any, ...]:
+        """Outputs: the batch's state, then `batch.render`'s (summary, table, CSV file)."""
+        state: dict[str, Any] = {"rows": [], "message": None, "requests": 0, "per_request": 0}
+        try:
+            items = batch.read_files([uploaded_path(f) for f in files or [] if uploaded_path(f)])
+        except batch.BatchRefused as exc:
+            state["message"] = exc.message
+            return (state, *batch.render(state, lang))
+        per_request = self.client.batch_limit() or batch.BACKEND_BATCH_IMAGES
+
+        def explain(exc: ApiError) -> views.Message:
+            return views.error_message(exc, self.settings, "/v1/predict/batch")
+
+        def on_request(done: int, total: int) -> None:
+            if progress is not None:
+                progress(done / total, desc=t("batch_sending", lang, done=done + 1, total=total))
+
+        state["requests"] = batch.classify(
+            self.client, items, None, per_request, explain, on_request
+        )
+        state.update(rows=[item.row() for item in items], per_request=per_request)
+        return (state, *batch.render(state, lang))
+
     # ---- Models and Monitoring -----------------------------------------------------------
 
-    def fetch_models(self, lang: str) -> tuple[Any, ...]:
+    def model_list(self) -> dict[str, Any]:
+        """`GET /v1/models` as a state: {"response": the answer or None, "message"}."""
         state: dict[str, Any] = {"response": None, "message": None}
         try:
             state["response"] = self.client.models()
         except ApiError as exc:
             state["message"] = views.error_message(exc, self.settings, "/v1/models")
+        return state
+
+    def fetch_models(self, lang: str) -> tuple[Any, ...]:
+        state = self.model_list()
+        if state["response"] is None:
             return (state, *views.render_models(state, lang))
         try:  # /v1/models has no promotion date; /v1/stats has it when deployed and public
             promotion = self.client.stats().get("since_promotion") or {}

@@ -154,6 +154,115 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Pick the right category first.",
         "fr": "Choisissez d'abord la bonne catégorie.",
     },
+    # the model switch and the two-model comparison (flipkart_ui.comparison)
+    "model": {"en": "Model", "fr": "Modèle"},
+    "compare_with": {"en": "Compare with (optional)", "fr": "Comparer avec (facultatif)"},
+    "compare_none": {"en": "— no comparison —", "fr": "— aucune comparaison —"},
+    "model_production": {"en": "Production: {name}", "fr": "En production : {name}"},
+    "one_model_note": {
+        "en": "The service has one model ({name}): there is no other model to compare with.",
+        "fr": "Le service n'a qu'un modèle ({name}) : aucun autre modèle avec lequel comparer.",
+    },
+    "models_unavailable_note": {
+        "en": "The list of models is unavailable: the production model answers.",
+        "fr": "La liste des modèles est indisponible : le modèle en production répond.",
+    },
+    "compare_title": {
+        "en": "Two models, the same input: their top categories",
+        "fr": "Deux modèles, la même entrée : leurs catégories les plus probables",
+    },
+    "compare_agree": {
+        "en": "Both models answer {label}.",
+        "fr": "Les deux modèles répondent {label}.",
+    },
+    "compare_disagree": {
+        "en": "The models disagree: {first} for the first, {second} for the second.",
+        "fr": "Les modèles divergent : {first} pour le premier, {second} pour le second.",
+    },
+    # batch classification (flipkart_ui.batch)
+    "tab_batch": {"en": "Batch", "fr": "Par lot"},
+    "batch_intro": {
+        "en": "Classify several photos at once: choose image files or .zip archives of "
+        "photos. At most {photos} files per batch, {photo_mb} MB and {megapixels} megapixels per "
+        "photo, {total_mb} MB in all; an archive holds at most {entries} entries. Files that are "
+        "not photos, links, encrypted entries and zips inside a zip are listed, not opened.",
+        "fr": "Classez plusieurs photos d'un coup : choisissez des fichiers image ou des archives "
+        ".zip de photos. Au plus {photos} fichiers par lot, {photo_mb} Mo et {megapixels} "
+        "mégapixels par photo, {total_mb} Mo en tout ; une archive contient au plus {entries} "
+        "entrées. Les fichiers qui ne sont pas des photos, les liens, les entrées chiffrées et les "
+        "zips dans un zip sont listés, pas ouverts.",
+    },
+    "batch_files": {"en": "Photos or .zip archives", "fr": "Photos ou archives .zip"},
+    "batch_run": {"en": "Classify all", "fr": "Tout classer"},
+    "batch_download": {
+        "en": "Download classifications.csv",
+        "fr": "Télécharger classifications.csv",
+    },
+    "batch_sending": {
+        "en": "Sending request {done} of {total}…",
+        "fr": "Envoi de la demande {done} sur {total}…",
+    },
+    "batch_summary": {
+        "en": "Files classified: {classified} of {files} ({failed} not). Requests sent: "
+        "{requests}, at most {per_request} photos each (the service's limit).",
+        "fr": "Fichiers classés : {classified} sur {files} ({failed} sans réponse). Demandes "
+        "envoyées : {requests}, d'au plus {per_request} photos chacune (la limite du service).",
+    },
+    "col_file": {"en": "File", "fr": "Fichier"},
+    "col_uncertain": {"en": "Uncertain", "fr": "Incertain"},
+    "col_error": {"en": "Not classified because", "fr": "Non classé car"},
+    "file_not_image": {
+        "en": "not an image the service can read (JPEG, PNG, WebP)",
+        "fr": "pas une image lisible par le service (JPEG, PNG, WebP)",
+    },
+    "file_too_large": {"en": "over {limit} MB", "fr": "plus de {limit} Mo"},
+    "file_too_many_pixels": {
+        "en": "over {limit} megapixels",
+        "fr": "plus de {limit} mégapixels",
+    },
+    "file_unreadable": {"en": "the file cannot be read", "fr": "le fichier est illisible"},
+    "file_unsafe_name": {
+        "en": "unsafe name in the archive (absolute path or ..): not opened",
+        "fr": "nom dangereux dans l'archive (chemin absolu ou ..) : non ouvert",
+    },
+    "file_symlink": {
+        "en": "a link, not a file: not opened",
+        "fr": "un lien, pas un fichier : non ouvert",
+    },
+    "file_encrypted": {
+        "en": "encrypted (password-protected): not opened",
+        "fr": "chiffré (protégé par mot de passe) : non ouvert",
+    },
+    "file_nested_zip": {
+        "en": "a zip inside the zip: not opened (send it on its own)",
+        "fr": "un zip dans le zip : non ouvert (envoyez-le à part)",
+    },
+    "err_batch_empty": {
+        "en": "Choose photos or a .zip archive first.",
+        "fr": "Choisissez d'abord des photos ou une archive .zip.",
+    },
+    "err_batch_too_many": {
+        "en": "Too many files: at most {limit} per batch. Split them into several batches.",
+        "fr": "Trop de fichiers : au plus {limit} par lot. Répartissez-les en plusieurs lots.",
+    },
+    "err_batch_total": {
+        "en": "The photos weigh over {limit} MB in all: split them into several batches.",
+        "fr": "Les photos pèsent plus de {limit} Mo en tout : répartissez-les en plusieurs lots.",
+    },
+    "err_batch_bad_zip": {
+        "en": "{name} is not a readable .zip archive.",
+        "fr": "{name} n'est pas une archive .zip lisible.",
+    },
+    "err_batch_zip_entries": {
+        "en": "{name} holds over {limit} entries: refused.",
+        "fr": "{name} contient plus de {limit} entrées : refusée.",
+    },
+    "err_batch_zip_bomb": {
+        "en": "{name} expands a file over {ratio} times its compressed size: refused, as it "
+        "may be a zip bomb.",
+        "fr": "{name} décompresse un fichier à plus de {ratio} fois sa taille compressée : "
+        "refusée, ce pourrait être une bombe zip.",
+    },
     # dashboard
     "dashboard_intro": {
         "en": "The Flipkart dataset: {images} images in {categories} categories "

@@ -14,10 +14,10 @@ from typing import Any, TypeVar
 import gradio as gr
 from gradio.blocks import Block
 
-from flipkart_ui import insights, views
+from flipkart_ui import batch, comparison, insights, views
 from flipkart_ui.config import Settings
 from flipkart_ui.handlers import Frontend
-from flipkart_ui.i18n import category, t
+from flipkart_ui.i18n import category, decimal, t
 
 # run, framework, training, accuracy, macro-F1, latency, measured on, parameters, production
 LEADERBOARD_WIDTHS = ["19%", "9%", "9%", "9%", "8%", "10%", "16%", "10%", "10%"]
@@ -116,6 +116,12 @@ class ClassificationTab(Part):
     ui: Frontend
     tab: gr.Tab
     prediction_state: gr.State
+    models_state: gr.State
+    model: gr.Dropdown
+    compare_model: gr.Dropdown
+    models_note: gr.Markdown
+    compare_state: gr.State
+    model_comparison: gr.Markdown
     sample: gr.Dropdown
     sample_gallery: gr.Gallery
     upload: gr.UploadButton
@@ -146,14 +152,26 @@ class ClassificationTab(Part):
     feedback_status: gr.Markdown
 
     def relabel_inputs(self) -> list[Block]:
-        return [self.prediction_state, self.feedback_state, self.explain_state]
+        return [
+            self.prediction_state,
+            self.feedback_state,
+            self.explain_state,
+            self.models_state,
+            self.model,
+            self.compare_model,
+            self.compare_state,
+        ]
 
     def relabel(self, lang: str, values: Values) -> Updates:
-        status, label, chart, details, comparison = views.render_prediction(
+        status, label, chart, details, by_input = views.render_prediction(
             values[self.prediction_state], lang, self.ui.categories
         )
+        models = values[self.models_state]
+        pickers = comparison.pickers(models, values[self.model], values[self.compare_model], lang)
         return {
             self.tab: gr.update(label=t("tab_classify", lang)),
+            **dict(zip([self.model, self.compare_model, self.models_note], pickers, strict=True)),
+            self.model_comparison: comparison.render(values[self.compare_state], models, lang),
             self.sample: gr.update(label=t("sample", lang)),
             self.sample_gallery: gr.update(label=t("sample_gallery", lang)),
             self.upload: gr.update(label=t("upload", lang)),
@@ -172,7 +190,7 @@ class ClassificationTab(Part):
             self.label: label,
             self.probabilities: chart,
             self.details: details,
-            self.comparison: comparison,
+            self.comparison: by_input,
             self.feedback_title: f"**{t('feedback_title', lang)}**",
             self.correct: gr.update(value=t("feedback_correct", lang)),
             self.right_label: gr.update(
@@ -196,12 +214,21 @@ class ClassificationTab(Part):
         ]
 
 
-def build_classification_tab(ui: Frontend, lang: gr.Radio) -> ClassificationTab:
+def build_classification_tab(ui: Frontend, lang: gr.Radio, demo: gr.Blocks) -> ClassificationTab:
     lang0 = ui.settings.language
     with gr.Tab(t("tab_classify", lang0), id="classify") as tab:
         prediction_state = gr.State(dict(EMPTY_ANSWER))
+        models_state = gr.State(dict(EMPTY_ANSWER))
+        compare_state = gr.State(None)
         with gr.Row():
             with gr.Column(scale=1):
+                # filled from GET /v1/models once the page opens (demo.load); one above the
+                # other, each name whole (side by side, the run's date was cut off)
+                model = gr.Dropdown([], label=t("model", lang0), elem_id="model")
+                compare_model = gr.Dropdown(
+                    [], label=t("compare_with", lang0), elem_id="compare-model"
+                )
+                models_note = gr.Markdown(elem_id="models-note")
                 sample = gr.Dropdown(
                     [(s.title, s.image) for s in ui.samples],
                     value=None,
@@ -267,6 +294,7 @@ def build_classification_tab(ui: Frontend, lang: gr.Radio) -> ClassificationTab:
                 status = gr.Markdown(elem_id="classify-status")
                 label = gr.Markdown(elem_id="prediction")
                 details = gr.Markdown(elem_id="prediction-details")
+                model_comparison = gr.Markdown(elem_id="model-comparison")
                 comparison = gr.Markdown(elem_id="by-input")
                 probabilities = gr.Plot(elem_id="probabilities", show_label=False)
                 # shown once there is a prediction to judge
@@ -285,6 +313,7 @@ def build_classification_tab(ui: Frontend, lang: gr.Radio) -> ClassificationTab:
                 feedback_state = gr.State(None)
     part = _from_locals(ClassificationTab, locals())
     _wire_classification(part, lang)
+    _wire_models_choice(part, lang, demo)
     return part
 
 
@@ -299,6 +328,7 @@ def _wire_classification(part: ClassificationTab, lang: gr.Radio) -> None:
         title_value,
         description_value,
         lang_value,
+        model_value,
         progress=PROGRESS,
     ):
         return ui.classify(
@@ -309,74 +339,89 @@ def _wire_classification(part: ClassificationTab, lang: gr.Radio) -> None:
             progress,
             title_value,
             description_value,
+            model=model_value,
         )
 
     # Choosing one image source clears the other two, so that "Classify" reruns what is shown.
     # A sample brings its listing's title and description; another source drops them.
-    def classify_sample(sample_value, lang_value, progress=PROGRESS):
+    def classify_sample(sample_value, lang_value, model_value, progress=PROGRESS):
         title, description = ui.sample_text(sample_value)
-        result = ui.classify(sample_value, None, None, lang_value, progress, title, description)
+        result = ui.classify(
+            sample_value, None, None, lang_value, progress, title, description, model=model_value
+        )
         return (None, "", title, description, *result)
 
     # A thumbnail is the dropdown's sample: it shows there, and is classified the same way.
-    def classify_thumbnail(lang_value, evt: gr.SelectData, progress=PROGRESS):
+    def classify_thumbnail(lang_value, model_value, evt: gr.SelectData, progress=PROGRESS):
         chosen = ui.sample_at(evt.index)
         if chosen is None:
             return (gr.update(),) * (5 + len(outputs))
-        return (chosen, *classify_sample(chosen, lang_value, progress))
+        return (chosen, *classify_sample(chosen, lang_value, model_value, progress))
 
-    def classify_upload(
-        upload_value,
-        sample_value,
-        title_value,
-        description_value,
-        lang_value,
-        progress=PROGRESS,
-    ):
-        text = ("", "") if sample_value else (title_value, description_value)
-        result = ui.classify(None, upload_value, None, lang_value, progress, *text)
-        refused = (result[2].get("message") or ("",))[0] == "err_not_an_image"
-        removed = None if refused else gr.update()  # a refused file is removed
-        return (removed, None, "", *text, *result)
+    # An upload or a URL keeps the typed title and description, unless they are a sample's.
+    def classify_typed(upload: bool):
+        """The handler of the upload (upload=True) or of the URL field."""
 
-    def classify_url(
-        url_value, sample_value, title_value, description_value, lang_value, progress=PROGRESS
-    ):
-        text = ("", "") if sample_value else (title_value, description_value)
-        return (None, None, *text, *ui.classify(None, None, url_value, lang_value, progress, *text))
+        def handler(
+            value,
+            sample_value,
+            title_value,
+            description_value,
+            lang_value,
+            model_value,
+            progress=PROGRESS,
+        ):
+            source = (value, None) if upload else (None, value)
+            text = ("", "") if sample_value else (title_value, description_value)
+            result = ui.classify(None, *source, lang_value, progress, *text, model=model_value)
+            if not upload:
+                return (None, None, *text, *result)  # sample, upload
+            refused = (result[2].get("message") or ("",))[0] == "err_not_an_image"
+            removed = None if refused else gr.update()  # a refused file is removed
+            return (removed, None, "", *text, *result)  # upload, sample, URL
+
+        return handler
 
     def clear(lang_value):
         inputs = (None, None, "", "", "")  # sample, upload, URL, title, description
         empty = dict(EMPTY_ANSWER)
         return (*inputs, None, None, empty, *views.render_prediction(empty, lang_value))
 
-    sample, upload, url = part.sample, part.upload, part.url
+    sample, upload, url, model = part.sample, part.upload, part.url, part.model
     text = [part.title, part.description]
     # No Gradio image check on the way in (it fails before the handler, leaving red "Error"
     # badges and no message): the upload's raw value goes to classify(), which checks the file.
     raw = {"preprocess": False}
     events = [
-        sample.input(classify_sample, [sample, lang], [upload, url, *text, *outputs], **backend),
+        sample.input(
+            classify_sample, [sample, lang, model], [upload, url, *text, *outputs], **backend
+        ),
         part.sample_gallery.select(
-            classify_thumbnail, [lang], [sample, upload, url, *text, *outputs], **backend
+            classify_thumbnail, [lang, model], [sample, upload, url, *text, *outputs], **backend
         ),
         upload.upload(
-            classify_upload,
-            [upload, sample, *text, lang],
+            classify_typed(upload=True),
+            [upload, sample, *text, lang, model],
             [upload, sample, url, *text, *outputs],
             **backend,
             **raw,
         ),
         url.submit(
-            classify_url, [url, sample, *text, lang], [sample, upload, *text, *outputs], **backend
+            classify_typed(upload=False),
+            [url, sample, *text, lang, model],
+            [sample, upload, *text, *outputs],
+            **backend,
         ),
     ]
-    inputs = [sample, upload, url, *text, lang]
+    inputs = [sample, upload, url, *text, lang, model]
     events.append(part.classify_button.click(classify, inputs, outputs, **backend, **raw))
     events.append(part.title.submit(classify, inputs, outputs, **backend, **raw))
+    compared = _wire_comparison(part, lang)
     for event in events:  # on a phone the result is below the form: bring it into view
         event.then(None, js=SCROLL_TO_RESULT)
-    part.clear_button.click(clear, [lang], [sample, upload, url, *text, *outputs])
+        event.then(**compared)  # the second model's answer, when one is chosen
+    cleared = part.clear_button.click(clear, [lang], [sample, upload, url, *text, *outputs])
+    cleared.then(**compared)
 
     # A new prediction (or failure) makes the previous feedback message stale; the feedback
     # controls show only while there is a prediction to judge.
@@ -413,6 +458,120 @@ def _wire_classification(part: ClassificationTab, lang: gr.Radio) -> None:
         sent,
         concurrency_id="backend",
     )
+
+
+def _wire_comparison(part: ClassificationTab, lang: gr.Radio) -> dict[str, Any]:
+    """The event that asks the "compare with" model (after each classification, and when that
+    model is chosen); returns its arguments for `.then(**...)` after the classifications."""
+    ui = part.ui
+
+    def compare(prediction, other, models, lang_value, progress=PROGRESS):
+        if (prediction or {}).get("response") and other:
+            progress(0.5, desc=t("sending", lang_value))
+        state = comparison.compare(ui.client, ui.settings, prediction, other)
+        return state, comparison.render(state, models, lang_value)
+
+    event = {
+        "fn": compare,
+        "inputs": [part.prediction_state, part.compare_model, part.models_state, lang],
+        "outputs": [part.compare_state, part.model_comparison],
+        **_backend_call(ui.settings),
+    }
+    part.compare_model.input(**event)
+    return event
+
+
+def _wire_models_choice(part: ClassificationTab, lang: gr.Radio, demo: gr.Blocks) -> None:
+    """The model dropdowns, filled from GET /v1/models when the page opens; choosing the first
+    model takes it out of the second's choices."""
+    pickers = [part.model, part.compare_model, part.models_note]
+
+    def load(lang_value):
+        state = part.ui.model_list()
+        return (state, *comparison.pickers(state, None, None, lang_value))
+
+    demo.load(load, [lang], [part.models_state, *pickers], **_backend_call(part.ui.settings))
+    part.model.input(
+        comparison.pickers, [part.models_state, part.model, part.compare_model, lang], pickers
+    )
+
+
+# ---- Batch ---------------------------------------------------------------------------------
+
+
+@dataclass
+class BatchTab(Part):
+    ui: Frontend
+    tab: gr.Tab
+    intro: gr.Markdown
+    files: gr.File
+    run: gr.Button
+    summary: gr.Markdown
+    table: gr.Dataframe
+    download: gr.DownloadButton
+    state: gr.State
+
+    def relabel_inputs(self) -> list[Block]:
+        return [self.state]
+
+    def relabel(self, lang: str, values: Values) -> Updates:
+        summary, table, download = batch.render(values[self.state], lang)
+        return {
+            self.tab: gr.update(label=t("tab_batch", lang)),
+            self.intro: batch_intro(lang),
+            self.files: gr.update(label=t("batch_files", lang)),
+            self.run: gr.update(value=t("batch_run", lang)),
+            self.summary: summary,
+            self.table: table,
+            self.download: download,
+        }
+
+
+def batch_intro(lang: str) -> str:
+    limits = batch.LIMITS
+    return t(
+        "batch_intro",
+        lang,
+        photos=limits.photos,
+        photo_mb=limits.photo_bytes // batch.MIB,
+        megapixels=limits.pixels // 1_000_000,
+        total_mb=limits.total_bytes // batch.MIB,
+        entries=decimal(limits.zip_entries, lang, 0),
+    )
+
+
+def build_batch_tab(ui: Frontend, lang: gr.Radio) -> BatchTab:
+    lang0 = ui.settings.language
+    with gr.Tab(t("tab_batch", lang0), id="batch") as tab:
+        state = gr.State(None)
+        intro = gr.Markdown(batch_intro(lang0), elem_id="batch-intro")
+        # any file: the app checks each one and says why one is not classified
+        files = gr.File(
+            label=t("batch_files", lang0),
+            file_count="multiple",
+            type="filepath",
+            elem_id="batch-files",
+        )
+        run = gr.Button(t("batch_run", lang0), variant="primary", elem_id="batch-run")
+        summary = gr.Markdown(elem_id="batch-summary")
+        download = gr.DownloadButton(
+            t("batch_download", lang0), visible=False, elem_id="batch-download"
+        )
+        table = gr.Dataframe(
+            headers=batch.header(lang0),
+            interactive=False,
+            wrap=True,
+            show_label=False,
+            elem_id="batch-table",
+        )
+    part = _from_locals(BatchTab, locals())
+
+    def classify(files_value, lang_value, progress=PROGRESS):
+        return ui.classify_batch(files_value, lang_value, progress)
+
+    outputs = [state, summary, table, download]
+    run.click(classify, [files, lang], outputs, **_backend_call(ui.settings))
+    return part
 
 
 # ---- Dashboard ---------------------------------------------------------------------------
