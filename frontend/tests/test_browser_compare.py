@@ -8,14 +8,16 @@ model shows a note instead of an empty dropdown; at phone width the controls fit
 takes 4 images per batch request: test_browser_batch uses these fixtures too.
 Screenshots `compare_*.png` in $SCREENSHOT_DIR."""
 
+import json
 import re
 
 import httpx
 import pytest
+from flipkart_contract import parse_run_id
 from flipkart_ui import comparison
 from flipkart_ui.assets import load_samples
 from flipkart_ui.i18n import category, percent
-from real_backend import SECOND_MODEL, RealBackend, missing, two_model_artifacts
+from real_backend import REGISTRY, SECOND_MODEL, RealBackend, missing, two_model_artifacts
 from test_browser_customer import PHONE
 from ui_harness import (
     choose,
@@ -179,7 +181,8 @@ def test_one_model_shows_a_note_not_an_empty_dropdown(browser, one_model_url, la
         sentence = {"en": "The service has one model", "fr": "Le service n'a qu'un modèle"}
         expect(page.locator("#models-note")).to_contain_text(sentence[lang])
         expect(page.locator("#compare-model")).to_be_hidden()
-        production = re.compile(r"^(Production: |En production : )efficientnet_lite0 finetune, ")
+        _, architecture, mode = parse_run_id(json.loads(REGISTRY.read_text())["production"])
+        production = re.compile(rf"^(Production: |En production : ){architecture} {mode}, ")
         expect(page.locator("#model input")).to_have_value(production)
         shoot(page, f"compare_one_model_{lang}")
     finally:

@@ -8,8 +8,11 @@ need window padding), the float64 logits and the four stage maps. No network, no
 
 Tolerances, on max |ours - reference| / max |reference| per tensor (an element-wise relative
 error is meaningless where a value crosses zero):
-- float64: 1e-12. Measured <= 2.1e-15 (a few float64 rounding units); any change to the
-  computation (an epsilon, a residual, an order of operations in the scan) is far above it.
+- float64: 1e-8. Measured <= 2.1e-15 on the Intel Xeon the fixture was written on (a few
+  float64 rounding units), but up to 1.1e-9 on an AMD EPYC: there torch's CPU kernels sum in
+  other orders, and these seeded random-weight networks amplify rounding differences through
+  their depth (a 1e-12 bound failed CI there). 1e-8 still fails a single weight nudged by 1e-3
+  (4.7e-6 on the logits, see below) by a factor of ~500.
 - float32: 1e-5. Measured <= 1.6e-6: float32's rounding unit (6e-8) accumulated over ~30
   layers; 1e-5 leaves a margin of 6 while a wrong weight or layer moves outputs by O(1).
 """
@@ -22,7 +25,7 @@ import timm
 import torch
 from conftest import GOLDEN, golden_state, read_golden
 
-TOLERANCE = {torch.float64: 1e-12, torch.float32: 1e-5}
+TOLERANCE = {torch.float64: 1e-8, torch.float32: 1e-5}
 FAMILIES = ("t", "t2", "s", "b", "l")
 
 
