@@ -17,7 +17,14 @@ from flipkart_contract import parse_run_id
 from flipkart_ui import comparison
 from flipkart_ui.assets import load_samples
 from flipkart_ui.i18n import category, percent
-from real_backend import REGISTRY, SECOND_MODEL, RealBackend, missing, two_model_artifacts
+from real_backend import (
+    REGISTRY,
+    SECOND_MODEL,
+    RealBackend,
+    missing,
+    production_artifacts,
+    two_model_artifacts,
+)
 from test_browser_customer import PHONE
 from ui_harness import (
     choose,
@@ -170,7 +177,8 @@ def test_the_controls_fit_a_phone(browser, app_url, backend, assets_dir):
 def one_model_url(tmp_path_factory, assets_dir):
     """The app on a backend serving the production model alone."""
     folder = tmp_path_factory.mktemp("one-model")
-    with RealBackend(folder) as server, running_app(server.url, assets_dir, 30) as url:
+    artifacts = production_artifacts(folder, listing=False)  # not the checkout's: it may hold more
+    with RealBackend(folder, artifacts) as server, running_app(server.url, assets_dir, 30) as url:
         yield url
 
 
