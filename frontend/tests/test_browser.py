@@ -6,11 +6,19 @@ Screenshots go to $SCREENSHOT_DIR (default tests/output/screenshots).
 """
 
 import re
+import time
 
 import pytest
 from flipkart_contract.testing import image_bytes
 from flipkart_ui.assets import load_samples
-from ui_harness import checked_page, chromium_missing, pick_sample, shoot, upload_file
+from ui_harness import (
+    checked_page,
+    chromium_missing,
+    pick_sample,
+    record_timing,
+    shoot,
+    upload_file,
+)
 
 TIMEOUT_MS = 30_000
 
@@ -61,17 +69,21 @@ def last_call_bytes(backend) -> int:
 
 
 def test_dashboard_filter_updates_the_charts(page):
+    started = time.perf_counter()
     page.get_by_role("tab", name="Dashboard").click()
     bars = page.locator("#chart-counts g.point")
     expect(bars).to_have_count(7)
+    record_timing("dashboard_first_chart_after_tab_click", time.perf_counter() - started)
     expect(page.locator("#chart-resolution .js-plotly-plot")).to_be_visible()
     expect(page.locator("#chart-price .js-plotly-plot")).to_be_visible()
     expect(page.locator("#dashboard-summary")).to_contain_text("(shown: 42 images)")
     expect(page.locator("#gallery img")).to_have_count(14)
+    started = time.perf_counter()
     page.locator("#category-filter").get_by_label("Watches").uncheck()
     expect(bars).to_have_count(6)
     expect(page.locator("#dashboard-summary")).to_contain_text("(shown: 36 images)")
     expect(page.locator("#chart-resolution .legendtext")).to_have_count(6)
+    record_timing("dashboard_filter_to_redrawn_charts", time.perf_counter() - started)
     expect(page.locator("#chart-resolution")).not_to_contain_text("Watches")
     expect(page.locator("#gallery img")).to_have_count(12)
 
