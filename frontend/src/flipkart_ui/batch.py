@@ -23,6 +23,7 @@ from typing import Any
 
 import gradio as gr
 import pandas as pd
+from flipkart_contract import DEFAULT_MAX_PIXELS
 from PIL import Image
 
 from flipkart_ui import views
@@ -46,7 +47,7 @@ class Limits:
     photos: int = 64
     photo_bytes: int = 10 * MIB
     total_bytes: int = 64 * MIB
-    pixels: int = 40_000_000
+    pixels: int = DEFAULT_MAX_PIXELS  # the backend's decoding limit (the contract's)
     zip_entries: int = 1_000
     zip_ratio: float = 100.0
 
