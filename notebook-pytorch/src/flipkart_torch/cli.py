@@ -56,6 +56,27 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "--backbone-lr-mult", type=float, default=1.0, help="backbone learning rate = lr x this"
     )
     p.add_argument(
+        "--layer-decay",
+        type=float,
+        default=1.0,
+        help="layer-wise lr decay: each layer group below the head learns this times as fast "
+        "as the one above (timm's group_matcher); 1 disables it",
+    )
+    p.add_argument(
+        "--trainable-stages",
+        type=int,
+        default=0,
+        help="partial fine-tuning: only the last N stages (and the head) train, on activations "
+        "of the frozen part cached once (flipkart_torch.partial); 0: every layer trains",
+    )
+    p.add_argument(
+        "--cached-views",
+        type=int,
+        default=0,
+        help="with --trainable-stages: N copies of each training image augmented by --augment "
+        "(seeded by --seed) cached beside its plain and mirrored views",
+    )
+    p.add_argument(
         "--tta",
         choices=("none", "flip"),
         default="none",

@@ -36,6 +36,13 @@ class TrainConfig:
     mixup_alpha: float = 0.2
     cutmix_alpha: float = 1.0
     backbone_lr_mult: float = 1.0  # the backbone's learning rate = lr x this (head: lr)
+    # layer-wise learning-rate decay: each group of layers (timm's group_matcher) below the head
+    # learns `layer_decay` times as fast as the group above it; 1 disables it
+    layer_decay: float = 1.0
+    # partial fine-tuning (partial.py): only the last N stages train, on cached activations of
+    # the frozen part; 0 = every layer trains as usual
+    trainable_stages: int = 0
+    cached_views: int = 0  # augmented copies of each training image cached (partial fine-tuning)
     head_init: str = "random"  # random | probe (the linear probe of the pretrained features)
     probe_views: int = 0  # the probe also fits this many augmented copies of each train image
     teacher: str | None = None  # comma-separated run ids whose averaged logits teach (distil)
@@ -116,6 +123,19 @@ class TrainConfig:
             raise ValueError(f"mix_prob must be in [0, 1], got {self.mix_prob}")
         if not 0 < self.backbone_lr_mult <= 10:
             raise ValueError(f"backbone_lr_mult must be in (0, 10], got {self.backbone_lr_mult}")
+        if not 0 < self.layer_decay <= 1:
+            raise ValueError(f"layer_decay must be in (0, 1], got {self.layer_decay}")
+        if self.trainable_stages < 0 or self.cached_views < 0:
+            raise ValueError("trainable_stages and cached_views must not be negative")
+        if self.cached_views and not self.trainable_stages:
+            raise ValueError("cached_views needs trainable_stages (partial fine-tuning)")
+        if self.trainable_stages and self.training_mode != "finetune":
+            raise ValueError("trainable_stages is partial fine-tuning: training_mode finetune")
+        if self.trainable_stages and self.mix_prob > 0:
+            raise ValueError(
+                "mixup/CutMix would mix cached activations, not images: use mix_prob 0 with "
+                "trainable_stages"
+            )
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.run_id is not None:

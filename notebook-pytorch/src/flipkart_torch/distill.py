@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from flipkart_contract import ResizePolicy
 
 from flipkart_torch import checkpoints
@@ -104,6 +106,55 @@ def _teacher_logits(
         )
     assert total is not None
     return total / len(paths), records
+
+
+def view_teacher(
+    teacher: str, classes: list[str], device: torch.device, batch_size: int = 32
+) -> tuple[Callable[[np.ndarray], torch.Tensor], list[dict[str, Any]]]:
+    """The teacher runs as one function of uint8 NHWC views (any size) -> their mean logits
+    (CPU): each view resized (bilinear, antialiased) to a teacher's input size, then through
+    its normalisation and test-time augmentation. Partial fine-tuning uses it on the very
+    views the student trains on."""
+    paths = [checkpoints.resolve_best(run) for run in teacher_runs(teacher)]
+    members, records = [], []
+    for path in paths:
+        if not path.is_file():
+            raise DataError(f"teacher checkpoint {path} not found (train the teacher run first)")
+        member, best = load_pixels_model(path)
+        if best["classes"] != classes:
+            raise DataError(f"teacher {path} has classes {best['classes']}, the data {classes}")
+        size = ResizePolicy.model_validate(best["resize_policy"]).size
+        members.append((member.to(device), size))
+        records.append(
+            {
+                "run_id": best["run_id"],
+                "architecture": best["architecture"],
+                "image_size": size,
+                "tta": member.tta,
+                "weights_source": best["weights_source"],
+                "views": "the student's training views, resized",
+            }
+        )
+
+    @torch.no_grad()
+    def logits(views: np.ndarray) -> torch.Tensor:
+        total = None
+        for member, size in members:
+            parts = []
+            for start in range(0, len(views), batch_size):
+                pixels = torch.from_numpy(views[start : start + batch_size]).to(device).float()
+                if pixels.shape[1:3] != (size, size):
+                    pixels = F.interpolate(
+                        pixels.permute(0, 3, 1, 2), size=(size, size), mode="bilinear",
+                        antialias=True, align_corners=False,
+                    ).permute(0, 2, 3, 1).clamp(0, 255)  # fmt: skip
+                parts.append(member(pixels).float().cpu())
+            out = torch.cat(parts)
+            total = out if total is None else total + out
+        assert total is not None
+        return total / len(members)
+
+    return logits, records
 
 
 def soft_targets(

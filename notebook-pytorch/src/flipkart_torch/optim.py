@@ -27,6 +27,38 @@ def set_train_mode(model: nn.Module, training_mode: str) -> None:
                 module.eval()
 
 
+def parameter_groups(model: nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
+    """The optimiser's groups of trainable parameters, the head's first: the head learns at
+    `lr`, the backbone at `lr x backbone_lr_mult`; with `layer_decay` < 1, each of the
+    backbone's layer groups (timm's `group_matcher`, stem first) at that times
+    `layer_decay ** depth below the head` (timm's `param_groups_layer_decay`, which also
+    exempts biases and norms from weight decay)."""
+    head = {id(p) for p in head_parameters(model)}
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    head_group = {"params": [p for p in trainable if id(p) in head], "lr": config.lr}
+    if config.layer_decay >= 1:
+        backbone = [p for p in trainable if id(p) not in head]
+        groups = [head_group, {"params": backbone, "lr": config.lr * config.backbone_lr_mult}]
+        return [g for g in groups if g["params"]]
+    if not hasattr(model, "group_matcher"):
+        raise ValueError(
+            f"layer_decay needs a model with timm's group_matcher; {type(model).__name__} has none"
+        )
+    from timm.optim import param_groups_layer_decay
+
+    groups = [head_group] if head_group["params"] else []
+    decayed = param_groups_layer_decay(
+        model, weight_decay=config.weight_decay, layer_decay=config.layer_decay
+    )
+    for group in decayed:
+        params = [p for p in group["params"] if id(p) not in head]
+        if params:
+            scale = group.pop("lr_scale")
+            lr = config.lr * config.backbone_lr_mult * scale
+            groups.append({**group, "params": params, "lr": lr})
+    return groups
+
+
 def lr_lambda(total_steps: int, warmup_steps: int, min_ratio: float):
     def factor(step: int) -> float:
         if warmup_steps > 0 and step < warmup_steps:
@@ -54,17 +86,8 @@ class Optimisation:
         self.model = model
         self.grad_clip = config.grad_clip
         self.trainable = [p for p in model.parameters() if p.requires_grad]
-        head = {id(p) for p in head_parameters(model)}
-        groups = [
-            {"params": [p for p in self.trainable if id(p) in head], "lr": config.lr},
-            {
-                "params": [p for p in self.trainable if id(p) not in head],
-                "lr": config.lr * config.backbone_lr_mult,
-            },
-        ]
-        self.optimizer = torch.optim.AdamW(
-            [g for g in groups if g["params"]], lr=config.lr, weight_decay=config.weight_decay
-        )
+        groups = parameter_groups(model, config)
+        self.optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
         warmup_steps = round(config.warmup_epochs * steps_per_epoch)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer,
@@ -80,7 +103,8 @@ class Optimisation:
 
     @property
     def lr(self) -> float:
-        """The head's learning rate (the backbone's is `backbone_lr_mult` times it)."""
+        """The head's learning rate (the backbone's is `backbone_lr_mult` times it, and
+        `layer_decay` to a power below that)."""
         return self.optimizer.param_groups[0]["lr"]
 
     @property

@@ -26,7 +26,7 @@ from flipkart_contract.schema import SplitMetrics
 from torch import nn
 from tqdm.auto import tqdm
 
-from flipkart_torch import checkpoints, distill, probe
+from flipkart_torch import checkpoints, distill, partial, probe
 from flipkart_torch.augment import augment_batch, mix, one_hot, recipe, soft_cross_entropy
 from flipkart_torch.config import TrainConfig
 from flipkart_torch.data import DataError, SplitData, check_images, load_split, read_splits
@@ -150,6 +150,7 @@ class Run:
     started: float = field(default_factory=time.perf_counter)
     teacher: torch.Tensor | None = None  # the teacher's logits on train_data's rows (distil)
     probe_step: dict[str, float] | None = None  # step 0 of a run whose head is a probe
+    cached: partial.CachedViews | None = None  # partial fine-tuning's cached activations
 
     @property
     def main(self) -> bool:
@@ -203,8 +204,12 @@ def prepare_run(config: TrainConfig, state: dict[str, Any] | None, distributed: 
     probe_step = None
     if state is None and config.head_init == "probe":
         probe_step = fit_probe_head(config, lab, train_data, val_data, data.classes, device)
-    teacher = None
-    if config.teacher:
+    teacher, cached = None, None
+    if config.trainable_stages:
+        if distributed.world_size > 1:
+            raise ValueError("partial fine-tuning (trainable_stages) runs in one process")
+        cached = cache_partial_views(config, lab, train_data, val_data, data, device)
+    elif config.teacher:
         with torch.random.fork_rng(devices=[]):  # building the teachers draws no run randomness
             logits, records = distill.teacher_logits(
                 config.teacher, data.table, data.classes, train_data, data.options
@@ -233,7 +238,54 @@ def prepare_run(config: TrainConfig, state: dict[str, Any] | None, distributed: 
         run_dir=Path(config.runs_dir or layout.runs_dir(FRAMEWORK)) / config.run_id,
         teacher=teacher,
         probe_step=probe_step,
+        cached=cached,
     )  # fmt: skip
+
+
+def cache_partial_views(
+    config: TrainConfig,
+    lab: LabModel,
+    train_data: SplitData,
+    val_data: SplitData,
+    data: SplitLoader,
+    device: torch.device,
+) -> partial.CachedViews:
+    """Partial fine-tuning: freeze all but the last stages and cache the frozen part's output
+    for the training views (and the teachers' logits of those same views); recorded in
+    `config.extra["partial"]`."""
+    started = time.perf_counter()
+    split = partial.split_model(lab.module, config.trainable_stages)
+    partial.freeze_bottom(split)
+    teacher = None
+    if config.teacher:
+        with torch.random.fork_rng(devices=[]):  # building the teachers draws no run randomness
+            teacher, records = distill.view_teacher(config.teacher, data.classes, device)
+        config.extra = {**config.extra, "teachers": records}
+    cached = partial.cache_views(
+        split, train_data.images, val_data.images, lab.mean, lab.std, device,
+        recipe(config.augment), config.cached_views, config.seed, teacher,
+    )  # fmt: skip
+    frozen = sum(p.numel() for m in split.bottom_modules for p in m.parameters())
+    trainable = sum(p.numel() for p in lab.module.parameters() if p.requires_grad)
+    seconds = time.perf_counter() - started
+    config.extra = {
+        **config.extra,
+        "partial": {
+            "trainable_stages": config.trainable_stages,
+            "stages": split.stages,
+            "views": cached.num_views,
+            "activation_shape": list(cached.train.shape[2:]),
+            "frozen_parameters": frozen,
+            "trainable_parameters": trainable,
+            "seconds": round(seconds, 1),
+        },
+    }
+    print(
+        f"partial: {config.trainable_stages}/{split.stages} stages train, {trainable:,} "
+        f"parameters; {cached.num_views} views cached ({seconds:.0f} s)",
+        flush=True,
+    )
+    return cached
 
 
 def fit_probe_head(
@@ -301,6 +353,8 @@ def fit_probe_head(
 def train_epoch(run: Run, epoch: int) -> dict[str, float]:
     """One pass over this process's shard of the training split; the epoch's train figures
     (all processes together)."""
+    if run.cached is not None:
+        return partial_epoch(run, epoch)
     config, distributed, device = run.config, run.distributed, run.device
     model, optimisation = run.train_model, run.optimisation
     started = time.perf_counter()
@@ -369,9 +423,59 @@ def train_epoch(run: Run, epoch: int) -> dict[str, float]:
     }
 
 
+def partial_epoch(run: Run, epoch: int) -> dict[str, float]:
+    """One epoch of partial fine-tuning: each training image once, as one of its cached views
+    drawn at random, through the trainable top only (the model stays in eval mode: BatchNorm
+    statistics are the pretrained ones; head dropout is applied by hand)."""
+    config, device, optimisation, cached = run.config, run.device, run.optimisation, run.cached
+    assert cached is not None
+    started = time.perf_counter()
+    split = partial.split_model(run.lab.module, config.trainable_stages)
+    run.lab.module.eval()
+    generator = torch.Generator().manual_seed(config.seed * 1000 + epoch)
+    order = torch.randperm(len(run.train_data.labels), generator=generator)
+    num_classes = len(run.classes)
+    loss_sum, correct = 0.0, 0
+    starts = list(range(0, len(order), config.batch_size))
+    optimisation.zero_grad()
+    for micro, start in enumerate(starts):
+        index = order[start : start + config.batch_size]
+        inputs, teacher = cached.batch(index, generator)
+        labels = torch.from_numpy(run.train_data.labels[index.numpy()]).to(device)
+        targets = one_hot(labels, num_classes, config.label_smoothing)
+        if teacher is not None:
+            targets = distill.soft_targets(
+                teacher.to(device), targets, config.kd_alpha, config.kd_temperature
+            )
+        with autocast(device):
+            logits = split.logits(inputs.to(device), config.drop_rate)
+            loss = soft_cross_entropy(logits, targets)
+            optimisation.backward(loss * len(index) / (config.batch_size * config.accum_steps))
+        loss_sum += float(loss.detach()) * len(index)
+        correct += int((logits.argmax(1) == labels).sum())
+        if (micro + 1) % config.accum_steps == 0 or micro + 1 == len(starts):
+            optimisation.step()
+    train_s = time.perf_counter() - started
+    return {
+        "train/loss": loss_sum / len(order),
+        "train/accuracy": correct / len(order),
+        "lr": optimisation.lr,
+        "perf/train_images_per_s": len(order) / train_s,
+    }
+
+
 def validate(run: Run) -> SplitMetrics:
     """The validation figures of the weights being trained (their EMA when there is one)."""
     lab, model = run.lab, run.optimisation.eval_model
+    if run.cached is not None:  # the top alone, on cached validation activations
+        split = partial.split_model(model, run.config.trainable_stages)
+        logits = partial.cached_logits(split, run.cached.val.to(run.device)).float()
+        if run.config.tta == "flip":
+            mirrored = partial.cached_logits(split, run.cached.val_mirrored.to(run.device))
+            logits = (logits + mirrored.float()) / 2
+        labels = run.val_data.labels
+        loss = float(F.cross_entropy(logits.cpu(), torch.from_numpy(labels)))
+        return split_metrics(labels, logits.argmax(1).cpu().numpy(), run.classes, loss=loss)
     val = evaluate(
         model, run.val_data, run.classes, lab.mean, lab.std, run.device, desc="val",
         tta=run.config.tta,
