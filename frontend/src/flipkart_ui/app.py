@@ -144,9 +144,10 @@ def build_parts(ui: Frontend, demo: gr.Blocks) -> tuple[Header, list[Part]]:
     """The header and the five tabs, laid out inside `demo` with their events wired."""
     header = build_header(ui.settings)
     with gr.Tabs(overflow_behavior="wrap"):
+        classification = build_classification_tab(ui, header.lang, demo)
         tabs = [
-            build_classification_tab(ui, header.lang, demo),
-            build_batch_tab(ui, header.lang),
+            classification,
+            build_batch_tab(ui, header.lang, classification.models_state),
             build_dashboard_tab(ui, header.lang, demo),
             build_models_tab(ui, header.lang, demo),
             build_monitoring_tab(ui, header.lang, demo),

@@ -166,9 +166,14 @@ class Frontend:
     # ---- Batch ---------------------------------------------------------------------------
 
     def classify_batch(
-        self, files: list[str] | None, lang: str, progress: gr.Progress | None = None
+        self,
+        files: list[str] | None,
+        lang: str,
+        progress: gr.Progress | None = None,
+        model: str | None = None,
     ) -> tuple[Any, ...]:
-        """Outputs: the batch's state, then `batch.render`'s (summary, table, CSV file)."""
+        """Outputs: the batch's state, then `batch.render`'s (summary, table, CSV file).
+        `model`: the run that answers (sent as `model=`); None: the backend's production."""
         state: dict[str, Any] = {"rows": [], "message": None, "requests": 0, "per_request": 0}
         try:
             items = batch.read_files([uploaded_path(f) for f in files or [] if uploaded_path(f)])
@@ -185,7 +190,7 @@ class Frontend:
                 progress(done / total, desc=t("batch_sending", lang, done=done + 1, total=total))
 
         state["requests"] = batch.classify(
-            self.client, items, None, per_request, explain, on_request
+            self.client, items, model or None, per_request, explain, on_request
         )
         state.update(rows=[item.row() for item in items], per_request=per_request)
         return (state, *batch.render(state, lang))
