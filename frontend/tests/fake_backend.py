@@ -204,9 +204,10 @@ def create_app(behaviour: Behaviour) -> FastAPI:
         files = [f for f in form.getlist("files") if not isinstance(f, str)]
         if len(files) > BATCH_LIMIT:
             return error(413, "too_many_images", f"{len(files)} images; the limit is {BATCH_LIMIT}")
-        model = request.query_params.get("model")
-        results = [batch_result(await upload.read(), model) for upload in files]
-        behaviour.calls.append({"path": request.url.path, "names": [f.filename for f in files]})
+        query = request.query_params
+        results = [batch_result(await upload.read(), query.get("model")) for upload in files]
+        names = [f.filename for f in files]
+        behaviour.calls.append({"path": request.url.path, "names": names, "query": {**query}})
         return {"results": results}
 
     @app.post("/v1/preprocess")

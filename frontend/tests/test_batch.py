@@ -11,14 +11,15 @@ import zlib
 from pathlib import Path
 
 import pytest
-from fake_backend import BATCH_LIMIT, fake_prediction
+from fake_backend import BATCH_LIMIT, RUN_IDS, fake_prediction
 from flipkart_contract.testing import image_bytes
-from flipkart_ui import batch
+from flipkart_ui import batch, comparison
 from flipkart_ui.api_client import ApiClient
 from flipkart_ui.batch import MIB, BatchRefused, Item, Limits
 from flipkart_ui.config import load_settings
 from flipkart_ui.handlers import Frontend
 from flipkart_ui.i18n import t
+from flipkart_ui.tabs import batch_model_picker
 
 
 def photo(index: int = 0, size: tuple[int, int] = (12, 10)) -> bytes:
@@ -248,6 +249,33 @@ def test_a_batch_is_sent_in_requests_of_the_stated_size(backend, tmp_path):
         "(the service's limit)."
     )
     assert download["visible"] and download["value"].endswith("classifications.csv")
+
+
+def test_a_batch_is_classified_by_the_chosen_model(backend, tmp_path):
+    """The Batch tab's model: sent as `model=` with every request; none chosen, production."""
+    ui = Frontend(load_settings({"API_URL": backend.url}))
+    paths = [write(tmp_path / f"{i}.png", photo(i)) for i in range(5)]
+    state, *_ = ui.classify_batch(paths, "en", model=RUN_IDS[1])
+    assert [call["query"] for call in backend.behaviour.calls] == [{"model": RUN_IDS[1]}] * 2
+    for row, path in zip(state["rows"], paths, strict=True):
+        assert row["label"] == fake_prediction(Path(path).read_bytes(), RUN_IDS[1])["label"]
+    assert fake_prediction(photo(0), RUN_IDS[1]) != fake_prediction(photo(0))  # told apart
+    backend.behaviour.calls.clear()
+    ui.classify_batch(paths[:1], "en", model=None)
+    assert backend.behaviour.calls[0]["query"] == {}
+
+
+def test_the_batch_model_list_is_the_classification_tabs(backend):
+    """Production first and chosen by default, in the page's language; hidden without a list."""
+    state = Frontend(load_settings({"API_URL": backend.url})).model_list()
+    for lang in ("en", "fr"):
+        picker = batch_model_picker(state, None, lang)
+        assert picker["value"] == RUN_IDS[0] and picker["visible"]
+        assert picker["choices"] == comparison.pickers(state, None, None, lang)[0]["choices"]
+        assert picker["choices"][0][0].startswith(t("model_production", lang, name=""))
+        assert [run_id for _, run_id in picker["choices"]] == [RUN_IDS[0], RUN_IDS[1]]
+    assert batch_model_picker(state, RUN_IDS[1], "en")["value"] == RUN_IDS[1]
+    assert not batch_model_picker({"response": None, "message": None}, None, "en")["visible"]
 
 
 def test_a_failed_request_marks_each_of_its_photos(backend, tmp_path):

@@ -5,6 +5,7 @@ Skips (with the reason) when /usr/bin/chromium is absent; CI installs it with ap
 Screenshots go to $SCREENSHOT_DIR (default tests/output/screenshots).
 """
 
+import contextlib
 import re
 import time
 
@@ -14,6 +15,7 @@ from flipkart_ui.assets import load_samples
 from ui_harness import (
     checked_page,
     chromium_missing,
+    open_page,
     pick_sample,
     record_timing,
     shoot,
@@ -86,6 +88,39 @@ def test_dashboard_filter_updates_the_charts(page):
     record_timing("dashboard_filter_to_redrawn_charts", time.perf_counter() - started)
     expect(page.locator("#chart-resolution")).not_to_contain_text("Watches")
     expect(page.locator("#gallery img")).to_have_count(12)
+
+
+def test_a_filter_draws_each_chart_once(page):
+    """Gradio puts each update of a chart into a new element, and drew it into the old element
+    first (five wasted drawings per filter); the page now draws the new element only."""
+    page.get_by_role("tab", name="Dashboard").click()
+    expect(page.locator("#chart-resolution .legendtext")).to_have_count(7)
+    for label, shown in (("Watches", 6), ("Computers", 5)):
+        page.evaluate(
+            """() => { window.oldDrawings = 0;
+              document.querySelectorAll('[id^=chart-] .js-plotly-plot').forEach((plot) =>
+                plot.on('plotly_afterplot', () => { window.oldDrawings += 1; })); }"""
+        )
+        page.locator("#category-filter").get_by_label(label).uncheck()
+        expect(page.locator("#chart-counts g.point")).to_have_count(shown)
+        expect(page.locator("#chart-resolution .legendtext")).to_have_count(shown)
+        page.wait_for_timeout(1000)  # a late drawing of an old element would count
+        assert page.evaluate("() => window.oldDrawings") == 0
+
+
+def test_dashboard_first_chart_once_the_page_has_settled(browser, app_url):
+    """The first chart of a session when the Dashboard is opened once the page has finished
+    loading (no request left), as a user reading the page first would: logged, not asserted."""
+    page = open_page(browser, app_url, {"width": 1400, "height": 1000}, TIMEOUT_MS)
+    try:
+        with contextlib.suppress(sync_api.TimeoutError):
+            page.wait_for_load_state("networkidle", timeout=10_000)
+        started = time.perf_counter()
+        page.get_by_role("tab", name="Dashboard").click()
+        expect(page.locator("#chart-counts g.point")).to_have_count(7)
+        record_timing("dashboard_first_chart_page_settled", time.perf_counter() - started)
+    finally:
+        page.context.close()
 
 
 def test_models_tab_shows_the_leaderboard(page):

@@ -18,7 +18,7 @@ from flipkart_ui.assets import load_samples
 from flipkart_ui.i18n import percent, t
 from real_backend import missing
 from test_browser_customer import PHONE
-from ui_harness import chromium_missing, open_page, shoot
+from ui_harness import chromium_missing, open_page, shoot, wait_for_count
 
 if why := chromium_missing() or missing():
     pytest.skip(why, allow_module_level=True)
@@ -84,9 +84,10 @@ def table(page) -> list[list[str]]:
     )
 
 
-def own_answer(backend, data: bytes) -> dict:
-    answer = httpx.post(f"{backend.url}/v1/predict", files={"file": ("x", data)}, timeout=60)
-    return answer.json()
+def own_answer(backend, data: bytes, model: str | None = None) -> dict:
+    params = {"model": model} if model else {}
+    files = {"file": ("x", data)}
+    return httpx.post(f"{backend.url}/v1/predict", files=files, params=params, timeout=60).json()
 
 
 def test_photos_and_a_zip_give_the_table_and_the_csv(page, backend, tmp_path):
@@ -126,6 +127,47 @@ def test_photos_and_a_zip_give_the_table_and_the_csv(page, backend, tmp_path):
             assert percent(float(line[2]), "en") == shown[2]
             assert line[3] == ("true" if shown[3] else "false")
     shoot(page, "batch_desktop_en")
+
+
+def test_the_chosen_model_classifies_the_batch(page, backend, tmp_path):
+    """The Batch tab's model: the Classification tab's list, production by default; the model
+    chosen classifies every photo (sent as `model=`: each row is that model's own answer)."""
+    production, shown = compare.production_of(backend), compare.names(backend, "en")
+    expect(page.locator("#batch-model input")).to_have_value(shown[production])
+    page.locator("#batch-model input").click()
+    options = page.get_by_role("option")
+    expect(options).to_have_count(len(shown))
+    texts = [text.replace("✓", "").strip() for text in options.all_inner_texts()]
+    assert texts == list(shown.values())  # production first (and ticked)
+    options.filter(has_text=shown[compare.SECOND_MODEL]).click()
+    expect(page.locator("#batch-model input")).to_have_value(shown[compare.SECOND_MODEL])
+    before = compare.predictions_by(backend, compare.SECOND_MODEL)
+    sent = photos(tmp_path, 5, first=20)
+    send(page, sent)
+    expect(page.locator("#batch-summary")).to_contain_text("Files classified: 5 of 5 (0 not).")
+    rows = table(page)
+
+    def cells(model: str) -> list[list[str]]:
+        answers = [own_answer(backend, path.read_bytes(), model) for path in sent]
+        return [[a["label"], percent(a["confidence"], "en")] for a in answers]
+
+    assert [row[1:3] for row in rows] == cells(compare.SECOND_MODEL)
+    assert cells(compare.SECOND_MODEL) != cells(production)  # the two models told apart
+    wait_for_count(lambda: compare.predictions_by(backend, compare.SECOND_MODEL), before + 5)
+    shoot(page, "batch_second_model_en")
+
+
+def test_the_model_list_in_french(browser, app_url, backend):
+    page = open_page(browser, app_url, DESKTOP, TIMEOUT_MS, "fr")
+    try:
+        page.get_by_role("tab", name="Par lot").click()
+        shown = compare.names(backend, "fr")
+        expect(page.locator("#batch-model input")).to_have_value(
+            shown[compare.production_of(backend)]
+        )
+        expect(page.locator("#batch-model")).to_contain_text("Modèle")
+    finally:
+        page.context.close()
 
 
 def bomb(path: Path) -> Path:
@@ -173,7 +215,8 @@ def test_the_batch_tab_fits_a_phone(browser, app_url, assets_dir, tmp_path):
         samples = [Path(s.path) for s in load_samples(assets_dir)[:3]]
         send(page, samples)
         expect(page.locator("#batch-summary")).to_contain_text("Files classified: 3 of 3")
-        for selector in ("#batch-files", "#batch-run", "#batch-download", "#batch-summary"):
+        controls = ("#batch-model", "#batch-files", "#batch-run", "#batch-download")
+        for selector in (*controls, "#batch-summary"):
             box = page.locator(selector).bounding_box()
             assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], selector
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]

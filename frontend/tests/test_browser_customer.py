@@ -194,20 +194,65 @@ def test_the_french_page_has_no_english_left(browser, app_url, assets_dir):
         page.context.close()
 
 
-# [chart, width drawn, width of its box] of every chart on the shown tab.
-CHART_WIDTHS = """() => [...document.querySelectorAll(".js-plotly-plot")]
-  .filter((plot) => plot.offsetParent !== null)
-  .map((plot) => [plot.closest("[id^=chart-]").id,
-                  Math.round(plot.querySelector(".main-svg").getBoundingClientRect().width),
-                  plot.closest("[id^=chart-]").clientWidth])"""
+# What is wrong with each chart on the shown tab: drawn narrower or wider than its box, a bar,
+# box or point trace with no mark drawn inside the plot, a mark or the legend cut by the chart's
+# edge. [] when every chart is whole.
+CHART_PROBLEMS = """() => {
+  const problems = [];
+  const inside = (r, box) => r.left >= box.left - 2 && r.right <= box.right + 2 &&
+                             r.top >= box.top - 2 && r.bottom <= box.bottom + 2;
+  document.querySelectorAll(".js-plotly-plot").forEach((plot) => {
+    if (plot.offsetParent === null) return;  // not on the shown tab
+    const holder = plot.closest("[id^=chart-]");
+    const id = holder ? holder.id : "?";
+    const svg = plot.querySelector(".main-svg");
+    if (!svg) { problems.push([id, "not drawn"]); return; }
+    const box = holder.getBoundingClientRect();
+    const drawn = svg.getBoundingClientRect();
+    if (Math.abs(drawn.width - holder.clientWidth) > 2) {
+      problems.push([id, `drawn ${Math.round(drawn.width)} px wide in ${holder.clientWidth}`]);
+    }
+    const area = plot.querySelector(".cartesianlayer .bg, .draglayer .nsewdrag");
+    const plotArea = area ? area.getBoundingClientRect() : drawn;
+    plot.querySelectorAll(".barlayer .trace, .boxlayer .trace, .scatterlayer .trace")
+      .forEach((trace, index) => {
+        const marks = [...trace.querySelectorAll(".point path, path.box, .point")]
+          .map((mark) => mark.getBoundingClientRect())
+          .filter((r) => r.width > 0 || r.height > 0);
+        if (trace.closest(".scatterlayer") && !trace.querySelector(".point")) return;  // lines
+        if (!marks.length) problems.push([id, `trace ${index}: nothing drawn`]);
+        else if (!marks.some((r) => inside(r, plotArea) && inside(r, box))) {
+          problems.push([id, `trace ${index}: drawn outside the plot`]);
+        }
+      });
+    const legend = plot.querySelector(".legend");
+    const key = legend && legend.getBoundingClientRect();
+    if (key && !(inside(key, drawn) && inside(key, box))) {
+      problems.push([id, "legend cut"]);
+    }
+  });
+  return problems;
+}"""
 
 
-def clipped_charts(page, count: int) -> list:
-    """The shown tab's charts (once `count` are drawn) whose width is not their box's."""
-    fits = f"() => (({CHART_WIDTHS})()).filter(([, w, box]) => Math.abs(w - box) <= 2).length"
+def chart_problems(page, count: int) -> list:
+    """The shown tab's chart problems (`CHART_PROBLEMS`), once `count` charts are drawn whole
+    or after 8 s."""
+    shown = "document.querySelectorAll('[role=tabpanel] .js-plotly-plot .main-svg')"
+    ready = f"() => [...{shown}].filter((svg) => svg.closest('.js-plotly-plot')"
+    ready += f".offsetParent !== null).length >= {count} && ({CHART_PROBLEMS})().length === 0"
     with contextlib.suppress(sync_api.TimeoutError):  # said below, chart by chart
-        page.wait_for_function(f"() => ({fits})() >= {count}", timeout=8000)
-    return [chart for chart in page.evaluate(CHART_WIDTHS) if abs(chart[1] - chart[2]) > 2]
+        page.wait_for_function(ready, timeout=8000)
+    drawn = page.evaluate(
+        f"() => [...{shown}].filter((svg) => svg.closest('.js-plotly-plot')"
+        ".offsetParent !== null).length"
+    )
+    missing = [["tab", f"{drawn} of {count} charts drawn"]] if drawn < count else []
+    return missing + page.evaluate(CHART_PROBLEMS)
+
+
+TABS_CHARTS = {"Dashboard": ("Tableau de bord", 5), "Models": ("Modèles", 4)}
+TABS_CHARTS["Monitoring"] = ("Supervision", 6)
 
 
 def test_charts_redrawn_in_a_hidden_tab_keep_their_full_width(browser, app_url):
@@ -215,21 +260,49 @@ def test_charts_redrawn_in_a_hidden_tab_keep_their_full_width(browser, app_url):
     tabs; Plotly drew those at its default 700 px (bars cut, legends cut, half width)."""
     page = open_page(browser, app_url, DESKTOP, TIMEOUT_MS)
     try:
-        tabs = {"Dashboard": ("Tableau de bord", 5), "Models": ("Modèles", 3)}
-        tabs["Monitoring"] = ("Supervision", 3)
-        for english, (_, count) in tabs.items():  # each tab drawn once, shown
+        for english, (_, count) in TABS_CHARTS.items():  # each tab drawn once, shown
             page.get_by_role("tab", name=english).click()
-            assert clipped_charts(page, count) == [], english
+            assert chart_problems(page, count) == [], english
         page.get_by_role("tab", name="Classification").click()
         page.locator("#language").get_by_label("Français").check()
         expect(page.locator("#classify")).to_have_text("Classer")
         page.wait_for_timeout(1000)  # the hidden tabs' charts are redrawn
-        for french, count in tabs.values():
+        for french, count in TABS_CHARTS.values():
             page.get_by_role("tab", name=french).click()
-            assert clipped_charts(page, count) == [], f"clipped on {french}"
+            assert chart_problems(page, count) == [], f"clipped on {french}"
         shoot(page, "charts_after_language_switch")
     finally:
         page.context.close()
+
+
+def test_charts_updated_during_quick_tab_switches_are_whole(browser, app_url):
+    """Issue 17, defect 3, the other way: a filter's charts arrive while the user has already
+    gone on to another tab (or the language changes there), and come back."""
+    page = open_page(browser, app_url, DESKTOP, TIMEOUT_MS)
+    try:
+        page.get_by_role("tab", name="Dashboard").click()
+        expect(page.locator("#chart-counts g.point")).to_have_count(7)
+        for label, then in (("Watches", "Models"), ("Computers", "Monitoring")):
+            page.locator("#category-filter").get_by_label(label).uncheck()
+            page.get_by_role("tab", name=then).click()  # before the new charts arrive
+            page.wait_for_timeout(1500)
+            page.get_by_role("tab", name="Dashboard").click()
+            assert chart_problems(page, 5) == [], f"after {then}"
+        expect(page.locator("#chart-counts g.point")).to_have_count(5)
+        page.locator("#category-filter").get_by_label("Watches").check()
+        page.get_by_role("tab", name="Models").click()
+        page.locator("#language").get_by_label("Français").check()
+        assert chart_problems(page, TABS_CHARTS["Models"][1]) == [], "Modèles"
+        page.get_by_role("tab", name="Tableau de bord").click()
+        assert chart_problems(page, 5) == [], "Tableau de bord"
+        expect(page.locator("#chart-counts g.point")).to_have_count(6)
+    finally:
+        page.context.close()
+
+
+def result_top(page) -> float:
+    """Where the result column begins, in the viewport's pixels."""
+    return page.locator("#result").evaluate("el => el.getBoundingClientRect().top")
 
 
 def test_on_a_phone_the_result_is_scrolled_into_view(browser, app_url, assets_dir):
@@ -237,8 +310,18 @@ def test_on_a_phone_the_result_is_scrolled_into_view(browser, app_url, assets_di
     page = open_page(browser, app_url, PHONE, TIMEOUT_MS)
     try:
         pick_sample(page, load_samples(assets_dir)[1].title)
-        expect(page.locator("#prediction h3")).to_be_in_viewport()
+        expect(page.locator("#prediction h3")).to_be_in_viewport(ratio=1)
         shoot(page, "phone_result_in_view")
+        # the Classify button, pressed where it is (under the form): the result comes into view
+        heading = page.locator("#prediction h3")
+        before = heading.inner_text()
+        page.locator("#classify").scroll_into_view_if_needed()
+        expect(heading).not_to_be_in_viewport()
+        page.locator("#classify").click()
+        expect(page.locator("#classify-status")).to_be_empty()
+        expect(heading).to_have_text(before)
+        expect(heading).to_be_in_viewport(ratio=1)  # the category named, whole
+        assert result_top(page) >= 0 and result_top(page) < PHONE["height"] / 2
         page.evaluate("() => window.scrollTo(0, 0)")
         submit_url(page, "https://example.com/x.jpg")  # an error: its sentence is shown
         expect(page.locator("#classify-status")).to_contain_text(t("err_url_unreachable", "en"))

@@ -1,5 +1,7 @@
 """Chart builders: the aggregates behind each figure, from a small CSV and small API answers."""
 
+import json
+
 import pandas as pd
 import pytest
 from fake_backend import RUN_IDS, card, model_item
@@ -42,6 +44,28 @@ def test_every_dataset_chart_builds_and_is_translated(frame):
         en, fr = build(frame, "en", FLIPKART_CLASSES), build(frame, "fr", FLIPKART_CLASSES)
         assert en.layout.title.text and fr.layout.title.text != en.layout.title.text
         assert len(en.data) >= 1
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+@pytest.mark.parametrize("chosen", [["Watches", "Computers"], ["Baby Care"], FLIPKART_CLASSES])
+def test_a_selection_cut_from_the_whole_charts_is_the_chart_of_its_rows(frame, lang, chosen):
+    """The Dashboard cuts a filter's charts from the whole dataset's (built once): the same
+    figures as Plotly Express builds from the chosen rows alone."""
+    whole = charts.dataset_figures(frame, lang, FLIPKART_CLASSES)
+    shown = charts.filter_categories(frame, chosen)
+    for fig, build in zip(whole, charts.DATASET_CHARTS, strict=True):
+        cut = charts.keep_categories(fig, chosen, lang)
+        built = charts.translate_categories(build(shown, lang, FLIPKART_CLASSES), lang)
+        assert json.loads(cut.to_json()) == json.loads(built.to_json()), build.__name__
+    assert len(whole[0].data) == 7  # the whole figures are left as they were
+
+
+def test_a_selection_without_rows_is_a_no_data_figure(frame):
+    whole = charts.dataset_figures(frame, "fr", FLIPKART_CLASSES)
+    for fig in whole:
+        empty = charts.keep_categories(fig, [], "fr")
+        assert not empty.data and empty.layout.title.text == fig.layout.title.text
+        assert empty.layout.annotations[0].text == "Aucune donnée"
 
 
 def test_file_size_chart_is_in_kilobytes(frame):

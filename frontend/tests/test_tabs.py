@@ -79,7 +79,7 @@ def test_the_language_event_updates_every_visible_component_of_the_app(settings)
     layout = (gr.Row, gr.Column, gr.Tabs, gr.layouts.Form, gr.State, gr.Timer)
     shown = {b for b in demo.blocks.values() if not isinstance(b, layout)}
     # 44 + 4 listing + 18 issue 17 + 4 model switch and comparison + 7 batch
-    assert set(event.outputs) == shown and len(shown) == 77
+    assert set(event.outputs) == shown and len(shown) == 78
     assert event.inputs_as_dict  # named values in, named updates out
 
 

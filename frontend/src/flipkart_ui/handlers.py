@@ -7,9 +7,10 @@ import threading
 from typing import Any
 
 import gradio as gr
+import plotly.graph_objects as go
 from PIL import Image
 
-from flipkart_ui import batch, views
+from flipkart_ui import batch, charts, views
 from flipkart_ui.api_client import ApiClient, ApiError, ImageInput, text_fields
 from flipkart_ui.assets import Sample, load_dashboard, load_samples
 from flipkart_ui.config import Settings
@@ -30,6 +31,7 @@ class Frontend:
         labels = self.dashboard["label"] if self.dashboard is not None else []
         self.categories = sorted({*labels, *(s.label for s in self.samples)})
         self._dashboard_cache: dict[tuple, tuple[Any, ...]] = {}
+        self._dashboard_whole: dict[str, list[go.Figure]] = {}  # per language
         self._dashboard_lock = threading.Lock()
 
     # ---- Classification ----------------------------------------------------------------
@@ -164,9 +166,14 @@ class Frontend:
     # ---- Batch ---------------------------------------------------------------------------
 
     def classify_batch(
-        self, files: list[str] | None, lang: str, progress: gr.Progress | None = None
+        self,
+        files: list[str] | None,
+        lang: str,
+        progress: gr.Progress | None = None,
+        model: str | None = None,
     ) -> tuple[Any, ...]:
-        """Outputs: the batch's state, then `batch.render`'s (summary, table, CSV file)."""
+        """Outputs: the batch's state, then `batch.render`'s (summary, table, CSV file).
+        `model`: the run that answers (sent as `model=`); None: the backend's production."""
         state: dict[str, Any] = {"rows": [], "message": None, "requests": 0, "per_request": 0}
         try:
             items = batch.read_files([uploaded_path(f) for f in files or [] if uploaded_path(f)])
@@ -183,7 +190,7 @@ class Frontend:
                 progress(done / total, desc=t("batch_sending", lang, done=done + 1, total=total))
 
         state["requests"] = batch.classify(
-            self.client, items, None, per_request, explain, on_request
+            self.client, items, model or None, per_request, explain, on_request
         )
         state.update(rows=[item.row() for item in items], per_request=per_request)
         return (state, *batch.render(state, lang))
@@ -231,18 +238,25 @@ class Frontend:
         return (summary, *figures, gallery)
 
     def dashboard_parts(self, categories: list[str] | None, lang: str) -> tuple[Any, ...]:
-        """The dataset never changes while the app runs: each selection is drawn once."""
+        """The dataset never changes while the app runs: each selection is drawn once, cut from
+        the whole dataset's charts, themselves built once per language."""
         key = (None if categories is None else tuple(sorted(categories)), lang)
         with self._dashboard_lock:
             cached = self._dashboard_cache.get(key)
+            whole = self._dashboard_whole.get(lang)
         if cached is None:
+            if whole is None and self.dashboard is not None:
+                labels = sorted(self.dashboard["label"].unique())
+                whole = charts.dataset_figures(self.dashboard, lang, labels)
             cached = views.render_dashboard(
-                self.dashboard, self.samples, categories, lang, self.settings
+                self.dashboard, self.samples, categories, lang, self.settings, whole
             )
             with self._dashboard_lock:
                 if len(self._dashboard_cache) >= 256:
                     self._dashboard_cache.clear()
                 self._dashboard_cache[key] = cached
+                if whole is not None:
+                    self._dashboard_whole[lang] = whole
         return cached
 
 

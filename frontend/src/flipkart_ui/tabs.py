@@ -504,6 +504,8 @@ class BatchTab(Part):
     ui: Frontend
     tab: gr.Tab
     intro: gr.Markdown
+    models_state: gr.State  # the Classification tab's: GET /v1/models, read when the page opens
+    model: gr.Dropdown
     files: gr.File
     run: gr.Button
     summary: gr.Markdown
@@ -512,13 +514,14 @@ class BatchTab(Part):
     state: gr.State
 
     def relabel_inputs(self) -> list[Block]:
-        return [self.state]
+        return [self.state, self.models_state, self.model]
 
     def relabel(self, lang: str, values: Values) -> Updates:
         summary, table, download = batch.render(values[self.state], lang)
         return {
             self.tab: gr.update(label=t("tab_batch", lang)),
             self.intro: batch_intro(lang),
+            self.model: batch_model_picker(values[self.models_state], values[self.model], lang),
             self.files: gr.update(label=t("batch_files", lang)),
             self.run: gr.update(value=t("batch_run", lang)),
             self.summary: summary,
@@ -540,11 +543,18 @@ def batch_intro(lang: str) -> str:
     )
 
 
-def build_batch_tab(ui: Frontend, lang: gr.Radio) -> BatchTab:
+def batch_model_picker(models_state: dict[str, Any] | None, model: str | None, lang: str) -> Any:
+    """The Batch tab's model dropdown: the Classification tab's model list, production first
+    and chosen by default; hidden without a list (the backend's production model answers)."""
+    return comparison.pickers(models_state, model, None, lang)[0]
+
+
+def build_batch_tab(ui: Frontend, lang: gr.Radio, models_state: gr.State) -> BatchTab:
     lang0 = ui.settings.language
     with gr.Tab(t("tab_batch", lang0), id="batch") as tab:
         state = gr.State(None)
         intro = gr.Markdown(batch_intro(lang0), elem_id="batch-intro")
+        model = gr.Dropdown([], label=t("model", lang0), visible=False, elem_id="batch-model")
         # any file: the app checks each one and says why one is not classified
         files = gr.File(
             label=t("batch_files", lang0),
@@ -566,11 +576,12 @@ def build_batch_tab(ui: Frontend, lang: gr.Radio) -> BatchTab:
         )
     part = _from_locals(BatchTab, locals())
 
-    def classify(files_value, lang_value, progress=PROGRESS):
-        return ui.classify_batch(files_value, lang_value, progress)
+    def classify(files_value, lang_value, model_value, progress=PROGRESS):
+        return ui.classify_batch(files_value, lang_value, progress, model=model_value)
 
     outputs = [state, summary, table, download]
-    run.click(classify, [files, lang], outputs, **_backend_call(ui.settings))
+    run.click(classify, [files, lang, model], outputs, **_backend_call(ui.settings))
+    models_state.change(batch_model_picker, [models_state, model, lang], [model])
     return part
 
 

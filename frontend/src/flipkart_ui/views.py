@@ -168,8 +168,10 @@ def render_dashboard(
     categories: list[str] | None,
     lang: str,
     settings: Settings,
+    whole: list[go.Figure] | None = None,
 ) -> tuple[str, list[go.Figure], list[tuple[str, str]]]:
-    """(summary, the five charts, gallery items) for the chosen categories."""
+    """(summary, the five charts, gallery items) for the chosen categories; the charts are cut
+    from `whole` (`charts.dataset_figures` of `frame` in `lang`) when given."""
     gallery = [
         (str(s.path), s.title) for s in samples if categories is None or s.label in categories
     ]
@@ -179,10 +181,8 @@ def render_dashboard(
         return summary, [charts.empty_figure(t("no_data", lang), lang) for _ in range(5)], gallery
     all_labels = sorted(frame["label"].unique())
     shown = charts.filter_categories(frame, categories)
-    figures = [
-        charts.translate_categories(build(shown, lang, all_labels), lang)
-        for build in charts.DATASET_CHARTS
-    ]
+    whole = whole or charts.dataset_figures(frame, lang, all_labels)
+    figures = [charts.keep_categories(fig, categories, lang) for fig in whole]
     summary = t(
         "dashboard_intro", lang, images=len(frame), categories=len(all_labels), shown=len(shown)
     )
