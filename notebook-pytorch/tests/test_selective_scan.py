@@ -156,6 +156,9 @@ def test_chunked_linear_scan_equals_a_cumulative_product_recurrence() -> None:
     for chunk in (2, 4, 8, 32):
         got = chunked_linear_scan(log_decay, inputs, chunk=chunk)
         torch.testing.assert_close(got, torch.stack(expected, 1))
+        log2_decay = log_decay * math.log2(math.e)  # the same decays, in log2 units
+        got = chunked_linear_scan(log2_decay, inputs, chunk=chunk, base2=True)
+        torch.testing.assert_close(got, torch.stack(expected, 1))
 
 
 @pytest.mark.parametrize("length", [*range(1, 30), 196, 199, 1000])

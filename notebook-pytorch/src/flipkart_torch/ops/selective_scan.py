@@ -150,14 +150,21 @@ def _compute_dtype(t: torch.Tensor) -> torch.dtype:
 
 
 def chunked_linear_scan(
-    log_decay: torch.Tensor, inputs: torch.Tensor, chunk: int = CHUNK, clamp: float | None = None
+    log_decay: torch.Tensor,
+    inputs: torch.Tensor,
+    chunk: int = CHUNK,
+    clamp: float | None = None,
+    base2: bool = False,
 ) -> torch.Tensor:
     """All states of x_t = exp(log_decay_t) * x_{t-1} + inputs_t, x_0 = 0, along dim 1.
 
     log_decay, inputs: (batch, L, M) with log_decay <= 0. Returns (batch, L, M).
+    `base2`: log_decay is in log2 units (x_t = 2^log_decay_t * x_{t-1} + inputs_t), and the
+    scan uses exp2, ~3x faster than exp on CPU (ONNX has no Exp2: not while exporting).
     """
     if clamp is None:
-        clamp = _CLAMP[_compute_dtype(log_decay)]
+        clamp = _CLAMP[_compute_dtype(log_decay)] * (_LOG2_E if base2 else 1.0)
+    exp = torch.exp2 if base2 else torch.exp
     batch, length, width = inputs.shape
     # (a + b - 1) // b, not -(-a // b): traced into ONNX, integer Div truncates towards zero
     n_chunks = (length + chunk - 1) // chunk
@@ -167,12 +174,12 @@ def chunked_linear_scan(
         inputs = F.pad(inputs, (0, 0, 0, pad))
     shape = (batch, n_chunks, chunk, width)
     cum_log_decay = log_decay.clamp(min=-clamp).reshape(shape).cumsum(2)
-    growth = cum_log_decay.exp()  # exp(S_t), in [e^-(chunk*clamp), 1]
+    growth = exp(cum_log_decay)  # exp(S_t), in [e^-(chunk*clamp), 1]
     # exp(-S) rather than a division by growth: the division's gradient (1/growth^2) overflows.
-    scaled = (inputs.reshape(shape) * torch.exp(-cum_log_decay)).cumsum(2)
+    scaled = (inputs.reshape(shape) * exp(-cum_log_decay)).cumsum(2)
     if n_chunks > 1:
         chunk_end_states = chunked_linear_scan(
-            cum_log_decay[:, :, -1], growth[:, :, -1] * scaled[:, :, -1], chunk, clamp
+            cum_log_decay[:, :, -1], growth[:, :, -1] * scaled[:, :, -1], chunk, clamp, base2
         )
         carried_in = F.pad(chunk_end_states[:, :-1], (0, 0, 1, 0))
         scaled = scaled + carried_in[:, :, None]
@@ -331,9 +338,10 @@ def _chunked_core(u, delta, A, B, C):
     n = A.shape[1]
     delta_t = delta.transpose(1, 2).contiguous()  # (batch, L, d)
     u_t = u.transpose(1, 2).contiguous()
-    log_decay = (delta_t[..., None] * A).reshape(batch, length, d * n)
+    base2 = not _exporting()  # log-decays in log2 units, for exp2 (see chunked_linear_scan)
+    log_decay = (delta_t[..., None] * (A * _LOG2_E if base2 else A)).reshape(batch, length, d * n)
     inputs = ((delta_t * u_t)[..., None] * _per_token(B, d)).reshape(batch, length, d * n)
-    states = chunked_linear_scan(log_decay, inputs).reshape(batch, length, d, n)
+    states = chunked_linear_scan(log_decay, inputs, base2=base2).reshape(batch, length, d, n)
     if C.dim() == 3:  # one C per token, shared by the channels: a batched matrix product
         y = torch.matmul(states, C.transpose(1, 2)[..., None])[..., 0]
     else:
