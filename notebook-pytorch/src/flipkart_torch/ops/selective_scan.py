@@ -13,9 +13,10 @@ Three pure-PyTorch formulations (`scan_implementation` picks between them and th
 
 - inference (no gradient, not exporting), on CPU: `_streamed_scan`, one in-place multiply-add
   per token over cache-sized blocks, exp2 for the decays, bias/softplus/D/z done in the same
-  (batch, L, d) layout (the fast path of `make bench-scan`); on CUDA without
+  tokens-first layout (the fast path of `make bench-scan`); on CUDA without
   `mamba_ssm`: `_blocked_core`, the parallel `blocked_scan_` (products of decays, exact, no
-  clamp, ~3 sqrt(L) launches). Both keep d innermost, (batch, L, n, d).
+  clamp, ~3 sqrt(L) launches). Both keep d innermost: (L, batch, n, d),
+  (batch, L, n, d).
 - training and ONNX export: `chunked_linear_scan`, out of place and differentiable, below.
 
 How the chunked scan works: the sequence is cut into chunks of `CHUNK` tokens. Inside a chunk,
@@ -52,9 +53,9 @@ except (ImportError, OSError, RuntimeError):  # not installed, or built for anot
 
 CHUNK = 4
 _LOG2_E = math.log2(math.e)
-# Most elements per buffer of the CPU inference scan's token blocks (0.6 MB in float32: 14 tokens
-# at MambaVision-T's stage 3, measured best with 12-15 on a 2 MB-L2 Xeon and a 1 MB-L2 EPYC).
-_BLOCK_ELEMENTS = 150_000
+# Most elements per buffer of the CPU inference scan's token blocks (0.8 MB in float32: 20 tokens
+# at MambaVision-T's stage 3; 12-20 measured alike and best on a 1 MB-L2 EPYC, 7 and 28+ slower).
+_BLOCK_ELEMENTS = 210_000
 # Largest log-decay magnitude kept per step (see the module docstring), by compute dtype.
 _CLAMP = {torch.float32: 18.0, torch.float64: 40.0}
 
@@ -266,55 +267,77 @@ def _contract(C, C_nd, states) -> torch.Tensor:
 
 def _streamed_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus):
     """CPU inference, the whole of `selective_scan_fn` (in the compute dtype): y (batch, d, L),
-    a view of (batch, L, d) memory as MambaVision's next step wants it, and the last state.
+    a view of (L, batch, d) memory, and the last state (batch, d, n).
 
-    Token by token, but over cache-sized blocks of tokens. Everything is laid out (batch, L, ...)
-    with d innermost, from delta's bias and softplus to the D skip and the z gate, so that
-    every whole-tensor step runs along contiguous rows (MambaVision's delta and z already are
-    (batch, L, d) in memory). Per block, the decays and inputs are built by a few whole-block
-    operations into two buffers that stay in cache (~0.6 MB each), the recurrence runs one
-    in-place multiply-add per token, and C is contracted with one batched product. A single
-    pass over the state tensor, never held whole: on one CPU core the scan is memory- and
-    dispatch-bound, and this does the least memory traffic.
+    Token by token, but over cache-sized blocks of tokens. Everything is laid out tokens first,
+    d innermost, (L, batch, [n,] d), from delta's bias and softplus to the D skip and the z
+    gate: every step then runs along contiguous rows of d (MambaVision's delta and z already
+    have d innermost in memory), a block of tokens is one contiguous slab, and the
+    contraction with C writes straight into y. Per block, the decays and inputs are built by a
+    few whole-block operations into two buffers that stay in cache (~0.8 MB each), the
+    recurrence runs one in-place multiply-add per token (from states[0], the state carried
+    in), and C is contracted with one batched product. A single pass over the state tensor,
+    never held whole: on one CPU core the scan is memory- and dispatch-bound, and this does
+    the least memory traffic.
 
     exp(delta * A) is computed as exp2(delta * A log2(e)): PyTorch's CPU exp2 is ~3x faster
     than its exp (measured: 0.28 against 0.8 ns per float32), and the exp was the largest
     single cost. Exact otherwise: no clamp, no division."""
     batch, d, length = u.shape
     n = A.shape[1]
-    delta_t = u.new_empty(batch, length, d)
+    delta_t = u.new_empty(length, batch, d)
     if delta_bias is None:
-        delta_t.copy_(delta.transpose(1, 2))
-    else:  # the sum written (batch, L, d): out= fixes the layout a transposed input would set
-        torch.add(delta.transpose(1, 2), delta_bias, out=delta_t)
+        delta_t.copy_(delta.permute(2, 0, 1))
+    else:  # out= fixes the layout that the permuted input would otherwise give the sum
+        torch.add(delta.permute(2, 0, 1), delta_bias, out=delta_t)
     if delta_softplus:
         delta_t = F.softplus(delta_t)
-    u_t = u.transpose(1, 2).contiguous()
-    delta_u = delta_t * u_t
-    A2_t = (A * _LOG2_E).t().contiguous()
-    B_nd, C_nd = _per_token_nd(B, d), _per_token_nd(C, d)
+    u_t = u.permute(2, 0, 1).contiguous()
+    delta_u = (delta_t * u_t)[:, :, None]  # (L, batch, 1, d)
+    delta_t = delta_t[:, :, None]
+    A2_t = (A * _LOG2_E).t().contiguous()  # log2(e) A as (n, d)
+    B_nd, C_nd = _token_major(B, d), _token_major(C, d)
     n_blocks = -(-length // max(1, _BLOCK_ELEMENTS // (batch * n * d)))
-    block = -(-length // n_blocks)  # blocks of equal size: 196 tokens are 14 blocks of 14
-    decay, states = (u.new_empty(batch, block, n, d) for _ in range(2))
-    ys, last = [], None
+    block = -(-length // n_blocks)  # blocks of equal size, or nearly: 196 tokens are 9 x 20 + 16
+    decay = u.new_empty(block, batch, n, d)
+    states = u.new_empty(block + 1, batch, n, d)  # states[0]: the state carried in
+    states[0].zero_()
+    decays, all_states = decay.unbind(0), states.unbind(0)
+    y = u.new_empty(length, batch, d)
     for start in range(0, length, block):
-        stop = min(start + block, length)
-        dec, st = decay[:, : stop - start], states[:, : stop - start]
-        torch.mul(delta_t[:, start:stop, None], A2_t, out=dec).exp2_()
-        torch.mul(_tokens(B_nd, start, stop), delta_u[:, start:stop, None], out=st)
-        decs, sts = dec.unbind(1), st.unbind(1)
-        if last is not None:
-            sts[0].addcmul_(decs[0], last)
-        for t in range(1, len(sts)):
-            sts[t].addcmul_(decs[t], sts[t - 1])
-        ys.append(_contract(C, _tokens(C_nd, start, stop), st))
-        last = sts[-1].clone()
-    y = torch.cat(ys, 1)
+        k = min(block, length - start)
+        stop = start + k
+        dec, st = decay[:k], states[1 : k + 1]
+        torch.mul(delta_t[start:stop], A2_t, out=dec).exp2_()
+        torch.mul(_tokens_major(B_nd, start, stop), delta_u[start:stop], out=st)
+        for t in range(k):
+            all_states[t + 1].addcmul_(decays[t], all_states[t])
+        c = _tokens_major(C_nd, start, stop)
+        if C.dim() == 3:  # (k batch, 1, n) @ (k batch, n, d), written into y
+            out = y[start:stop].view(k * batch, 1, d)
+            torch.bmm(c.reshape(k * batch, 1, n), st.view(k * batch, n, d), out=out)
+        else:
+            torch.sum(torch.mul(st, c, out=dec), 2, out=y[start:stop])
+        all_states[0].copy_(all_states[k])
     if D is not None:
         y.addcmul_(u_t, D)
     if z is not None:
-        y.mul_(F.silu(z.transpose(1, 2)))
-    return y.transpose(1, 2), last.transpose(1, 2)
+        y.mul_(F.silu(z.permute(2, 0, 1)))
+    return y.permute(1, 2, 0), all_states[0].transpose(1, 2).clone()
+
+
+def _token_major(t: torch.Tensor, d: int) -> torch.Tensor:
+    """B or C as (L|1, batch|1, n, d|1), contiguous: `_per_token_nd` with tokens first."""
+    if t.dim() == 2:  # (d, n)
+        return t.t().contiguous()[None, None]
+    if t.dim() == 3:  # (batch, n, L)
+        return t.permute(2, 0, 1).contiguous()[..., None]
+    groups = t.shape[1]  # (batch, groups, n, L)
+    return t.permute(3, 0, 2, 1).repeat_interleave(d // groups, dim=3)
+
+
+def _tokens_major(t: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    return t if t.shape[0] == 1 else t[start:stop]
 
 
 def _blocked_core(u, delta, A, B, C):
