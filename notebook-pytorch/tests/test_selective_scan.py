@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import pytest
@@ -68,17 +69,38 @@ def test_reference_is_the_recurrence_on_a_hand_computed_case() -> None:
         (2, 3, 2, 9, "constant"),
     ],
 )
-def test_values_and_gradients_equal_the_sequential_loop(batch, d, n, length, bc) -> None:
+@pytest.mark.parametrize("path", ["dispatch", "chunked"])
+def test_values_and_gradients_equal_the_sequential_loop(batch, d, n, length, bc, path) -> None:
+    # dispatch: on CPU the streamed scan's autograd function for per-token B and C, else the
+    # chunked scan; chunked: that one always (CUDA's, and ONNX export's)
     inputs = {k: v.requires_grad_() for k, v in make_inputs(batch, d, n, length, bc).items()}
     grads = []
     outputs = []
-    for scan in (selective_scan_torch, selective_scan_reference):
+    ours = selective_scan_torch
+    if path == "chunked":
+        ours = functools.partial(scan_module._run, scan_module._chunked_core)
+    for scan in (ours, selective_scan_reference):
         y, last = scan(**inputs, delta_softplus=True, return_last_state=True)
         weight = torch.linspace(-1, 1, y.numel(), dtype=y.dtype).reshape(y.shape)
         loss = (y * weight).sum() + last.square().sum()
         grads.append(torch.autograd.grad(loss, list(inputs.values())))
         outputs.append((y.detach(), last.detach()))
     torch.testing.assert_close(outputs[0], outputs[1], rtol=1e-10, atol=1e-10)
+    for name, ours, ref in zip(inputs, grads[0], grads[1], strict=True):
+        torch.testing.assert_close(ours, ref, rtol=1e-9, atol=1e-9, msg=f"gradient of {name}")
+
+
+@pytest.mark.parametrize("block_elements", [1, 100])  # one token per block, a few
+def test_streamed_gradients_across_blocks_equal_the_sequential_loop(
+    monkeypatch, block_elements
+) -> None:
+    monkeypatch.setattr(scan_module, "_BLOCK_ELEMENTS", block_elements)
+    inputs = {k: v.requires_grad_() for k, v in make_inputs(2, 5, 3, 23).items()}
+    grads = []
+    for scan in (selective_scan_torch, selective_scan_reference):
+        y, last = scan(**inputs, delta_softplus=True, return_last_state=True)
+        loss = (y * torch.linspace(-1, 1, y.numel(), dtype=y.dtype).reshape(y.shape)).sum()
+        grads.append(torch.autograd.grad(loss + last.square().sum(), list(inputs.values())))
     for name, ours, ref in zip(inputs, grads[0], grads[1], strict=True):
         torch.testing.assert_close(ours, ref, rtol=1e-9, atol=1e-9, msg=f"gradient of {name}")
 
@@ -245,7 +267,7 @@ def test_cpu_inference_takes_the_streamed_scan(monkeypatch) -> None:
         selective_scan_torch(**inputs)
     assert calls == [(2, 4, 9)]
     leaves = {k: v.clone().requires_grad_() for k, v in inputs.items()}
-    selective_scan_torch(**leaves)  # with gradients: the differentiable chunked scan
+    selective_scan_torch(**leaves)  # with gradients: the autograd function instead
     only_d = dict(inputs, D=inputs["D"].clone().requires_grad_())
     selective_scan_torch(**only_d)  # a gradient for D alone still needs the graph
     assert len(calls) == 1

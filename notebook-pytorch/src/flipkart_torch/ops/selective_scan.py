@@ -17,7 +17,11 @@ Three pure-PyTorch formulations (`scan_implementation` picks between them and th
   `mamba_ssm`: `_blocked_core`, the parallel `blocked_scan_` (products of decays, exact, no
   clamp, ~3 sqrt(L) launches). Both keep d innermost: (L, batch, n, d),
   (batch, L, n, d).
-- training and ONNX export: `chunked_linear_scan`, out of place and differentiable, below.
+- training on CPU (B and C per token, as MambaVision's): `_StreamedScan`, the streamed scan
+  as an autograd function whose backward runs the adjoint recurrence the same way, block by
+  block, last to first.
+- training otherwise (CUDA without `mamba_ssm`, constant or grouped B/C) and ONNX export:
+  `chunked_linear_scan`, out of place and differentiable through autograd, below.
 
 How the chunked scan works: the sequence is cut into chunks of `CHUNK` tokens. Inside a chunk,
 with S_t the cumulative sum of the log-decays a_t = delta_t * A since the chunk start,
@@ -297,33 +301,146 @@ def _streamed_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus):
     delta_t = delta_t[:, :, None]
     A2_t = (A * _LOG2_E).t().contiguous()  # log2(e) A as (n, d)
     B_nd, C_nd = _token_major(B, d), _token_major(C, d)
-    n_blocks = -(-length // max(1, _BLOCK_ELEMENTS // (batch * n * d)))
-    block = -(-length // n_blocks)  # blocks of equal size, or nearly: 196 tokens are 9 x 20 + 16
+    block = _block_length(batch, n, d, length)
     decay = u.new_empty(block, batch, n, d)
     states = u.new_empty(block + 1, batch, n, d)  # states[0]: the state carried in
     states[0].zero_()
-    decays, all_states = decay.unbind(0), states.unbind(0)
     y = u.new_empty(length, batch, d)
     for start in range(0, length, block):
         k = min(block, length - start)
         stop = start + k
-        dec, st = decay[:k], states[1 : k + 1]
-        torch.mul(delta_t[start:stop], A2_t, out=dec).exp2_()
-        torch.mul(_tokens_major(B_nd, start, stop), delta_u[start:stop], out=st)
-        for t in range(k):
-            all_states[t + 1].addcmul_(decays[t], all_states[t])
-        c = _tokens_major(C_nd, start, stop)
+        _block_states(decay, states, delta_t, A2_t, B_nd, delta_u, start, stop)
+        st, c = states[1 : k + 1], _tokens_major(C_nd, start, stop)
         if C.dim() == 3:  # (k batch, 1, n) @ (k batch, n, d), written into y
             out = y[start:stop].view(k * batch, 1, d)
             torch.bmm(c.reshape(k * batch, 1, n), st.view(k * batch, n, d), out=out)
         else:
-            torch.sum(torch.mul(st, c, out=dec), 2, out=y[start:stop])
-        all_states[0].copy_(all_states[k])
+            torch.sum(torch.mul(st, c, out=decay[:k]), 2, out=y[start:stop])
+        states[0].copy_(states[k])
     if D is not None:
         y.addcmul_(u_t, D)
     if z is not None:
         y.mul_(F.silu(z.permute(2, 0, 1)))
-    return y.permute(1, 2, 0), all_states[0].transpose(1, 2).clone()
+    return y.permute(1, 2, 0), states[0].transpose(1, 2).clone()
+
+
+def _block_states(decay, states, delta_t, A2_t, B_nd, delta_u, start: int, stop: int) -> None:
+    """Tokens [start, stop) as one block, tokens first: decay[:k] = exp2(delta (x) log2(e) A)
+    and states[1 : k + 1] the states, from states[0], the state carried in (in place).
+    delta_t, delta_u: (L, batch, 1, d); A2_t: (n, d); B_nd: `_token_major`."""
+    k = stop - start
+    torch.mul(delta_t[start:stop], A2_t, out=decay[:k]).exp2_()
+    torch.mul(_tokens_major(B_nd, start, stop), delta_u[start:stop], out=states[1 : k + 1])
+    decays, all_states = decay.unbind(0), states.unbind(0)
+    for t in range(k):
+        all_states[t + 1].addcmul_(decays[t], all_states[t])
+
+
+class _StreamedScan(torch.autograd.Function):
+    """The streamed scan with gradients (CPU training; B and C per token, (batch, n, L)):
+    y (batch, d, L) and the last state (batch, d, n) from u, delta (after bias and softplus),
+    A, B, C. The forward is `_streamed_scan`'s and keeps only the state entering each block;
+    the backward goes through the blocks last to first, recomputes a block's states from its
+    entering state and runs the adjoint recurrence h_t = C_t y'_t + a_{t+1} h_{t+1} the same
+    way, one in-place multiply-add per token. Exact like the forward (no clamp, no division),
+    and no (batch, d, n, L) tensor is ever held whole, nor an autograd graph of the tokens."""
+
+    @staticmethod
+    def forward(ctx, u, delta, A, B, C):
+        batch, d, length = u.shape
+        n = A.shape[1]
+        delta_t, u_t = delta.permute(2, 0, 1).contiguous(), u.permute(2, 0, 1).contiguous()
+        delta_u, delta_3 = (delta_t * u_t)[:, :, None], delta_t[:, :, None]
+        A2_t = (A * _LOG2_E).t().contiguous()
+        B_t, C_t = _token_major(B, d), _token_major(C, d)  # (L, batch, n, 1)
+        block = _block_length(batch, n, d, length)
+        decay = u.new_empty(block, batch, n, d)
+        states = u.new_zeros(block + 1, batch, n, d)
+        y = u.new_empty(length, batch, d)
+        entering = []
+        for start in range(0, length, block):
+            stop = min(start + block, length)
+            k = stop - start
+            entering.append(states[0].clone())
+            _block_states(decay, states, delta_3, A2_t, B_t, delta_u, start, stop)
+            out = y[start:stop].view(k * batch, 1, d)
+            C_block = C_t[start:stop].reshape(k * batch, 1, n)
+            torch.bmm(C_block, states[1 : k + 1].view(k * batch, n, d), out=out)
+            states[0].copy_(states[k])
+        ctx.save_for_backward(u_t, delta_t, A, B_t, C_t, *entering)
+        return y.permute(1, 2, 0), states[0].transpose(1, 2).clone()
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_y, grad_last):
+        u_t, delta_t, A, B_t, C_t, *entering = ctx.saved_tensors
+        length, batch, d = u_t.shape
+        n = A.shape[1]
+        delta_u, delta_3 = (delta_t * u_t)[:, :, None], delta_t[:, :, None]
+        A_t = A.t().contiguous()
+        A2_t = A_t * _LOG2_E
+        grad_y = grad_y.permute(2, 0, 1).contiguous()  # (L, batch, d)
+        block = _block_length(batch, n, d, length)
+        decay = u_t.new_empty(block, batch, n, d)
+        states = u_t.new_empty(block + 1, batch, n, d)
+        adjoint = u_t.new_empty(block, batch, n, d)
+        carried = grad_last.transpose(1, 2).contiguous()  # a_{t+1} h_{t+1} past the block
+        grad_du, grad_delta = torch.empty_like(u_t), torch.empty_like(u_t)
+        grad_B, grad_C = (u_t.new_empty(length, batch, n) for _ in range(2))
+        grad_A = u_t.new_zeros(n, d)
+        starts = list(range(0, length, block))
+        for start, state_in in zip(reversed(starts), reversed(entering), strict=True):
+            stop = min(start + block, length)
+            k = stop - start
+            states[0].copy_(state_in)
+            _block_states(decay, states, delta_3, A2_t, B_t, delta_u, start, stop)
+            x, x_before, h, dec = states[1 : k + 1], states[:k], adjoint[:k], decay[:k]
+            torch.mul(C_t[start:stop], grad_y[start:stop, :, None], out=h)  # C_t y'_t
+            h[k - 1].add_(carried)
+            hs, decs = h.unbind(0), dec.unbind(0)
+            for t in range(k - 2, -1, -1):
+                hs[t].addcmul_(decs[t + 1], hs[t + 1])
+            carried = dec[0] * h[0]
+            rows = k * batch  # the per-token contractions, as batched products
+            torch.bmm(
+                x.view(rows, n, d),
+                grad_y[start:stop].view(rows, d, 1),
+                out=grad_C[start:stop].view(rows, n, 1),
+            )
+            torch.bmm(
+                h.view(rows, n, d),
+                delta_u[start:stop].view(rows, d, 1),
+                out=grad_B[start:stop].view(rows, n, 1),
+            )
+            torch.bmm(
+                B_t[start:stop].view(rows, 1, n),
+                h.view(rows, n, d),
+                out=grad_du[start:stop].view(rows, 1, d),
+            )
+            # d loss / d log a_t = h_t a_t x_{t-1}, with log a_t = delta_t A (h: scratch now)
+            log_grad = dec.mul_(h).mul_(x_before)
+            torch.sum(torch.mul(log_grad, A_t, out=h), 2, out=grad_delta[start:stop])
+            grad_A += torch.mul(log_grad, delta_3[start:stop], out=h).sum((0, 1))
+        grad_delta.addcmul_(grad_du, u_t)
+        grad_u = grad_du.mul_(delta_t)
+        return (
+            grad_u.permute(1, 2, 0),
+            grad_delta.permute(1, 2, 0),
+            grad_A.t(),
+            grad_B.permute(1, 2, 0),
+            grad_C.permute(1, 2, 0),
+        )
+
+
+def _block_length(batch: int, n: int, d: int, length: int) -> int:
+    """Tokens per block: at most _BLOCK_ELEMENTS states, blocks of equal size or nearly
+    (196 tokens at MambaVision-T's stage 3: 9 x 20 + 16)."""
+    n_blocks = -(-length // max(1, _BLOCK_ELEMENTS // (batch * n * d)))
+    return -(-length // n_blocks)
+
+
+def _streamed_core(u, delta, A, B, C):
+    return _StreamedScan.apply(u, delta, A, B, C)
 
 
 def _token_major(t: torch.Tensor, d: int) -> torch.Tensor:
@@ -432,8 +549,11 @@ def selective_scan_torch(
     args = (u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
     tensors = (u, delta, A, B, C, D, z, delta_bias)
     grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
-    if u.device.type == "cpu" and not (grad or _exporting()):
-        return _run_streamed(*args)
+    if u.device.type == "cpu" and not _exporting():
+        if not grad:
+            return _run_streamed(*args)
+        if B.dim() == 3 and C.dim() == 3:  # MambaVision's B and C
+            return _run(_streamed_core, *args)
     return _run(_chunked_core, *args)
 
 
