@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import pytest
@@ -68,17 +69,38 @@ def test_reference_is_the_recurrence_on_a_hand_computed_case() -> None:
         (2, 3, 2, 9, "constant"),
     ],
 )
-def test_values_and_gradients_equal_the_sequential_loop(batch, d, n, length, bc) -> None:
+@pytest.mark.parametrize("path", ["dispatch", "chunked"])
+def test_values_and_gradients_equal_the_sequential_loop(batch, d, n, length, bc, path) -> None:
+    # dispatch: on CPU the streamed scan's autograd function for per-token B and C, else the
+    # chunked scan; chunked: that one always (CUDA's, and ONNX export's)
     inputs = {k: v.requires_grad_() for k, v in make_inputs(batch, d, n, length, bc).items()}
     grads = []
     outputs = []
-    for scan in (selective_scan_torch, selective_scan_reference):
+    ours = selective_scan_torch
+    if path == "chunked":
+        ours = functools.partial(scan_module._run, scan_module._chunked_core)
+    for scan in (ours, selective_scan_reference):
         y, last = scan(**inputs, delta_softplus=True, return_last_state=True)
         weight = torch.linspace(-1, 1, y.numel(), dtype=y.dtype).reshape(y.shape)
         loss = (y * weight).sum() + last.square().sum()
         grads.append(torch.autograd.grad(loss, list(inputs.values())))
         outputs.append((y.detach(), last.detach()))
     torch.testing.assert_close(outputs[0], outputs[1], rtol=1e-10, atol=1e-10)
+    for name, ours, ref in zip(inputs, grads[0], grads[1], strict=True):
+        torch.testing.assert_close(ours, ref, rtol=1e-9, atol=1e-9, msg=f"gradient of {name}")
+
+
+@pytest.mark.parametrize("block_elements", [1, 100])  # one token per block, a few
+def test_streamed_gradients_across_blocks_equal_the_sequential_loop(
+    monkeypatch, block_elements
+) -> None:
+    monkeypatch.setattr(scan_module, "_BLOCK_ELEMENTS", block_elements)
+    inputs = {k: v.requires_grad_() for k, v in make_inputs(2, 5, 3, 23).items()}
+    grads = []
+    for scan in (selective_scan_torch, selective_scan_reference):
+        y, last = scan(**inputs, delta_softplus=True, return_last_state=True)
+        loss = (y * torch.linspace(-1, 1, y.numel(), dtype=y.dtype).reshape(y.shape)).sum()
+        grads.append(torch.autograd.grad(loss + last.square().sum(), list(inputs.values())))
     for name, ours, ref in zip(inputs, grads[0], grads[1], strict=True):
         torch.testing.assert_close(ours, ref, rtol=1e-9, atol=1e-9, msg=f"gradient of {name}")
 
@@ -156,6 +178,9 @@ def test_chunked_linear_scan_equals_a_cumulative_product_recurrence() -> None:
     for chunk in (2, 4, 8, 32):
         got = chunked_linear_scan(log_decay, inputs, chunk=chunk)
         torch.testing.assert_close(got, torch.stack(expected, 1))
+        log2_decay = log_decay * math.log2(math.e)  # the same decays, in log2 units
+        got = chunked_linear_scan(log2_decay, inputs, chunk=chunk, base2=True)
+        torch.testing.assert_close(got, torch.stack(expected, 1))
 
 
 @pytest.mark.parametrize("length", [*range(1, 30), 196, 199, 1000])
@@ -184,39 +209,67 @@ INFERENCE_CASES = [
 ]
 
 
-@pytest.mark.parametrize("core", ["_streamed_core", "_blocked_core"])
+def _inference(path: str, inputs: dict):
+    """The CPU inference scan (bias, softplus, D and z inside) or the blocked core in `_run`."""
+    if path == "streamed":
+        return scan_module._run_streamed(**inputs, delta_softplus=True, return_last_state=True)
+    core = scan_module._blocked_core
+    return scan_module._run(core, **inputs, delta_softplus=True, return_last_state=True)
+
+
+@pytest.mark.parametrize("path", ["streamed", "blocked"])
 @pytest.mark.parametrize(("batch", "d", "n", "length", "bc"), INFERENCE_CASES)
 @pytest.mark.parametrize("block_elements", [1, 100, 1 << 17])  # streamed: 1 token, a few, all
-def test_inference_cores_equal_the_sequential_loop(
-    monkeypatch, core, batch, d, n, length, bc, block_elements
+def test_inference_paths_equal_the_sequential_loop(
+    monkeypatch, path, batch, d, n, length, bc, block_elements
 ) -> None:
-    if core == "_blocked_core" and block_elements != 1 << 17:
-        pytest.skip("the block size is the streamed core's")
+    if path == "blocked" and block_elements != 1 << 17:
+        pytest.skip("the block size is the streamed scan's")
     monkeypatch.setattr(scan_module, "_BLOCK_ELEMENTS", block_elements)
     inputs = make_inputs(batch, d, n, length, bc)
     with torch.no_grad():
-        got = scan_module._run(
-            getattr(scan_module, core), **inputs, delta_softplus=True, return_last_state=True
-        )
+        got = _inference(path, inputs)
     expected = selective_scan_reference(**inputs, delta_softplus=True, return_last_state=True)
     torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
 
 
-def test_cpu_inference_takes_the_streamed_core(monkeypatch) -> None:
+@pytest.mark.parametrize("drop", [(), ("D", "z", "delta_bias")])
+def test_streamed_scan_without_optional_inputs_or_softplus(drop) -> None:
+    inputs = {k: v for k, v in make_inputs(2, 6, 4, 37).items() if k not in drop}
+    with torch.no_grad():
+        got = selective_scan_torch(**inputs, return_last_state=True)
+    expected = selective_scan_reference(**inputs, return_last_state=True)
+    torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
+
+
+def test_streamed_scan_reads_transposed_views_like_mambavisions() -> None:
+    # MambaVision passes delta and z as (batch, d, L) views of (batch, L, d) memory
+    inputs = make_inputs(2, 6, 4, 37)
+    for name in ("delta", "z"):
+        inputs[name] = inputs[name].transpose(1, 2).contiguous().transpose(1, 2)
+    with torch.no_grad():
+        got = selective_scan_torch(**inputs, delta_softplus=True)
+    expected = selective_scan_reference(**inputs, delta_softplus=True)
+    torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
+
+
+def test_cpu_inference_takes_the_streamed_scan(monkeypatch) -> None:
     calls = []
 
     def spy(*args):
         calls.append(args[0].shape)
         return streamed(*args)
 
-    streamed = scan_module._streamed_core
-    monkeypatch.setattr(scan_module, "_streamed_core", spy)
+    streamed = scan_module._streamed_scan
+    monkeypatch.setattr(scan_module, "_streamed_scan", spy)
     inputs = make_inputs(2, 4, 3, 9)
     with torch.no_grad():
         selective_scan_torch(**inputs)
     assert calls == [(2, 4, 9)]
     leaves = {k: v.clone().requires_grad_() for k, v in inputs.items()}
-    selective_scan_torch(**leaves)  # with gradients: the differentiable chunked scan
+    selective_scan_torch(**leaves)  # with gradients: the autograd function instead
+    only_d = dict(inputs, D=inputs["D"].clone().requires_grad_())
+    selective_scan_torch(**only_d)  # a gradient for D alone still needs the graph
     assert len(calls) == 1
 
 

@@ -1,8 +1,9 @@
 """Selective-scan benchmark: our scan vs the naive per-token loop, MambaVision-T stage 3.
 
-Forward is timed without gradients (the inference path: `blocked_scan_`), forward+backward
-with them (the differentiable chunked path); `speedup_*_rounds` give the spread of the ratio
-over the interleaved rounds (min, median, max).
+Forward is timed without gradients (on CPU the streamed scan, `_streamed_scan`), forward+backward
+with them (on CPU its autograd function, `_StreamedScan`); `speedup_*_rounds` give the spread
+of the ratio over the interleaved rounds (min, median, max). The naive loop is
+`selective_scan_reference`, unchanged.
 
 `run_scan_benchmark()` returns the figures; `python -m flipkart_torch.bench_scan` also writes
 them to `bench/results/pytorch_scan.json` (at the repository root).
@@ -36,6 +37,7 @@ from flipkart_torch.ops.selective_scan import (
 )
 
 DEFAULT_OUTPUT = layout.bench_results("pytorch_scan")
+KINDS = ("forward", "forward_backward")
 
 
 def stage3_scan_shape(image_size: int = 224, batch: int = 8) -> dict[str, int]:
@@ -156,19 +158,40 @@ def _scan_timings(scans: dict, inputs: dict, reps: int, backward_reps: int, devi
 
         return run
 
+    forwards = {k: forward(s) for k, s in scans.items()}
     timings = {
-        "forward": _interleaved({k: forward(s) for k, s in scans.items()}, reps, device),
+        "forward": _interleaved(forwards, reps, device),
         "forward_backward": _interleaved(
             {k: forward_backward(s) for k, s in scans.items()}, backward_reps, device
         ),
     }
-    result: dict = {}
+    result: dict = {"forward_page_faults_per_call": _page_faults_per_call(forwards)}
     for kind, times in timings.items():
         ms = _medians(times)
         result[f"{kind}_ms"] = ms
         result[f"speedup_{kind}"] = round(ms["naive_loop"] / ms["ours"], 2)
         result[f"speedup_{kind}_rounds"] = _speedups(times)
     return result
+
+
+def _page_faults_per_call(fns: dict[str, Callable[[], object]], calls: int = 5) -> dict:
+    """Minor page faults per call, median over `calls` interleaved calls made after the
+    timings, in the same process (None off Unix).
+
+    Why: the loop's ~16 MB of temporaries are, depending on the state glibc's allocator is
+    in, either reused or mapped afresh on every call (~3900 faults); the latter made it ~2x
+    slower on the lab's EPYC (15-16 against 25-37 ms), and with it the ratio ~1.5x higher."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return {k: None for k in fns}
+    faults: dict[str, list[int]] = {k: [] for k in fns}
+    for _ in range(calls):
+        for key, fn in fns.items():
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            fn()
+            faults[key].append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    return {k: statistics.median(v) for k, v in faults.items()}
 
 
 def run_scan_benchmark(
@@ -188,6 +211,7 @@ def run_scan_benchmark(
 
 
 def _run(batch: int, reps: int, backward_reps: int, image_size: int) -> dict:
+    load_at_start = round(os.getloadavg()[0], 2)
     shape = stage3_scan_shape(image_size, batch)
     observed = observed_stage3_shape(image_size)
     inputs = make_inputs(shape["batch"], shape["d"], shape["n"], shape["L"])
@@ -199,8 +223,9 @@ def _run(batch: int, reps: int, backward_reps: int, image_size: int) -> dict:
     result = {
         "benchmark": "selective_scan",
         "what": (
-            "ours (pure PyTorch: blocked in-place scan without gradients, chunked differentiable "
-            "scan with them) vs the naive per-token loop, MambaVision-T stage 3"
+            "ours (pure PyTorch: streamed in-place scan over cache-sized token blocks, exp2 "
+            "decays; with gradients its autograd function, adjoint recurrence in backward) vs "
+            "the naive per-token loop, MambaVision-T stage 3"
         ),
         "shape": {**shape, "image_size": image_size, "images": batch},
         "observed_in_mambavision_t": observed,
@@ -210,6 +235,7 @@ def _run(batch: int, reps: int, backward_reps: int, image_size: int) -> dict:
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "machine": f"{platform.machine()} {cpu_name()}, {os.cpu_count()} logical CPUs",
+        "load_average_1m_at_start": load_at_start,
         "load_average_1m_at_end": round(os.getloadavg()[0], 2),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
@@ -234,10 +260,13 @@ def main(argv: list[str] | None = None) -> None:
     result = run_scan_benchmark(args.batch, args.reps, args.backward_reps, threads=args.threads)
     write_json_atomic(args.output, result)
     cpu = result["cpu"]
+    rounds = {k: "-".join(str(v) for v in cpu[f"speedup_{k}_rounds"].values()) for k in KINDS}
     print(
         f"selective scan {result['shape']}: forward {cpu['forward_ms']} "
-        f"(x{cpu['speedup_forward']}), forward+backward {cpu['forward_backward_ms']} "
-        f"(x{cpu['speedup_forward_backward']}) -> {args.output}"
+        f"(x{cpu['speedup_forward']}, rounds min-median-max {rounds['forward']}), "
+        f"forward+backward {cpu['forward_backward_ms']} (x{cpu['speedup_forward_backward']}, "
+        f"rounds {rounds['forward_backward']}), load average "
+        f"{result['load_average_1m_at_start']}-{result['load_average_1m_at_end']} -> {args.output}"
     )
 
 

@@ -11,11 +11,17 @@ On CUDA tensors it calls `mamba_ssm`'s kernel when that package is importable.
 
 Three pure-PyTorch formulations (`scan_implementation` picks between them and the kernel):
 
-- inference (no gradient, not exporting), on CPU: `_streamed_core`, one in-place multiply-add
-  per token over cache-sized blocks (the fast path of `make bench-scan`); on CUDA without
+- inference (no gradient, not exporting), on CPU: `_streamed_scan`, one in-place multiply-add
+  per token over cache-sized blocks, exp2 for the decays, bias/softplus/D/z done in the same
+  tokens-first layout (the fast path of `make bench-scan`); on CUDA without
   `mamba_ssm`: `_blocked_core`, the parallel `blocked_scan_` (products of decays, exact, no
-  clamp, ~3 sqrt(L) launches). Both keep d innermost, (batch, L, n, d).
-- training and ONNX export: `chunked_linear_scan`, out of place and differentiable, below.
+  clamp, ~3 sqrt(L) launches). Both keep d innermost: (L, batch, n, d),
+  (batch, L, n, d).
+- training on CPU (B and C per token, as MambaVision's): `_StreamedScan`, the streamed scan
+  as an autograd function whose backward runs the adjoint recurrence the same way, block by
+  block, last to first.
+- training otherwise (CUDA without `mamba_ssm`, constant or grouped B/C) and ONNX export:
+  `chunked_linear_scan`, out of place and differentiable through autograd, below.
 
 How the chunked scan works: the sequence is cut into chunks of `CHUNK` tokens. Inside a chunk,
 with S_t the cumulative sum of the log-decays a_t = delta_t * A since the chunk start,
@@ -50,9 +56,10 @@ except (ImportError, OSError, RuntimeError):  # not installed, or built for anot
     _mamba_ssm_selective_scan_fn = None
 
 CHUNK = 4
-# Elements per buffer of the CPU inference scan's token blocks (0.5 MB in float32, measured
-# best at MambaVision-T's stage 3 on a 2 MB-L2 Xeon; see _streamed_core).
-_BLOCK_ELEMENTS = 1 << 17
+_LOG2_E = math.log2(math.e)
+# Most elements per buffer of the CPU inference scan's token blocks (0.8 MB in float32: 20 tokens
+# at MambaVision-T's stage 3; 12-20 measured alike and best on a 1 MB-L2 EPYC, 7 and 28+ slower).
+_BLOCK_ELEMENTS = 210_000
 # Largest log-decay magnitude kept per step (see the module docstring), by compute dtype.
 _CLAMP = {torch.float32: 18.0, torch.float64: 40.0}
 
@@ -148,14 +155,21 @@ def _compute_dtype(t: torch.Tensor) -> torch.dtype:
 
 
 def chunked_linear_scan(
-    log_decay: torch.Tensor, inputs: torch.Tensor, chunk: int = CHUNK, clamp: float | None = None
+    log_decay: torch.Tensor,
+    inputs: torch.Tensor,
+    chunk: int = CHUNK,
+    clamp: float | None = None,
+    base2: bool = False,
 ) -> torch.Tensor:
     """All states of x_t = exp(log_decay_t) * x_{t-1} + inputs_t, x_0 = 0, along dim 1.
 
     log_decay, inputs: (batch, L, M) with log_decay <= 0. Returns (batch, L, M).
+    `base2`: log_decay is in log2 units (x_t = 2^log_decay_t * x_{t-1} + inputs_t), and the
+    scan uses exp2, ~3x faster than exp on CPU (ONNX has no Exp2: not while exporting).
     """
     if clamp is None:
-        clamp = _CLAMP[_compute_dtype(log_decay)]
+        clamp = _CLAMP[_compute_dtype(log_decay)] * (_LOG2_E if base2 else 1.0)
+    exp = torch.exp2 if base2 else torch.exp
     batch, length, width = inputs.shape
     # (a + b - 1) // b, not -(-a // b): traced into ONNX, integer Div truncates towards zero
     n_chunks = (length + chunk - 1) // chunk
@@ -165,12 +179,12 @@ def chunked_linear_scan(
         inputs = F.pad(inputs, (0, 0, 0, pad))
     shape = (batch, n_chunks, chunk, width)
     cum_log_decay = log_decay.clamp(min=-clamp).reshape(shape).cumsum(2)
-    growth = cum_log_decay.exp()  # exp(S_t), in [e^-(chunk*clamp), 1]
+    growth = exp(cum_log_decay)  # exp(S_t), in [e^-(chunk*clamp), 1]
     # exp(-S) rather than a division by growth: the division's gradient (1/growth^2) overflows.
-    scaled = (inputs.reshape(shape) * torch.exp(-cum_log_decay)).cumsum(2)
+    scaled = (inputs.reshape(shape) * exp(-cum_log_decay)).cumsum(2)
     if n_chunks > 1:
         chunk_end_states = chunked_linear_scan(
-            cum_log_decay[:, :, -1], growth[:, :, -1] * scaled[:, :, -1], chunk, clamp
+            cum_log_decay[:, :, -1], growth[:, :, -1] * scaled[:, :, -1], chunk, clamp, base2
         )
         carried_in = F.pad(chunk_end_states[:, :-1], (0, 0, 1, 0))
         scaled = scaled + carried_in[:, :, None]
@@ -255,30 +269,192 @@ def _contract(C, C_nd, states) -> torch.Tensor:
     return (states * C_nd).sum(2)
 
 
-def _streamed_core(u, delta, A, B, C):
-    """CPU inference: token by token, but over cache-sized blocks of tokens. Per block, the
-    decays and inputs are built by a few whole-block operations into two buffers that stay in
-    cache (~0.5 MB each), the recurrence runs one in-place multiply-add per token, and C is
-    contracted with one batched product. A single pass over the state tensor, never held whole:
-    on one CPU core the scan is memory-bound, and this does the least memory traffic."""
+def _streamed_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus):
+    """CPU inference, the whole of `selective_scan_fn` (in the compute dtype): y (batch, d, L),
+    a view of (L, batch, d) memory, and the last state (batch, d, n).
+
+    Token by token, but over cache-sized blocks of tokens. Everything is laid out tokens first,
+    d innermost, (L, batch, [n,] d), from delta's bias and softplus to the D skip and the z
+    gate: every step then runs along contiguous rows of d (MambaVision's delta and z already
+    have d innermost in memory), a block of tokens is one contiguous slab, and the
+    contraction with C writes straight into y. Per block, the decays and inputs are built by a
+    few whole-block operations into two buffers that stay in cache (~0.8 MB each), the
+    recurrence runs one in-place multiply-add per token (from states[0], the state carried
+    in), and C is contracted with one batched product. A single pass over the state tensor,
+    never held whole: on one CPU core the scan is memory- and dispatch-bound, and this does
+    the least memory traffic.
+
+    exp(delta * A) is computed as exp2(delta * A log2(e)): PyTorch's CPU exp2 is ~3x faster
+    than its exp (measured: 0.28 against 0.8 ns per float32), and the exp was the largest
+    single cost. Exact otherwise: no clamp, no division."""
     batch, d, length = u.shape
     n = A.shape[1]
-    delta_t, delta_u, A_t, B_nd, C_nd = _outer_products(u, delta, A, B, C)
-    block = max(1, min(length, _BLOCK_ELEMENTS // (batch * n * d)))
-    decay, states = (u.new_empty(batch, block, n, d) for _ in range(2))
-    ys, last = [], None
+    delta_t = u.new_empty(length, batch, d)
+    if delta_bias is None:
+        delta_t.copy_(delta.permute(2, 0, 1))
+    else:  # out= fixes the layout that the permuted input would otherwise give the sum
+        torch.add(delta.permute(2, 0, 1), delta_bias, out=delta_t)
+    if delta_softplus:
+        delta_t = F.softplus(delta_t)
+    u_t = u.permute(2, 0, 1).contiguous()
+    delta_u = (delta_t * u_t)[:, :, None]  # (L, batch, 1, d)
+    delta_t = delta_t[:, :, None]
+    A2_t = (A * _LOG2_E).t().contiguous()  # log2(e) A as (n, d)
+    B_nd, C_nd = _token_major(B, d), _token_major(C, d)
+    block = _block_length(batch, n, d, length)
+    decay = u.new_empty(block, batch, n, d)
+    states = u.new_empty(block + 1, batch, n, d)  # states[0]: the state carried in
+    states[0].zero_()
+    y = u.new_empty(length, batch, d)
     for start in range(0, length, block):
-        stop = min(start + block, length)
-        dec, st = decay[:, : stop - start], states[:, : stop - start]
-        _fill(dec, st, delta_t, delta_u, A_t, B_nd, start, stop)
-        decs, sts = dec.unbind(1), st.unbind(1)
-        if last is not None:
-            sts[0].addcmul_(decs[0], last)
-        for t in range(1, len(sts)):
-            sts[t].addcmul_(decs[t], sts[t - 1])
-        ys.append(_contract(C, _tokens(C_nd, start, stop), st))  # (not into y: out= copies)
-        last = sts[-1].clone()
-    return torch.cat(ys, 1).transpose(1, 2), last.transpose(1, 2)
+        k = min(block, length - start)
+        stop = start + k
+        _block_states(decay, states, delta_t, A2_t, B_nd, delta_u, start, stop)
+        st, c = states[1 : k + 1], _tokens_major(C_nd, start, stop)
+        if C.dim() == 3:  # (k batch, 1, n) @ (k batch, n, d), written into y
+            out = y[start:stop].view(k * batch, 1, d)
+            torch.bmm(c.reshape(k * batch, 1, n), st.view(k * batch, n, d), out=out)
+        else:
+            torch.sum(torch.mul(st, c, out=decay[:k]), 2, out=y[start:stop])
+        states[0].copy_(states[k])
+    if D is not None:
+        y.addcmul_(u_t, D)
+    if z is not None:
+        y.mul_(F.silu(z.permute(2, 0, 1)))
+    return y.permute(1, 2, 0), states[0].transpose(1, 2).clone()
+
+
+def _block_states(decay, states, delta_t, A2_t, B_nd, delta_u, start: int, stop: int) -> None:
+    """Tokens [start, stop) as one block, tokens first: decay[:k] = exp2(delta (x) log2(e) A)
+    and states[1 : k + 1] the states, from states[0], the state carried in (in place).
+    delta_t, delta_u: (L, batch, 1, d); A2_t: (n, d); B_nd: `_token_major`."""
+    k = stop - start
+    torch.mul(delta_t[start:stop], A2_t, out=decay[:k]).exp2_()
+    torch.mul(_tokens_major(B_nd, start, stop), delta_u[start:stop], out=states[1 : k + 1])
+    decays, all_states = decay.unbind(0), states.unbind(0)
+    for t in range(k):
+        all_states[t + 1].addcmul_(decays[t], all_states[t])
+
+
+class _StreamedScan(torch.autograd.Function):
+    """The streamed scan with gradients (CPU training; B and C per token, (batch, n, L)):
+    y (batch, d, L) and the last state (batch, d, n) from u, delta (after bias and softplus),
+    A, B, C. The forward is `_streamed_scan`'s and keeps only the state entering each block;
+    the backward goes through the blocks last to first, recomputes a block's states from its
+    entering state and runs the adjoint recurrence h_t = C_t y'_t + a_{t+1} h_{t+1} the same
+    way, one in-place multiply-add per token. Exact like the forward (no clamp, no division),
+    and no (batch, d, n, L) tensor is ever held whole, nor an autograd graph of the tokens."""
+
+    @staticmethod
+    def forward(ctx, u, delta, A, B, C):
+        batch, d, length = u.shape
+        n = A.shape[1]
+        delta_t, u_t = delta.permute(2, 0, 1).contiguous(), u.permute(2, 0, 1).contiguous()
+        delta_u, delta_3 = (delta_t * u_t)[:, :, None], delta_t[:, :, None]
+        A2_t = (A * _LOG2_E).t().contiguous()
+        B_t, C_t = _token_major(B, d), _token_major(C, d)  # (L, batch, n, 1)
+        block = _block_length(batch, n, d, length)
+        decay = u.new_empty(block, batch, n, d)
+        states = u.new_zeros(block + 1, batch, n, d)
+        y = u.new_empty(length, batch, d)
+        entering = []
+        for start in range(0, length, block):
+            stop = min(start + block, length)
+            k = stop - start
+            entering.append(states[0].clone())
+            _block_states(decay, states, delta_3, A2_t, B_t, delta_u, start, stop)
+            out = y[start:stop].view(k * batch, 1, d)
+            C_block = C_t[start:stop].reshape(k * batch, 1, n)
+            torch.bmm(C_block, states[1 : k + 1].view(k * batch, n, d), out=out)
+            states[0].copy_(states[k])
+        ctx.save_for_backward(u_t, delta_t, A, B_t, C_t, *entering)
+        return y.permute(1, 2, 0), states[0].transpose(1, 2).clone()
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_y, grad_last):
+        u_t, delta_t, A, B_t, C_t, *entering = ctx.saved_tensors
+        length, batch, d = u_t.shape
+        n = A.shape[1]
+        delta_u, delta_3 = (delta_t * u_t)[:, :, None], delta_t[:, :, None]
+        A_t = A.t().contiguous()
+        A2_t = A_t * _LOG2_E
+        grad_y = grad_y.permute(2, 0, 1).contiguous()  # (L, batch, d)
+        block = _block_length(batch, n, d, length)
+        decay = u_t.new_empty(block, batch, n, d)
+        states = u_t.new_empty(block + 1, batch, n, d)
+        adjoint = u_t.new_empty(block, batch, n, d)
+        carried = grad_last.transpose(1, 2).contiguous()  # a_{t+1} h_{t+1} past the block
+        grad_du, grad_delta = torch.empty_like(u_t), torch.empty_like(u_t)
+        grad_B, grad_C = (u_t.new_empty(length, batch, n) for _ in range(2))
+        grad_A = u_t.new_zeros(n, d)
+        starts = list(range(0, length, block))
+        for start, state_in in zip(reversed(starts), reversed(entering), strict=True):
+            stop = min(start + block, length)
+            k = stop - start
+            states[0].copy_(state_in)
+            _block_states(decay, states, delta_3, A2_t, B_t, delta_u, start, stop)
+            x, x_before, h, dec = states[1 : k + 1], states[:k], adjoint[:k], decay[:k]
+            torch.mul(C_t[start:stop], grad_y[start:stop, :, None], out=h)  # C_t y'_t
+            h[k - 1].add_(carried)
+            hs, decs = h.unbind(0), dec.unbind(0)
+            for t in range(k - 2, -1, -1):
+                hs[t].addcmul_(decs[t + 1], hs[t + 1])
+            carried = dec[0] * h[0]
+            rows = k * batch  # the per-token contractions, as batched products
+            torch.bmm(
+                x.view(rows, n, d),
+                grad_y[start:stop].view(rows, d, 1),
+                out=grad_C[start:stop].view(rows, n, 1),
+            )
+            torch.bmm(
+                h.view(rows, n, d),
+                delta_u[start:stop].view(rows, d, 1),
+                out=grad_B[start:stop].view(rows, n, 1),
+            )
+            torch.bmm(
+                B_t[start:stop].view(rows, 1, n),
+                h.view(rows, n, d),
+                out=grad_du[start:stop].view(rows, 1, d),
+            )
+            # d loss / d log a_t = h_t a_t x_{t-1}, with log a_t = delta_t A (h: scratch now)
+            log_grad = dec.mul_(h).mul_(x_before)
+            torch.sum(torch.mul(log_grad, A_t, out=h), 2, out=grad_delta[start:stop])
+            grad_A += torch.mul(log_grad, delta_3[start:stop], out=h).sum((0, 1))
+        grad_delta.addcmul_(grad_du, u_t)
+        grad_u = grad_du.mul_(delta_t)
+        return (
+            grad_u.permute(1, 2, 0),
+            grad_delta.permute(1, 2, 0),
+            grad_A.t(),
+            grad_B.permute(1, 2, 0),
+            grad_C.permute(1, 2, 0),
+        )
+
+
+def _block_length(batch: int, n: int, d: int, length: int) -> int:
+    """Tokens per block: at most _BLOCK_ELEMENTS states, blocks of equal size or nearly
+    (196 tokens at MambaVision-T's stage 3: 9 x 20 + 16)."""
+    n_blocks = -(-length // max(1, _BLOCK_ELEMENTS // (batch * n * d)))
+    return -(-length // n_blocks)
+
+
+def _streamed_core(u, delta, A, B, C):
+    return _StreamedScan.apply(u, delta, A, B, C)
+
+
+def _token_major(t: torch.Tensor, d: int) -> torch.Tensor:
+    """B or C as (L|1, batch|1, n, d|1), contiguous: `_per_token_nd` with tokens first."""
+    if t.dim() == 2:  # (d, n)
+        return t.t().contiguous()[None, None]
+    if t.dim() == 3:  # (batch, n, L)
+        return t.permute(2, 0, 1).contiguous()[..., None]
+    groups = t.shape[1]  # (batch, groups, n, L)
+    return t.permute(3, 0, 2, 1).repeat_interleave(d // groups, dim=3)
+
+
+def _tokens_major(t: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    return t if t.shape[0] == 1 else t[start:stop]
 
 
 def _blocked_core(u, delta, A, B, C):
@@ -296,15 +472,16 @@ def _blocked_core(u, delta, A, B, C):
 
 def _chunked_core(u, delta, A, B, C):
     grad = torch.is_grad_enabled() and any(t.requires_grad for t in (u, delta, A, B, C))
-    if not (grad or _exporting()):
-        return (_blocked_core if u.is_cuda else _streamed_core)(u, delta, A, B, C)
+    if u.is_cuda and not (grad or _exporting()):
+        return _blocked_core(u, delta, A, B, C)
     batch, d, length = u.shape
     n = A.shape[1]
     delta_t = delta.transpose(1, 2).contiguous()  # (batch, L, d)
     u_t = u.transpose(1, 2).contiguous()
-    log_decay = (delta_t[..., None] * A).reshape(batch, length, d * n)
+    base2 = not _exporting()  # log-decays in log2 units, for exp2 (see chunked_linear_scan)
+    log_decay = (delta_t[..., None] * (A * _LOG2_E if base2 else A)).reshape(batch, length, d * n)
     inputs = ((delta_t * u_t)[..., None] * _per_token(B, d)).reshape(batch, length, d * n)
-    states = chunked_linear_scan(log_decay, inputs).reshape(batch, length, d, n)
+    states = chunked_linear_scan(log_decay, inputs, base2=base2).reshape(batch, length, d, n)
     if C.dim() == 3:  # one C per token, shared by the channels: a batched matrix product
         y = torch.matmul(states, C.transpose(1, 2)[..., None])[..., 0]
     else:
@@ -345,6 +522,17 @@ def _run(core, u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_
     return (y, last_state) if return_last_state else y
 
 
+def _run_streamed(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state):
+    """`_run` for `_streamed_scan`, which does delta's bias and softplus, D and z itself."""
+    _check_shapes(u, delta, A, B, C, D, z, delta_bias)
+    dtype = _compute_dtype(u)
+    D, z, delta_bias = (None if t is None else t.to(dtype) for t in (D, z, delta_bias))
+    args = (t.to(dtype) for t in (u, delta, A, B, C))
+    y, last_state = _streamed_scan(*args, D, z, delta_bias, delta_softplus)
+    y = y.to(u.dtype)
+    return (y, last_state) if return_last_state else y
+
+
 def selective_scan_torch(
     u: torch.Tensor,
     delta: torch.Tensor,
@@ -357,8 +545,15 @@ def selective_scan_torch(
     delta_softplus: bool = False,
     return_last_state: bool = False,
 ):
-    """The chunked PyTorch scan (module docstring); the arguments of `selective_scan_fn`."""
+    """The PyTorch scan (module docstring); the arguments of `selective_scan_fn`."""
     args = (u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
+    tensors = (u, delta, A, B, C, D, z, delta_bias)
+    grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+    if u.device.type == "cpu" and not _exporting():
+        if not grad:
+            return _run_streamed(*args)
+        if B.dim() == 3 and C.dim() == 3:  # MambaVision's B and C
+            return _run(_streamed_core, *args)
     return _run(_chunked_core, *args)
 
 
