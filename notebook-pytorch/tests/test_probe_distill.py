@@ -124,6 +124,7 @@ def test_a_probe_run_follows_the_run_contract(probe_run: dict) -> None:
     # The head is the probe of flip-averaged features; with flip TTA the logits are the
     # probe's, so the run's validation figure is the probe's.
     assert metrics.final.val.macro_f1 == pytest.approx(record["val_macro_f1"], abs=1e-9)
+    assert metrics.wall_time_s >= record["seconds"]  # the probe's fit is part of the run's time
     events = EventAccumulator(probe_run["run_dir"], size_guidance={"images": 0, "tensors": 0})
     events.Reload()
     for tag in (*EPOCH_TAGS, *FINAL_TAGS):

@@ -606,7 +606,9 @@ def train(
     state = None
     if resume:
         config, state = resume_state(config, resume, epochs_override)
+    started = time.perf_counter()
     run = prepare_run(config, state, distributed)
+    run.started = started  # the wall time counts the data, the probe and the cached views too
     progress = run.progress
     resumed_at = progress.start_epoch + 1 if state is not None else None
     log = RunLog(run.run_dir, purge_step=resumed_at) if run.main else None
