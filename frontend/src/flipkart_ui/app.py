@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import gradio
 import gradio as gr
 
 from flipkart_ui.config import Settings
@@ -84,7 +83,7 @@ FIT_SCRIPT = """
 def plotly_chunk() -> str | None:
     """The file name of Gradio's Plotly bundle (4.6 MB), which it loads only once a chart is
     first shown; None if this Gradio has none by that name."""
-    assets = Path(gradio.__file__).parent / "templates" / "frontend" / "assets"
+    assets = Path(gr.__file__).parent / "templates" / "frontend" / "assets"
     found = sorted(assets.glob("PlotlyPlot-*.js"))
     return found[0].name if found else None
 
