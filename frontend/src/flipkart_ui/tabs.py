@@ -26,12 +26,16 @@ EMPTY_ANSWER = {"response": None, "message": None}
 # A handler's `progress=PROGRESS` default marks it as tracking progress: Gradio passes each
 # call its own tracker in its place.
 PROGRESS = gr.Progress()
-# After a classification: scroll to the result when its top is out of sight (a phone, where the
-# result column stacks below the form); on a desktop it is beside the form and nothing moves.
+# After a classification: scroll to the result when its top is out of sight and it is stacked
+# below the form (a phone); on a desktop it is beside the form, and nothing moves whatever the
+# page's scroll (the layout decides, not where the page happens to stand).
 SCROLL_TO_RESULT = """() => {
   const result = document.querySelector("#result");
-  const top = result ? result.getBoundingClientRect().top : 0;
-  if (result && (top < 0 || top > window.innerHeight * 0.5)) {
+  if (!result) return;
+  const top = result.getBoundingClientRect().top;
+  const button = document.querySelector("#classify");
+  const stacked = !button || top >= button.getBoundingClientRect().bottom - 1;
+  if (stacked && (top < 0 || top > window.innerHeight * 0.5)) {
     result.scrollIntoView({block: "start"});
   }
 }"""
