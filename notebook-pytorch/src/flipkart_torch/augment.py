@@ -279,3 +279,18 @@ def mix(
 
 def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return -(targets * F.log_softmax(logits.float(), dim=1)).sum(dim=1).mean()
+
+
+def augmented_copies(images, augmentation: AugmentConfig, copies: int, seed: int, device):
+    """`copies` augmented uint8 NHWC copies of uint8 NHWC `images` (a NumPy array), one at a
+    time: `augment_batch` on `device` in batches of 256, its draws from `seed` (the same copies
+    for a seed on a given device)."""
+    generator = torch.Generator(device=device).manual_seed(seed)
+    batch_rng = np.random.default_rng(seed)
+    for _ in range(copies):
+        parts = []
+        for start in range(0, len(images), 256):
+            batch = torch.from_numpy(images[start : start + 256]).to(device)
+            pixels = augment_batch(batch, augmentation, generator, batch_rng)
+            parts.append(pixels.round().clamp(0, 255).to(torch.uint8).cpu().numpy())
+        yield np.concatenate(parts)

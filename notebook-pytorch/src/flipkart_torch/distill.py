@@ -85,27 +85,32 @@ def _teacher_logits(
     total: np.ndarray | None = None
     records = []
     for path in paths:
-        run = str(path)
-        member, best = load_pixels_model(path)
-        if best["classes"] != classes:
-            raise DataError(f"teacher {run} has classes {best['classes']}, the data {classes}")
-        policy = ResizePolicy.model_validate(best["resize_policy"])
+        member, policy, record = load_teacher(path, classes)
         views = load_split(table, "train", classes, policy=policy, **load_options)
         if views.names != student_train.names:
-            raise DataError(f"teacher {run}: training rows differ from the student's")
+            raise DataError(f"teacher {path}: training rows differ from the student's")
         logits = ensemble_logits(member, views.images)
         total = logits if total is None else total + logits
-        records.append(
-            {
-                "run_id": best["run_id"],
-                "architecture": best["architecture"],
-                "image_size": policy.size,
-                "tta": member.tta,
-                "weights_source": best["weights_source"],
-            }
-        )
+        records.append(record)
     assert total is not None
     return total / len(paths), records
+
+
+def load_teacher(path: Path, classes: list[str]) -> tuple[Any, ResizePolicy, dict[str, Any]]:
+    """A teacher run's graph (normalisation and TTA inside), its resize policy and what the
+    student's run records of it; its classes must be the data's."""
+    member, best = load_pixels_model(path)
+    if best["classes"] != classes:
+        raise DataError(f"teacher {path} has classes {best['classes']}, the data {classes}")
+    policy = ResizePolicy.model_validate(best["resize_policy"])
+    record = {
+        "run_id": best["run_id"],
+        "architecture": best["architecture"],
+        "image_size": policy.size,
+        "tta": member.tta,
+        "weights_source": best["weights_source"],
+    }
+    return member, policy, record
 
 
 def view_teacher(
@@ -120,21 +125,9 @@ def view_teacher(
     for path in paths:
         if not path.is_file():
             raise DataError(f"teacher checkpoint {path} not found (train the teacher run first)")
-        member, best = load_pixels_model(path)
-        if best["classes"] != classes:
-            raise DataError(f"teacher {path} has classes {best['classes']}, the data {classes}")
-        size = ResizePolicy.model_validate(best["resize_policy"]).size
-        members.append((member.to(device), size))
-        records.append(
-            {
-                "run_id": best["run_id"],
-                "architecture": best["architecture"],
-                "image_size": size,
-                "tta": member.tta,
-                "weights_source": best["weights_source"],
-                "views": "the student's training views, resized",
-            }
-        )
+        member, policy, record = load_teacher(path, classes)
+        members.append((member.to(device), policy.size))
+        records.append({**record, "views": "the student's training views, resized"})
 
     @torch.no_grad()
     def logits(views: np.ndarray) -> torch.Tensor:

@@ -37,7 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from flipkart_torch.augment import AugmentConfig, augment_batch
+from flipkart_torch.augment import AugmentConfig, augmented_copies
+from flipkart_torch.probe import mirrored
 from flipkart_torch.transforms import normalize
 
 
@@ -134,16 +135,8 @@ def training_views(
 ) -> np.ndarray:
     """uint8 [2 + copies, N, H, W, 3]: the plain views, their mirror images, then `copies`
     augmented copies drawn from `seed` (batched on `device`)."""
-    generator = torch.Generator(device=device).manual_seed(seed)
-    batch_rng = np.random.default_rng(seed)
-    views = [images, np.ascontiguousarray(images[:, :, ::-1])]
-    for _ in range(copies):
-        parts = []
-        for start in range(0, len(images), 256):
-            batch = torch.from_numpy(images[start : start + 256]).to(device)
-            pixels = augment_batch(batch, augmentation, generator, batch_rng)
-            parts.append(pixels.round().clamp(0, 255).to(torch.uint8).cpu().numpy())
-        views.append(np.concatenate(parts))
+    views = [images, mirrored(images)]
+    views.extend(augmented_copies(images, augmentation, copies, seed, device))
     return np.stack(views)
 
 
@@ -186,9 +179,9 @@ def cache_views(
     views = training_views(train_images, augmentation, copies, seed, device)
     train = torch.stack([activations(split, v, mean, std, device) for v in views])
     val = activations(split, val_images, mean, std, device)
-    mirrored = activations(split, np.ascontiguousarray(val_images[:, :, ::-1]), mean, std, device)
+    flipped = activations(split, mirrored(val_images), mean, std, device)
     logits = None if teacher is None else torch.stack([teacher(v) for v in views])
-    return CachedViews(train, val, mirrored, logits)
+    return CachedViews(train, val, flipped, logits)
 
 
 @torch.no_grad()

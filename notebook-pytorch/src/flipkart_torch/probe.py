@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from flipkart_contract.evaluation import split_metrics
 from torch import nn
 
-from flipkart_torch.augment import AugmentConfig, augment_batch
+from flipkart_torch.augment import AugmentConfig, augmented_copies
 from flipkart_torch.evaluation import predict
 
 # L2 strengths tried (on the mean squared weight, times the number of classes): from almost
@@ -104,18 +104,10 @@ def augmented_features(
     """The pooled features of `views` augmented copies of uint8 NHWC views (one tensor per
     copy, rows in image order): the training recipe's `augment_batch`, on `device`, its draws
     from `seed`, so a seed gives the same copies on a given device."""
-    generator = torch.Generator(device=device).manual_seed(seed)
-    batch_rng = np.random.default_rng(seed)
-    copies = []
-    for _ in range(views):
-        parts = []
-        for start in range(0, len(images), 256):
-            batch = torch.from_numpy(images[start : start + 256]).to(device)
-            pixels = augment_batch(batch, augmentation, generator, batch_rng)
-            parts.append(pixels.round().to(torch.uint8).cpu().numpy())
-        view = np.concatenate(parts)
-        copies.append(pooled_features(model, view, mean, std, device, batch_size, flip=False))
-    return copies
+    return [
+        pooled_features(model, view, mean, std, device, batch_size, flip=False)
+        for view in augmented_copies(images, augmentation, views, seed, device)
+    ]
 
 
 def fit_logistic(
